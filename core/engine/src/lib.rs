@@ -1,0 +1,28 @@
+//! Nightjar's sans-IO packet engine.
+//!
+//! [`Engine::on_packet`] takes a raw IP packet, the time, and the direction it
+//! crossed the tunnel, and returns a [`Verdict`]; completed flows come out as
+//! [`Event`]s the caller drains. Nothing here reads a clock, opens a file or
+//! starts a thread, and every table has a cap (see `ARCHITECTURE.md`).
+#![forbid(unsafe_code)]
+
+mod counters;
+mod engine;
+mod flow_key;
+mod flow_table;
+mod reassembly;
+mod record;
+mod tcp_state;
+
+pub use counters::{NoFlowReason, PacketCounters};
+pub use engine::{
+    Action, ConfigError, Engine, EngineConfig, EngineStats, Event, FlowRef, MemoryUsage, Verdict,
+};
+pub use flow_key::{Endpoint, FlowKey};
+pub use flow_table::{FlowTable, FlowTableConfig, FlowTableCounters, Timeouts};
+pub use nightjar_wire::Direction;
+pub use reassembly::{
+    Datagram, DropReason, FragmentIn, Outcome, Reassembler, ReassemblyConfig, ReassemblyCounters,
+};
+pub use record::{AppId, EndReason, FlowId, FlowRecord, uid_for};
+pub use tcp_state::{ConnState, TcpHistory, TcpState};
