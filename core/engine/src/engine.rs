@@ -5,8 +5,8 @@
 use std::collections::VecDeque;
 
 use nightjar_wire::{
-    Direction, IpHeader, IpVersion, Transport, icmp, parse_ip, parse_transport, proto,
-    skip_ipv6_extensions,
+    Direction, IpHeader, IpVersion, Transport, icmp, parse_ip, parse_ip_snapped, parse_transport,
+    parse_transport_snapped, proto, skip_ipv6_extensions,
 };
 
 use crate::counters::{NoFlowReason, PacketCounters};
@@ -174,6 +174,7 @@ struct L4<'a> {
     protocol: u8,
     ip_len: u64,
     payload: &'a [u8],
+    snapped: bool,
 }
 
 impl Engine {
@@ -213,10 +214,40 @@ impl Engine {
         if now_us >= self.next_sweep_us {
             self.sweep(now_us);
         }
-        let ip = match parse_ip(packet) {
-            Ok(ip) => ip,
-            Err(e) => return self.no_flow(NoFlowReason::from_wire(e)),
-        };
+        match parse_ip(packet) {
+            Ok(ip) => self.on_ip(now_us, direction, &ip),
+            Err(e) => self.no_flow(NoFlowReason::from_wire(e)),
+        }
+    }
+
+    /// Take a packet from a capture whose snap length may have cut it short:
+    /// `orig_len` is the IP packet's length on the wire. A cut packet is
+    /// counted with its real length; its payload is not inspected. A tunnel
+    /// never cuts packets, so only replays need this.
+    pub fn on_captured(
+        &mut self,
+        now_us: u64,
+        direction: Direction,
+        packet: &[u8],
+        orig_len: usize,
+    ) -> Verdict {
+        if orig_len <= packet.len() {
+            return self.on_packet(now_us, direction, packet);
+        }
+        self.counters.packets += 1;
+        self.counters.bytes += packet.len() as u64;
+        if now_us >= self.next_sweep_us {
+            self.sweep(now_us);
+        }
+        match parse_ip_snapped(packet, orig_len) {
+            // The rest of a cut fragment is lost, so it can never be reassembled.
+            Ok(ip) if ip.fragment.is_some() => self.no_flow(NoFlowReason::FragmentDropped),
+            Ok(ip) => self.on_ip(now_us, direction, &ip),
+            Err(e) => self.no_flow(NoFlowReason::from_wire(e)),
+        }
+    }
+
+    fn on_ip(&mut self, now_us: u64, direction: Direction, ip: &IpHeader<'_>) -> Verdict {
         match ip.fragment {
             None => {
                 let l4 = L4 {
@@ -226,10 +257,11 @@ impl Engine {
                     protocol: ip.protocol,
                     ip_len: u64::from(ip.ip_len),
                     payload: ip.payload,
+                    snapped: ip.snapped,
                 };
                 self.on_transport(now_us, direction, &l4)
             }
-            Some(_) => self.on_fragment(now_us, direction, &ip),
+            Some(_) => self.on_fragment(now_us, direction, ip),
         }
     }
 
@@ -290,12 +322,18 @@ impl Engine {
             protocol,
             ip_len: header_len + d.payload.len() as u64,
             payload,
+            snapped: false,
         };
         self.on_transport(now_us, direction, &l4)
     }
 
     fn on_transport(&mut self, now_us: u64, direction: Direction, l4: &L4<'_>) -> Verdict {
-        let transport = match parse_transport(l4.protocol, l4.payload) {
+        let parsed = if l4.snapped {
+            parse_transport_snapped(l4.protocol, l4.payload)
+        } else {
+            parse_transport(l4.protocol, l4.payload)
+        };
+        let transport = match parsed {
             Ok(t) => t,
             Err(e) => return self.no_flow(NoFlowReason::from_wire(e)),
         };

@@ -57,6 +57,9 @@ pub struct IpHeader<'a> {
     /// Present when the packet is a fragment (and not an atomic fragment, which
     /// is a whole datagram with a fragment header and is reported as unfragmented).
     pub fragment: Option<Fragment>,
+    /// The capture's snap length cut the packet: `payload` is shorter than the
+    /// header says (only from [`parse_ip_snapped`]).
+    pub snapped: bool,
 }
 
 /// Parse the IP header of `packet`.
@@ -106,6 +109,7 @@ fn parse_ipv4(packet: &[u8]) -> Result<IpHeader<'_>, WireError> {
         hop_limit: view.hop_limit(),
         payload: view.payload(),
         fragment,
+        snapped: false,
     })
 }
 
@@ -121,13 +125,16 @@ fn parse_ipv6(packet: &[u8]) -> Result<IpHeader<'_>, WireError> {
     Ok(IpHeader {
         version: IpVersion::V6,
         src: IpAddr::V6(view.src_addr()),
-        dst: IpAddr::V6(view.dst_addr()),
+        // With a source route still to run, the packet's real destination is
+        // the route's last hop, as Zeek and tshark report it.
+        dst: IpAddr::V6(end.final_dst.unwrap_or(view.dst_addr())),
         protocol: end.protocol,
         ip_len: 40 + u32::from(view.payload_len()),
         header_len: 40 + ext_len,
         hop_limit: view.hop_limit(),
         payload: end.payload,
         fragment,
+        snapped: false,
     })
 }
 
@@ -141,6 +148,108 @@ pub fn skip_ipv6_extensions(next: u8, bytes: &[u8]) -> Result<(u8, &[u8], usize)
         return Err(WireError::BadLength(Layer::Ipv6Extension));
     }
     Ok((end.protocol, end.payload, end.ext_len))
+}
+
+/// Parse a packet a capture's snap length may have cut short: `orig_len` is the
+/// IP packet's length on the wire. When it is longer than `packet`, the
+/// headers are read from what was kept and the lengths from the headers, so
+/// the flow is still counted with its real size. A header that claims more
+/// than was on the wire is still refused.
+pub fn parse_ip_snapped(packet: &[u8], orig_len: usize) -> Result<IpHeader<'_>, WireError> {
+    if orig_len <= packet.len() {
+        return parse_ip(packet);
+    }
+    let first = *packet.first().ok_or(WireError::Empty)?;
+    match first >> 4 {
+        4 => {
+            let ihl = usize::from(first & 0x0f) * 4;
+            let header = packet.get(..ihl).ok_or(WireError::Truncated(Layer::Ipv4))?;
+            let total = header
+                .get(2..4)
+                .and_then(|b| <[u8; 2]>::try_from(b).ok())
+                .map(u16::from_be_bytes)
+                .ok_or(WireError::Truncated(Layer::Ipv4))?;
+            if usize::from(total) > orig_len {
+                return Err(WireError::Truncated(Layer::Ipv4));
+            }
+            // Parse a copy of the header alone, its length field set to the
+            // header's, so smoltcp's checked view applies unchanged.
+            let mut copy = [0u8; 60];
+            let slot = copy
+                .get_mut(..ihl)
+                .ok_or(WireError::BadLength(Layer::Ipv4))?;
+            slot.copy_from_slice(header);
+            let ihl16 = u16::try_from(ihl).map_err(|_| WireError::BadLength(Layer::Ipv4))?;
+            if let Some(len) = copy.get_mut(2..4) {
+                len.copy_from_slice(&ihl16.to_be_bytes());
+            }
+            let h = parse_ipv4(copy.get(..ihl).ok_or(WireError::BadLength(Layer::Ipv4))?)?;
+            if total < ihl16 {
+                return Err(WireError::BadLength(Layer::Ipv4));
+            }
+            let end = usize::from(total).min(packet.len());
+            Ok(IpHeader {
+                ip_len: u32::from(total),
+                payload: packet.get(ihl..end).unwrap_or(&[]),
+                snapped: true,
+                ..h.with_payload(&[])
+            })
+        }
+        6 => {
+            let fixed = packet.get(..40).ok_or(WireError::Truncated(Layer::Ipv6))?;
+            let plen = fixed
+                .get(4..6)
+                .and_then(|b| <[u8; 2]>::try_from(b).ok())
+                .map(u16::from_be_bytes)
+                .ok_or(WireError::Truncated(Layer::Ipv6))?;
+            if 40 + usize::from(plen) > orig_len {
+                return Err(WireError::Truncated(Layer::Ipv6));
+            }
+            let mut copy = [0u8; 40];
+            copy.copy_from_slice(fixed);
+            if let Some(len) = copy.get_mut(4..6) {
+                len.copy_from_slice(&[0, 0]);
+            }
+            let view = Ipv6Packet::new_checked(&copy[..])
+                .map_err(|_| WireError::Truncated(Layer::Ipv6))?;
+            let kept = packet
+                .get(40..(40 + usize::from(plen)).min(packet.len()))
+                .unwrap_or(&[]);
+            let end = ipv6_ext::walk(u8::from(view.next_header()), kept)?;
+            let ext_len =
+                u32::try_from(end.ext_len).map_err(|_| WireError::BadLength(Layer::Ipv6))?;
+            Ok(IpHeader {
+                version: IpVersion::V6,
+                src: IpAddr::V6(view.src_addr()),
+                dst: IpAddr::V6(end.final_dst.unwrap_or(view.dst_addr())),
+                protocol: end.protocol,
+                ip_len: 40 + u32::from(plen),
+                header_len: 40 + ext_len,
+                hop_limit: view.hop_limit(),
+                payload: end.payload,
+                fragment: end.fragment.filter(|f| f.more || f.offset != 0),
+                snapped: true,
+            })
+        }
+        other => Err(WireError::BadVersion(other)),
+    }
+}
+
+impl<'a> IpHeader<'a> {
+    fn with_payload<'b>(self, payload: &'b [u8]) -> IpHeader<'b> {
+        IpHeader {
+            version: self.version,
+            src: self.src,
+            dst: self.dst,
+            protocol: self.protocol,
+            ip_len: self.ip_len,
+            header_len: self.header_len,
+            hop_limit: self.hop_limit,
+            payload,
+            fragment: self.fragment,
+            snapped: self.snapped,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -322,6 +431,63 @@ mod tests {
     }
 
     #[test]
+    fn snapped_ipv4_keeps_the_header_lengths() {
+        let mut p = IPV4_UDP.to_vec();
+        p.extend_from_slice(&[0xaa; 100]);
+        p[2..4].copy_from_slice(&128u16.to_be_bytes());
+        p[24..26].copy_from_slice(&108u16.to_be_bytes()); // UDP length
+        let cut = &p[..40];
+        assert_eq!(parse_ip(cut), Err(WireError::Truncated(Layer::Ipv4)));
+        let h = parse_ip_snapped(cut, 128).unwrap();
+        assert!(h.snapped);
+        assert_eq!(h.ip_len, 128);
+        assert_eq!(h.payload.len(), 20);
+        assert_eq!(h.src, "10.0.0.1".parse::<IpAddr>().unwrap());
+        // A header claiming more than was on the wire is still a lie.
+        assert_eq!(
+            parse_ip_snapped(cut, 100),
+            Err(WireError::Truncated(Layer::Ipv4))
+        );
+        // Not snapped at all: the ordinary parser's answer.
+        assert_eq!(parse_ip_snapped(&IPV4_UDP, 28), parse_ip(&IPV4_UDP));
+        // Cut inside the header.
+        assert_eq!(
+            parse_ip_snapped(&p[..12], 128),
+            Err(WireError::Truncated(Layer::Ipv4))
+        );
+    }
+
+    #[test]
+    fn snapped_ipv6() {
+        let p = ipv6_with(proto::UDP, &[], &[0; 100]);
+        let h = parse_ip_snapped(&p[..60], p.len()).unwrap();
+        assert_eq!(h.ip_len, 140);
+        assert_eq!(h.payload.len(), 20);
+        assert!(h.snapped);
+        assert!(parse_ip_snapped(&p[..30], p.len()).is_err());
+    }
+
+    #[test]
+    fn routing_type0_gives_the_final_destination() {
+        // Routing type 0, two addresses, one segment left: the last one is
+        // where the packet goes.
+        let mut rh = vec![proto::UDP, 4, 0, 1, 0, 0, 0, 0];
+        rh.extend_from_slice(&[0x20, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xaa]);
+        rh.extend_from_slice(&[0x20, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xbb]);
+        let p = ipv6_with(proto::ROUTING, &rh, &[0, 1, 0, 2, 0, 8, 0, 0]);
+        let h = parse_ip(&p).unwrap();
+        assert_eq!(h.dst, "2001::bb".parse::<IpAddr>().unwrap());
+        // No segments left: the header's destination stands.
+        let mut done = rh.clone();
+        done[3] = 0;
+        let p = ipv6_with(proto::ROUTING, &done, &[0, 1, 0, 2, 0, 8, 0, 0]);
+        assert_eq!(
+            parse_ip(&p).unwrap().dst,
+            "fd00::2".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
     fn every_prefix_and_byte_flip_is_safe() {
         let frag = [proto::UDP, 0, 0x00, 0x11, 0xde, 0xad, 0xbe, 0xef];
         let samples = [
@@ -331,6 +497,8 @@ mod tests {
         for s in samples {
             for n in 0..=s.len() {
                 let _ = parse_ip(&s[..n]);
+                let _ = parse_ip_snapped(&s[..n], s.len());
+                let _ = parse_ip_snapped(&s[..n], usize::MAX);
             }
             for i in 0..s.len() {
                 for v in [0x00, 0x0f, 0x40, 0x60, 0xff] {

@@ -21,8 +21,8 @@ pub mod sctp;
 pub mod transport;
 
 pub use error::{Layer, WireError};
-pub use ip::{Fragment, IpHeader, IpVersion, parse_ip, skip_ipv6_extensions};
-pub use transport::{TcpFlags, Transport, parse_transport};
+pub use ip::{Fragment, IpHeader, IpVersion, parse_ip, parse_ip_snapped, skip_ipv6_extensions};
+pub use transport::{TcpFlags, TcpSegment, Transport, parse_transport, parse_transport_snapped};
 
 /// Which way a packet crossed the tunnel, as the platform reports it.
 ///

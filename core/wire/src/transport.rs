@@ -204,6 +204,29 @@ pub fn parse_transport(protocol: u8, payload: &[u8]) -> Result<Transport<'_>, Wi
     }
 }
 
+/// Like [`parse_transport`], for a payload a capture's snap length cut short:
+/// a UDP header whose length field runs past the kept bytes still gives its
+/// ports (with the bytes that were kept as payload).
+pub fn parse_transport_snapped(protocol: u8, payload: &[u8]) -> Result<Transport<'_>, WireError> {
+    match parse_transport(protocol, payload) {
+        Err(WireError::BadLength(Layer::Udp)) => {
+            let port = |at: usize| {
+                payload
+                    .get(at..at + 2)
+                    .and_then(|b| <[u8; 2]>::try_from(b).ok())
+                    .map(u16::from_be_bytes)
+                    .ok_or(WireError::Truncated(Layer::Udp))
+            };
+            Ok(Transport::Udp {
+                src_port: port(0)?,
+                dst_port: port(2)?,
+                payload: payload.get(8..).unwrap_or(&[]),
+            })
+        }
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,6 +309,21 @@ mod tests {
             parse_transport(proto::UDP, &p[..7]),
             Err(WireError::Truncated(Layer::Udp))
         );
+    }
+
+    #[test]
+    fn snapped_udp_keeps_its_ports() {
+        let p = [0, 53, 0xc3, 0x50, 0x01, 0x00, 0, 0, 1, 2];
+        assert!(parse_transport(proto::UDP, &p).is_err());
+        assert_eq!(
+            parse_transport_snapped(proto::UDP, &p).unwrap(),
+            Transport::Udp {
+                src_port: 53,
+                dst_port: 50000,
+                payload: &[1, 2]
+            }
+        );
+        assert!(parse_transport_snapped(proto::UDP, &p[..3]).is_err());
     }
 
     #[test]

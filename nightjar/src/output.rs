@@ -1,0 +1,238 @@
+//! What `replay` and `demo` print: a table of flows for people, JSON lines for
+//! programs, Zeek-style logs for both.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::Write;
+
+use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets};
+use nightjar_engine::FlowRecord;
+
+use crate::error::CliError;
+use crate::replay::{AppNames, FlowSink, ReplaySummary};
+use crate::zeek_log::{ConnLine, LogDir, secs};
+
+/// Keeps the `limit` flows with the most bytes (memory stays bounded however
+/// large the capture), plus a count of the rest.
+#[derive(Debug)]
+pub struct TopFlows {
+    limit: usize,
+    heap: BinaryHeap<Reverse<Ranked>>,
+    seen: u64,
+}
+
+/// A flow ranked by bytes, then by age (older first) so the order is stable.
+#[derive(Debug)]
+struct Ranked {
+    key: (u64, u64),
+    record: Box<FlowRecord>,
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, o: &Self) -> bool {
+        self.key == o.key
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&o.key)
+    }
+}
+
+impl TopFlows {
+    /// Keep at most `limit` flows.
+    pub fn new(limit: usize) -> Self {
+        TopFlows {
+            limit,
+            heap: BinaryHeap::new(),
+            seen: 0,
+        }
+    }
+
+    /// The kept flows in start-time order, and how many were left out.
+    pub fn into_sorted(self) -> (Vec<FlowRecord>, u64) {
+        let kept = self.heap.len() as u64;
+        let mut v: Vec<FlowRecord> = self.heap.into_iter().map(|Reverse(r)| *r.record).collect();
+        v.sort_by_key(|r| (r.first_us, r.id));
+        (v, self.seen - kept)
+    }
+}
+
+impl FlowSink for TopFlows {
+    fn flow(&mut self, r: &FlowRecord) -> Result<(), CliError> {
+        self.seen += 1;
+        let key = (r.orig_ip_bytes + r.resp_ip_bytes, u64::MAX - r.id.0);
+        let smallest = self.heap.peek().map(|Reverse(s)| s.key);
+        if self.heap.len() < self.limit {
+            self.heap.push(Reverse(Ranked {
+                key,
+                record: Box::new(r.clone()),
+            }));
+        } else if smallest.is_some_and(|s| key > s) {
+            self.heap.pop();
+            self.heap.push(Reverse(Ranked {
+                key,
+                record: Box::new(r.clone()),
+            }));
+        }
+        Ok(())
+    }
+}
+
+/// Writes conn.log lines to a log directory.
+#[derive(Debug)]
+pub struct LogSink<'a> {
+    /// The logs.
+    pub logs: LogDir,
+    /// App names.
+    pub apps: &'a AppNames,
+    /// uid salt.
+    pub salt: u64,
+}
+
+impl FlowSink for LogSink<'_> {
+    fn flow(&mut self, r: &FlowRecord) -> Result<(), CliError> {
+        self.logs.conn(&ConnLine::new(r, self.salt, self.apps))
+    }
+}
+
+/// Writes conn records as JSON lines (`"_path":"conn"`) to a writer.
+#[derive(Debug)]
+pub struct JsonSink<'a, W: Write> {
+    /// Where.
+    pub out: W,
+    /// App names.
+    pub apps: &'a AppNames,
+    /// uid salt.
+    pub salt: u64,
+}
+
+#[derive(serde::Serialize)]
+struct Tagged<'a, T: serde::Serialize> {
+    #[serde(rename = "_path")]
+    path: &'a str,
+    #[serde(flatten)]
+    inner: T,
+}
+
+impl<W: Write> FlowSink for JsonSink<'_, W> {
+    fn flow(&mut self, r: &FlowRecord) -> Result<(), CliError> {
+        let line = Tagged {
+            path: "conn",
+            inner: ConnLine::new(r, self.salt, self.apps),
+        };
+        serde_json::to_writer(&mut self.out, &line).map_err(|e| CliError::Stdout(e.into()))?;
+        self.out.write_all(b"\n").map_err(CliError::Stdout)
+    }
+}
+
+/// Print the summary as the last JSON line (`"_path":"stats"`).
+pub fn write_summary_json(out: &mut impl Write, s: &ReplaySummary) -> Result<(), CliError> {
+    let line = Tagged {
+        path: "stats",
+        inner: s,
+    };
+    serde_json::to_writer(&mut *out, &line).map_err(|e| CliError::Stdout(e.into()))?;
+    out.write_all(b"\n").map_err(CliError::Stdout)
+}
+
+fn human_bytes(b: u64) -> String {
+    match b {
+        0..=9_999 => format!("{b} B"),
+        10_000..=9_999_999 => format!("{:.1} kB", b as f64 / 1e3),
+        _ => format!("{:.1} MB", b as f64 / 1e6),
+    }
+}
+
+/// The human table of flows.
+pub fn flow_table(flows: &[FlowRecord], start_us: u64, apps: &AppNames) -> Table {
+    let mut t = Table::new();
+    t.load_style(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header([
+            "start",
+            "proto",
+            "originator",
+            "responder",
+            "app",
+            "state",
+            "pkts →/←",
+            "bytes →/←",
+            "duration",
+        ]);
+    for r in flows {
+        let app = r
+            .app
+            .map(|a| {
+                apps.get(&a.0)
+                    .cloned()
+                    .unwrap_or_else(|| format!("uid {}", a.0))
+            })
+            .unwrap_or_else(|| "-".into());
+        t.add_row(vec![
+            Cell::new(format!(
+                "{:+.3}s",
+                secs(r.first_us.saturating_sub(start_us))
+            ))
+            .set_alignment(CellAlignment::Right),
+            Cell::new(r.proto_name()),
+            Cell::new(r.orig.to_string()),
+            Cell::new(r.resp.to_string()),
+            Cell::new(app),
+            Cell::new(r.conn_state().as_str()),
+            Cell::new(format!("{}/{}", r.orig_pkts, r.resp_pkts))
+                .set_alignment(CellAlignment::Right),
+            Cell::new(format!(
+                "{}/{}",
+                human_bytes(r.orig_ip_bytes),
+                human_bytes(r.resp_ip_bytes)
+            ))
+            .set_alignment(CellAlignment::Right),
+            Cell::new(format!("{:.3}s", secs(r.duration_us()))).set_alignment(CellAlignment::Right),
+        ]);
+    }
+    t
+}
+
+/// Lines that explain every frame that made no flow.
+pub fn summary_lines(s: &ReplaySummary) -> Vec<String> {
+    let p = &s.engine.packets;
+    let mut lines = vec![format!(
+        "{} frames, {} IP packets in {} flows ({} still live at the end were flushed)",
+        s.frames, p.in_flows, s.flows, s.engine.flows.flushed
+    )];
+    let mut other: Vec<String> = p
+        .no_flow_nonzero()
+        .map(|(r, n)| format!("{} {}", n, r.name().replace('_', " ")))
+        .collect();
+    let l = &s.link;
+    for (n, what) in [
+        (l.not_ip, "not IP"),
+        (l.truncated_link_header, "truncated link header"),
+        (l.unsupported_link_type, "unsupported link type"),
+        (l.other, "unreadable record"),
+    ] {
+        if n > 0 {
+            other.push(format!("{n} {what}"));
+        }
+    }
+    if !other.is_empty() {
+        lines.push(format!("no flow: {}", other.join(", ")));
+    }
+    if s.engine.flows.evicted > 0 || s.engine.events_shed > 0 {
+        lines.push(format!(
+            "shed under load: {} flows evicted, {} events dropped",
+            s.engine.flows.evicted, s.engine.events_shed
+        ));
+    }
+    if let Some(e) = &s.stopped_early {
+        lines.push(format!("warning: reading stopped early: {e}"));
+    }
+    lines
+}
