@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it. Installs what it needs first, so it works
+# on a fresh machine of the project's kind (Debian, x86-64, Rust via rustup).
+#
+#   scripts/check.sh            everything
+#   scripts/check.sh --quick    skip the slow stages (fuzz corpus replay)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# Third-party fixtures live beside the repository, never in it. Tests that need
+# them skip with a visible message when they are absent.
+if [ -z "${NIGHTJAR_FIXTURES:-}" ] && [ -d ../shared/fixtures ]; then
+  NIGHTJAR_FIXTURES="$(cd ../shared/fixtures && pwd)"
+fi
+export NIGHTJAR_FIXTURES="${NIGHTJAR_FIXTURES:-}"
+[ -n "$NIGHTJAR_FIXTURES" ] || echo "note: no fixtures found; fixture tests will report themselves SKIPPED"
+
+step "toolchain"
+command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup" >&2; exit 1; }
+# rust-toolchain.toml pins the version; rustup installs it (and clippy, rustfmt) if missing.
+cargo --version
+if ! command -v cargo-nextest >/dev/null; then
+  step "installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
+
+step "format"
+cargo fmt --all -- --check
+
+step "clippy (warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "tests"
+cargo nextest run --workspace --no-fail-fast
+cargo test --workspace --doc
+
+if [ "$quick" = 0 ] && [ -x fuzz/run.sh ]; then
+  step "fuzz corpus replay"
+  fuzz/run.sh --replay-only
+fi
+
+step "done"
