@@ -259,3 +259,69 @@ mod tests {
         assert_eq!(c[0].id, "1:LQU9qZlK+B5F3KDmev6m5PMibrg=");
     }
 }
+
+/// One row of a tshark-oracle TSV (see `shared/tools/tshark-oracle`), by column name.
+#[derive(Debug, Clone)]
+pub struct TsharkRow(std::collections::HashMap<String, String>);
+
+impl TsharkRow {
+    /// A column's value ("" when empty or absent).
+    pub fn get(&self, column: &str) -> &str {
+        self.0.get(column).map_or("", String::as_str)
+    }
+
+    /// Protocol and endpoints (source first), when the row is plain TCP or UDP
+    /// over one IP header. Tunnelled rows (several IP headers) give `None`.
+    pub fn tuple(&self) -> Option<(u8, SocketAddr, SocketAddr)> {
+        let src = [self.get("ip.src"), self.get("ipv6.src")].concat();
+        let dst = [self.get("ip.dst"), self.get("ipv6.dst")].concat();
+        if src.contains(',') || dst.contains(',') || src.is_empty() {
+            return None;
+        }
+        let (proto, sp, dp) = if !self.get("tcp.srcport").is_empty() {
+            (6, self.get("tcp.srcport"), self.get("tcp.dstport"))
+        } else if !self.get("udp.srcport").is_empty() {
+            (17, self.get("udp.srcport"), self.get("udp.dstport"))
+        } else {
+            return None;
+        };
+        if sp.contains(',') || dp.contains(',') {
+            return None;
+        }
+        Some((
+            proto,
+            SocketAddr::new(src.parse().ok()?, sp.parse().ok()?),
+            SocketAddr::new(dst.parse().ok()?, dp.parse().ok()?),
+        ))
+    }
+}
+
+/// Parse a tshark-oracle `.tsv` file.
+pub fn parse_tsv(text: &str) -> Vec<TsharkRow> {
+    let mut lines = text.lines();
+    let Some(header) = lines.next() else {
+        return Vec::new();
+    };
+    let names: Vec<&str> = header.split('\t').collect();
+    lines
+        .map(|l| {
+            TsharkRow(
+                names
+                    .iter()
+                    .zip(l.split('\t'))
+                    .filter(|(_, v)| !v.is_empty())
+                    .map(|(n, v)| ((*n).to_string(), v.to_string()))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// An unordered flow key: protocol and the two endpoints, lower first.
+pub fn unordered(protocol: u8, a: SocketAddr, b: SocketAddr) -> (u8, SocketAddr, SocketAddr) {
+    if a <= b {
+        (protocol, a, b)
+    } else {
+        (protocol, b, a)
+    }
+}

@@ -11,7 +11,7 @@ use nightjar_engine::EngineConfig;
 use nightjar_synth::Scenario;
 
 use crate::error::CliError;
-use crate::replay::{AppNames, FlowSink, Replay, ReplaySummary};
+use crate::replay::{AppNames, RecordSink, Replay, ReplaySummary};
 
 /// The generated scenario and the names of its apps.
 pub fn scenario(seed: u64) -> (Scenario, AppNames) {
@@ -24,7 +24,7 @@ pub fn scenario(seed: u64) -> (Scenario, AppNames) {
 pub fn run(
     scenario: &Scenario,
     config: EngineConfig,
-    sink: &mut dyn FlowSink,
+    sink: &mut dyn RecordSink,
 ) -> Result<ReplaySummary, CliError> {
     let mut replay = Replay::new(config)?;
     for p in &scenario.packets {

@@ -6,10 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use nightjar::output::{self, JsonSink, LogSink, TopFlows};
-use nightjar::replay::{AppNames, FlowSink, ReplaySummary, Sinks, replay_file};
+use nightjar::replay::{AppNames, RecordSink, ReplaySummary, Sinks, replay_file};
 use nightjar::zeek_log::LogDir;
 use nightjar::{CliError, demo};
-use nightjar_engine::{EngineConfig, FlowRecord};
+use nightjar_engine::{DnsTransaction, EngineConfig, FlowRecord, HelloRecord, HttpRecord};
 
 /// Per-app network telemetry from raw IP packets.
 #[derive(Debug, Parser)]
@@ -75,8 +75,8 @@ struct Outputs<'a> {
     json: Option<JsonSink<'a, std::io::StdoutLock<'static>>>,
 }
 
-impl FlowSink for Outputs<'_> {
-    fn flow(&mut self, r: &FlowRecord) -> Result<(), CliError> {
+impl Outputs<'_> {
+    fn all(&mut self) -> Sinks<'_> {
         let mut s = Sinks::default();
         s.push(&mut self.top);
         if let Some(l) = &mut self.logs {
@@ -85,7 +85,22 @@ impl FlowSink for Outputs<'_> {
         if let Some(j) = &mut self.json {
             s.push(j);
         }
-        s.flow(r)
+        s
+    }
+}
+
+impl RecordSink for Outputs<'_> {
+    fn flow(&mut self, r: &FlowRecord) -> Result<(), CliError> {
+        self.all().flow(r)
+    }
+    fn dns(&mut self, tx: &DnsTransaction) -> Result<(), CliError> {
+        self.all().dns(tx)
+    }
+    fn hello(&mut self, h: &HelloRecord) -> Result<(), CliError> {
+        self.all().hello(h)
+    }
+    fn http(&mut self, r: &HttpRecord) -> Result<(), CliError> {
+        self.all().http(r)
     }
 }
 
@@ -93,7 +108,7 @@ fn run_with_outputs(
     out: &OutputArgs,
     apps: &AppNames,
     heading: &str,
-    drive: impl FnOnce(&mut dyn FlowSink) -> Result<ReplaySummary, CliError>,
+    drive: impl FnOnce(&mut dyn RecordSink) -> Result<ReplaySummary, CliError>,
 ) -> Result<(), CliError> {
     let salt = 0;
     let logs = match &out.logs {

@@ -6,11 +6,11 @@ use std::collections::BinaryHeap;
 use std::io::Write;
 
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets};
-use nightjar_engine::FlowRecord;
+use nightjar_engine::{DnsTransaction, FlowRecord, HelloRecord, HttpRecord};
 
 use crate::error::CliError;
-use crate::replay::{AppNames, FlowSink, ReplaySummary};
-use crate::zeek_log::{ConnLine, LogDir, secs};
+use crate::replay::{RecordSink, ReplaySummary};
+use crate::zeek_log::{AppNames, ConnLine, DnsLine, HelloLine, HttpLine, Log, LogDir, secs};
 
 /// Keeps the `limit` flows with the most bytes (memory stays bounded however
 /// large the capture), plus a count of the rest.
@@ -64,7 +64,7 @@ impl TopFlows {
     }
 }
 
-impl FlowSink for TopFlows {
+impl RecordSink for TopFlows {
     fn flow(&mut self, r: &FlowRecord) -> Result<(), CliError> {
         self.seen += 1;
         let key = (r.orig_ip_bytes + r.resp_ip_bytes, u64::MAX - r.id.0);
@@ -96,9 +96,26 @@ pub struct LogSink<'a> {
     pub salt: u64,
 }
 
-impl FlowSink for LogSink<'_> {
+impl RecordSink for LogSink<'_> {
     fn flow(&mut self, r: &FlowRecord) -> Result<(), CliError> {
-        self.logs.conn(&ConnLine::new(r, self.salt, self.apps))
+        self.logs
+            .write(Log::Conn, &ConnLine::new(r, self.salt, self.apps))
+    }
+    fn dns(&mut self, tx: &DnsTransaction) -> Result<(), CliError> {
+        self.logs.write(Log::Dns, &DnsLine::new(tx, self.salt))
+    }
+    fn hello(&mut self, h: &HelloRecord) -> Result<(), CliError> {
+        let log = if h.quic_version.is_some() {
+            Log::Quic
+        } else {
+            Log::Ssl
+        };
+        self.logs
+            .write(log, &HelloLine::new(h, self.salt, self.apps))
+    }
+    fn http(&mut self, r: &HttpRecord) -> Result<(), CliError> {
+        self.logs
+            .write(Log::Http, &HttpLine::new(r, self.salt, self.apps))
     }
 }
 
@@ -121,7 +138,7 @@ struct Tagged<'a, T: serde::Serialize> {
     inner: T,
 }
 
-impl<W: Write> FlowSink for JsonSink<'_, W> {
+impl<W: Write> RecordSink for JsonSink<'_, W> {
     fn flow(&mut self, r: &FlowRecord) -> Result<(), CliError> {
         let line = Tagged {
             path: "conn",
@@ -160,6 +177,7 @@ pub fn flow_table(flows: &[FlowRecord], start_us: u64, apps: &AppNames) -> Table
             "proto",
             "originator",
             "responder",
+            "name (source)",
             "app",
             "state",
             "pkts →/←",
@@ -184,6 +202,10 @@ pub fn flow_table(flows: &[FlowRecord], start_us: u64, apps: &AppNames) -> Table
             Cell::new(r.proto_name()),
             Cell::new(r.orig.to_string()),
             Cell::new(r.resp.to_string()),
+            Cell::new(match (&r.name, r.name_source) {
+                (Some(n), Some(s)) => format!("{n} ({})", s.as_str()),
+                _ => "-".into(),
+            }),
             Cell::new(app),
             Cell::new(r.conn_state().as_str()),
             Cell::new(format!("{}/{}", r.orig_pkts, r.resp_pkts))
@@ -225,10 +247,22 @@ pub fn summary_lines(s: &ReplaySummary) -> Vec<String> {
     if !other.is_empty() {
         lines.push(format!("no flow: {}", other.join(", ")));
     }
-    if s.engine.flows.evicted > 0 || s.engine.events_shed > 0 {
+    let a = &s.engine.app;
+    lines.push(format!(
+        "names: {} by TLS SNI, {} by QUIC SNI, {} by HTTP Host, {} by DNS; {} DNS messages, {} TLS and {} QUIC hellos, {} HTTP requests",
+        a.named_by_sni,
+        a.named_by_quic_sni,
+        a.named_by_http_host,
+        a.named_by_dns,
+        a.dns_messages,
+        a.tls_hellos,
+        a.quic_hellos,
+        a.http_requests
+    ));
+    if s.engine.flows.evicted > 0 || s.engine.events_shed > 0 || a.inspections_shed > 0 {
         lines.push(format!(
-            "shed under load: {} flows evicted, {} events dropped",
-            s.engine.flows.evicted, s.engine.events_shed
+            "shed under load: {} flows evicted, {} events dropped, {} inspections abandoned",
+            s.engine.flows.evicted, s.engine.events_shed, a.inspections_shed
         ));
     }
     if let Some(e) = &s.stopped_early {

@@ -1,13 +1,13 @@
 //! Drives the engine from a packet source (a capture file or the demo
 //! scenario) and hands completed flows to the outputs.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use nightjar_capture::{CaptureReader, DecapError};
 use nightjar_engine::{
-    AppId, Direction, Engine, EngineConfig, EngineStats, Event, FlowRecord, Verdict,
+    AppId, Direction, DnsTransaction, Engine, EngineConfig, EngineStats, Event, FlowRecord,
+    HelloRecord, HttpRecord, Verdict,
 };
 use serde::Serialize;
 
@@ -45,10 +45,22 @@ pub struct ReplaySummary {
     pub stopped_early: Option<String>,
 }
 
-/// Receives every completed flow.
-pub trait FlowSink {
+/// Receives every record the engine produces.
+pub trait RecordSink {
     /// One completed flow.
     fn flow(&mut self, record: &FlowRecord) -> Result<(), CliError>;
+    /// One DNS transaction.
+    fn dns(&mut self, _tx: &DnsTransaction) -> Result<(), CliError> {
+        Ok(())
+    }
+    /// One TLS or QUIC ClientHello.
+    fn hello(&mut self, _hello: &HelloRecord) -> Result<(), CliError> {
+        Ok(())
+    }
+    /// One HTTP request head.
+    fn http(&mut self, _request: &HttpRecord) -> Result<(), CliError> {
+        Ok(())
+    }
 }
 
 /// Feeds packets to an engine and completed flows to a sink.
@@ -88,7 +100,7 @@ impl Replay {
         direction: Direction,
         app: Option<u32>,
         ip: &[u8],
-        sink: &mut dyn FlowSink,
+        sink: &mut dyn RecordSink,
     ) -> Result<Verdict, CliError> {
         self.frames += 1;
         self.first_us = Some(self.first_us.map_or(ts_us, |f| f.min(ts_us)));
@@ -110,7 +122,7 @@ impl Replay {
         ts_us: u64,
         ip: &[u8],
         ip_orig_len: usize,
-        sink: &mut dyn FlowSink,
+        sink: &mut dyn RecordSink,
     ) -> Result<Verdict, CliError> {
         self.frames += 1;
         self.first_us = Some(self.first_us.map_or(ts_us, |f| f.min(ts_us)));
@@ -133,15 +145,17 @@ impl Replay {
         }
     }
 
-    fn drain(&mut self, sink: &mut dyn FlowSink) -> Result<(), CliError> {
+    fn drain(&mut self, sink: &mut dyn RecordSink) -> Result<(), CliError> {
         while let Some(event) = self.engine.next_event() {
-            // Later layers add event kinds the CLI does not write yet.
-            #[allow(clippy::single_match)]
             match event {
                 Event::FlowCompleted(r) => {
                     self.flows += 1;
                     sink.flow(&r)?;
                 }
+                Event::Dns(tx) => sink.dns(&tx)?,
+                Event::Hello(h) => sink.hello(&h)?,
+                Event::Http(r) => sink.http(&r)?,
+                // Kinds added by later layers are not written by this version.
                 _ => {}
             }
         }
@@ -149,7 +163,7 @@ impl Replay {
     }
 
     /// Complete every flow and return the summary.
-    pub fn finish(mut self, sink: &mut dyn FlowSink) -> Result<ReplaySummary, CliError> {
+    pub fn finish(mut self, sink: &mut dyn RecordSink) -> Result<ReplaySummary, CliError> {
         self.engine.flush();
         self.drain(sink)?;
         Ok(ReplaySummary {
@@ -171,7 +185,7 @@ impl Replay {
 pub fn replay_file(
     path: &Path,
     config: EngineConfig,
-    sink: &mut dyn FlowSink,
+    sink: &mut dyn RecordSink,
     progress: bool,
     mut observe: impl FnMut(u32, &Verdict),
 ) -> Result<ReplaySummary, CliError> {
@@ -237,7 +251,7 @@ fn progress_bar(total: Option<u64>, wanted: bool) -> ProgressBar {
 /// A sink that fans out to several.
 #[derive(Default)]
 pub struct Sinks<'a> {
-    sinks: Vec<&'a mut dyn FlowSink>,
+    sinks: Vec<&'a mut dyn RecordSink>,
 }
 
 impl std::fmt::Debug for Sinks<'_> {
@@ -248,30 +262,56 @@ impl std::fmt::Debug for Sinks<'_> {
 
 impl<'a> Sinks<'a> {
     /// Add a sink.
-    pub fn push(&mut self, s: &'a mut dyn FlowSink) {
+    pub fn push(&mut self, s: &'a mut dyn RecordSink) {
         self.sinks.push(s);
     }
 }
 
-impl FlowSink for Sinks<'_> {
+impl RecordSink for Sinks<'_> {
     fn flow(&mut self, record: &FlowRecord) -> Result<(), CliError> {
-        for s in &mut self.sinks {
-            s.flow(record)?;
-        }
-        Ok(())
+        self.sinks.iter_mut().try_for_each(|s| s.flow(record))
+    }
+    fn dns(&mut self, tx: &DnsTransaction) -> Result<(), CliError> {
+        self.sinks.iter_mut().try_for_each(|s| s.dns(tx))
+    }
+    fn hello(&mut self, h: &HelloRecord) -> Result<(), CliError> {
+        self.sinks.iter_mut().try_for_each(|s| s.hello(h))
+    }
+    fn http(&mut self, r: &HttpRecord) -> Result<(), CliError> {
+        self.sinks.iter_mut().try_for_each(|s| s.http(r))
     }
 }
 
 /// Collects every record (tests, small captures).
 #[derive(Debug, Default)]
-pub struct Collect(pub Vec<FlowRecord>);
+pub struct Collect {
+    /// Completed flows.
+    pub flows: Vec<FlowRecord>,
+    /// DNS transactions.
+    pub dns: Vec<DnsTransaction>,
+    /// ClientHellos.
+    pub hellos: Vec<HelloRecord>,
+    /// HTTP requests.
+    pub http: Vec<HttpRecord>,
+}
 
-impl FlowSink for Collect {
+impl RecordSink for Collect {
     fn flow(&mut self, record: &FlowRecord) -> Result<(), CliError> {
-        self.0.push(record.clone());
+        self.flows.push(record.clone());
+        Ok(())
+    }
+    fn dns(&mut self, tx: &DnsTransaction) -> Result<(), CliError> {
+        self.dns.push(tx.clone());
+        Ok(())
+    }
+    fn hello(&mut self, h: &HelloRecord) -> Result<(), CliError> {
+        self.hellos.push(h.clone());
+        Ok(())
+    }
+    fn http(&mut self, r: &HttpRecord) -> Result<(), CliError> {
+        self.http.push(r.clone());
         Ok(())
     }
 }
 
-/// App names by id, for outputs.
-pub type AppNames = HashMap<u32, String>;
+pub use crate::zeek_log::AppNames;

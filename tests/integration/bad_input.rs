@@ -87,7 +87,7 @@ fn checksum_and_fragment_captures_replay() {
         assert_explained(rel, &s);
         // Checksums are not verified on the hot path, so a bad one still
         // makes a flow (as in tshark, and unlike Zeek without -C).
-        assert!(!flows.0.is_empty(), "{rel}: no flows");
+        assert!(!flows.flows.is_empty(), "{rel}: no flows");
     }
     // Overlapping fragments drop their datagram (RFC 5722; Linux does the same
     // for IPv4), and the drop is counted.
@@ -101,7 +101,7 @@ fn checksum_and_fragment_captures_replay() {
     for (name, orphans) in [("fragmented-2", 3), ("fragmented-3", 5)] {
         let (s, flows) = replay(&root.join(format!("pcap/zeek/ip/traces/ipv4/{name}.pcap")));
         assert_explained(name, &s);
-        assert!(flows.0.is_empty(), "{name}");
+        assert!(flows.flows.is_empty(), "{name}");
         assert_eq!(
             s.engine.packets.no_flow(NoFlowReason::FragmentOrphaned),
             orphans,

@@ -30,9 +30,10 @@ fn million_syn_flood_respects_the_cap() {
             let m = engine.memory();
             assert!(
                 m.total() <= cap_bytes,
-                "memory {} above cap {} at packet {i}",
+                "memory {} above cap {} at packet {i}: {m:?} vs {:?}",
                 m.total(),
-                cap_bytes
+                cap_bytes,
+                engine.memory()
             );
         }
     }

@@ -33,7 +33,7 @@ fn community_ids_match_zeek() {
         .unwrap();
         for z in &expected {
             let ours = sink
-                .0
+                .flows
                 .iter()
                 .find(|r| {
                     let same = |a: std::net::SocketAddr, b: std::net::SocketAddr| {

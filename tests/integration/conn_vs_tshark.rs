@@ -73,7 +73,7 @@ fn compare(path: &std::path::Path, conv_text: &str) -> Vec<String> {
 
     // Ours, summed per tuple: (lo -> hi, hi -> lo).
     let mut ours: BTreeMap<Tuple, [Side; 2]> = BTreeMap::new();
-    for r in &sink.0 {
+    for r in &sink.flows {
         if r.protocol != 6 && r.protocol != 17 {
             continue;
         }

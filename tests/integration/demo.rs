@@ -33,16 +33,17 @@ fn demo_flows_equal_the_generator_truth() {
         }
     };
     let ours: BTreeMap<_, _> = sink
-        .0
+        .flows
         .iter()
         .map(|r| (key(r.protocol, r.orig, r.resp), r))
         .collect();
     assert_eq!(
         ours.len(),
-        sink.0.len(),
+        sink.flows.len(),
         "5-tuples are unique in the scenario"
     );
     assert_eq!(ours.len(), scenario.truth.len());
+    let mut named = 0;
     for t in &scenario.truth {
         let r = ours
             .get(&key(t.proto, t.device, t.remote))
@@ -63,5 +64,21 @@ fn demo_flows_equal_the_generator_truth() {
             (t.first_micros, t.last_micros),
             "{t:?}"
         );
+        // Every non-DNS flow is named by what the device revealed: the SNI of
+        // its hello, its HTTP Host, or the DNS answer that preceded it.
+        if t.remote.port() != 53 {
+            assert_eq!(r.name.as_deref(), t.name.as_deref(), "{t:?}");
+            named += 1;
+        }
     }
+    assert!(named > 20);
+    // DNS, TLS and HTTP records were all produced.
+    assert!(sink.dns.len() >= 30, "{}", sink.dns.len());
+    assert!(sink.dns.iter().any(|t| t.rcode_name() == Some("NXDOMAIN")));
+    assert!(sink.hellos.len() >= 20);
+    assert!(
+        sink.http
+            .iter()
+            .any(|r| r.host.as_deref() == Some("neverssl.com"))
+    );
 }

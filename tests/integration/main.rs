@@ -13,3 +13,4 @@ mod bounds;
 mod community_id;
 mod conn_vs_tshark;
 mod demo;
+mod names;

@@ -13,7 +13,12 @@ fn established(c: &mut Criterion) {
     let dev = "10.0.0.2".parse().unwrap();
     let srv = "192.0.2.1".parse().unwrap();
     let syn = ipv4_tcp(dev, srv, &TcpSegment::new(40_000, 443, TcpFlags::Syn, 1, 0)).unwrap();
-    let synack = ipv4_tcp(srv, dev, &TcpSegment::new(443, 40_000, TcpFlags::SynAck, 9, 2)).unwrap();
+    let synack = ipv4_tcp(
+        srv,
+        dev,
+        &TcpSegment::new(443, 40_000, TcpFlags::SynAck, 9, 2),
+    )
+    .unwrap();
     let body = [0u8; 1200];
     let data = ipv4_tcp(
         srv,
@@ -57,7 +62,10 @@ fn new_flows(c: &mut Criterion) {
     let mut group = c.benchmark_group("engine");
     group.throughput(Throughput::Elements(N as u64));
     group.sample_size(20);
-    for (label, max_flows) in [("new_flows_table_not_full", 2 * N), ("new_flows_evicting", 10_000)] {
+    for (label, max_flows) in [
+        ("new_flows_table_not_full", 2 * N),
+        ("new_flows_evicting", 10_000),
+    ] {
         group.bench_function(label, |b| {
             b.iter_batched(
                 || {

@@ -9,9 +9,16 @@ use nightjar_wire::{
     parse_transport_snapped, proto, skip_ipv6_extensions,
 };
 
+use nightjar_dns::{
+    DnsTransaction, DnsTransactions, Endpoints, NameCache, NameCacheConfig, TransactionConfig,
+};
+
+use crate::app_records::{HelloRecord, HttpRecord};
 use crate::counters::{NoFlowReason, PacketCounters};
 use crate::flow_key::{Endpoint, FlowKey};
 use crate::flow_table::{Class, FlowTable, FlowTableConfig, FlowTableCounters};
+use crate::inspect::{Findings, FlowCtx, Inspector, is_dns_port};
+use crate::names::NameSource;
 use crate::reassembly::{
     Datagram, FragmentIn, Outcome, Reassembler, ReassemblyConfig, ReassemblyCounters,
 };
@@ -30,6 +37,15 @@ pub struct EngineConfig {
     pub hash_seed: u64,
     /// How often (in packet time) idle flows and stale fragments are swept.
     pub sweep_interval_us: u64,
+    /// DNS query/response pairing.
+    pub dns: TransactionConfig,
+    /// The IP-to-name cache that names flows from DNS answers.
+    pub name_cache: NameCacheConfig,
+    /// Flows inspected at once (TLS/QUIC hello, HTTP heads, DNS over TCP).
+    pub max_inspected_flows: usize,
+    /// Bytes all inspections may hold together; above it an inspection is
+    /// abandoned (the flow still counts) and the shed is counted.
+    pub max_inspection_bytes: usize,
 }
 
 impl Default for EngineConfig {
@@ -40,6 +56,10 @@ impl Default for EngineConfig {
             max_events: 4_096,
             hash_seed: 0x6e69_6768_746a_6172,
             sweep_interval_us: 1_000_000,
+            dns: TransactionConfig::default(),
+            name_cache: NameCacheConfig::default(),
+            max_inspected_flows: 4_096,
+            max_inspection_bytes: 2 * 1024 * 1024,
         }
     }
 }
@@ -109,6 +129,12 @@ impl Verdict {
 pub enum Event {
     /// A flow ended (closed, idle, evicted, reused or flushed).
     FlowCompleted(FlowRecord),
+    /// A DNS query and its response (or its absence), like a dns.log line.
+    Dns(Box<DnsTransaction>),
+    /// A TLS ClientHello, or a QUIC Initial's, like ssl.log / quic.log.
+    Hello(Box<HelloRecord>),
+    /// An HTTP request head, like http.log.
+    Http(Box<HttpRecord>),
 }
 
 /// Memory the engine holds, against its caps, in bytes.
@@ -126,16 +152,23 @@ pub struct MemoryUsage {
     pub events: usize,
     /// Queued events at their cap.
     pub events_cap: usize,
+    /// Flow inspections (hello and request buffers) now.
+    pub inspection: usize,
+    /// Flow inspections at their cap.
+    pub inspection_cap: usize,
+    /// IP-to-name cache now.
+    pub name_cache: usize,
 }
 
 impl MemoryUsage {
     /// Everything now.
     pub fn total(&self) -> usize {
-        self.flow_table + self.reassembly + self.events
+        self.flow_table + self.reassembly + self.events + self.inspection + self.name_cache
     }
-    /// Everything at the caps.
+    /// Everything at the caps (the name cache is capped in entries, not bytes,
+    /// and is left out of this sum).
     pub fn total_cap(&self) -> usize {
-        self.flow_table_cap + self.reassembly_cap + self.events_cap
+        self.flow_table_cap + self.reassembly_cap + self.events_cap + self.inspection_cap
     }
 }
 
@@ -152,6 +185,37 @@ pub struct EngineStats {
     pub reassembly: ReassemblyCounters,
     /// Events shed because the caller did not drain the queue.
     pub events_shed: u64,
+    /// What the application layer did.
+    pub app: AppCounters,
+}
+
+/// Application-layer counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AppCounters {
+    /// TLS ClientHellos read.
+    pub tls_hellos: u64,
+    /// QUIC Initial ClientHellos read.
+    pub quic_hellos: u64,
+    /// Hellos that could not be read (malformed, too large).
+    pub malformed_hellos: u64,
+    /// HTTP request heads read.
+    pub http_requests: u64,
+    /// DNS messages read.
+    pub dns_messages: u64,
+    /// DNS payloads that did not parse.
+    pub dns_parse_errors: u64,
+    /// Flows named, by the source of their final name.
+    pub named_by_sni: u64,
+    /// Named by a QUIC SNI.
+    pub named_by_quic_sni: u64,
+    /// Named by an HTTP Host.
+    pub named_by_http_host: u64,
+    /// Named by DNS correlation.
+    pub named_by_dns: u64,
+    /// Inspections not started or abandoned because a cap was reached.
+    pub inspections_shed: u64,
+    /// TCP streams that could not be followed in order (too many gaps).
+    pub broken_streams: u64,
 }
 
 /// The engine.
@@ -164,6 +228,9 @@ pub struct Engine {
     events: VecDeque<Event>,
     events_shed: u64,
     next_sweep_us: u64,
+    dns: DnsTransactions,
+    names: NameCache,
+    app: AppCounters,
 }
 
 /// Where the transport bytes of a packet came from.
@@ -198,6 +265,9 @@ impl Engine {
             events: VecDeque::new(),
             events_shed: 0,
             next_sweep_us: 0,
+            dns: DnsTransactions::new(config.dns),
+            names: NameCache::new(config.name_cache),
+            app: AppCounters::default(),
         })
     }
 
@@ -372,6 +442,7 @@ impl Engine {
             queue: &mut self.events,
             cap: self.config.max_events,
             shed: &mut self.events_shed,
+            app: &mut self.app,
         };
         let mut existing = self.flows.find(&key);
         if let (Some(idx), true) = (existing, syn_only) {
@@ -427,6 +498,11 @@ impl Engine {
         }
         let class = match transport {
             Transport::Tcp(seg) => {
+                if seg.flags.syn()
+                    && let Some(isn) = entry.isn.get_mut(side)
+                {
+                    *isn = seg.seq;
+                }
                 entry
                     .tcp
                     .on_segment(from_orig, seg.flags, !seg.payload.is_empty());
@@ -442,6 +518,7 @@ impl Engine {
         });
         self.flows.touch(idx, now_us, class);
         self.counters.in_flows += 1;
+        self.inspect(now_us, idx, &transport, from_orig, is_new);
         Verdict {
             action: Action::Pass,
             flow: Some(FlowRef {
@@ -451,6 +528,180 @@ impl Engine {
                 slot: idx,
             }),
             no_flow: None,
+        }
+    }
+
+    /// The application layer: name the flow and read what it reveals.
+    fn inspect(
+        &mut self,
+        now_us: u64,
+        idx: u32,
+        transport: &Transport<'_>,
+        from_orig: bool,
+        is_new: bool,
+    ) {
+        let Some(e) = self.flows.entry(idx) else {
+            return;
+        };
+        let (lo, hi) = e.key.sockets();
+        let (orig, resp) = if e.orig_is_lo { (lo, hi) } else { (hi, lo) };
+        let ctx = FlowCtx {
+            now_us,
+            flow: FlowId(e.id),
+            orig,
+            resp,
+            app: e.app(),
+        };
+        let dns_ports = is_dns_port(orig.port()) || is_dns_port(resp.port());
+        // A flow to an address learns the name that most recently resolved
+        // to it (the app is not known yet; `attribute` refines it).
+        if is_new
+            && let Some(hit) = self.names.lookup(now_us, resp.ip(), None)
+            && let Some(x) = self.flows.extras_mut(idx)
+        {
+            x.name.offer_arc(hit.name, NameSource::Dns);
+        }
+        // TCP inspection starts with the first payload, so a SYN flood costs
+        // no inspection state; a QUIC Initial is the first client datagram.
+        let first_payload = match transport {
+            Transport::Tcp(seg) => !seg.payload.is_empty(),
+            _ => is_new,
+        };
+        let started = self
+            .flows
+            .entry(idx)
+            .and_then(|e| e.extras.as_ref())
+            .is_some_and(|x| x.inspected);
+        if first_payload && !started {
+            let inspector = match transport {
+                Transport::Tcp(_) => Some(Inspector::tcp(dns_ports)),
+                Transport::Udp { payload, .. }
+                    if from_orig && !dns_ports && looks_like_quic(payload) =>
+                {
+                    Some(Inspector::quic())
+                }
+                _ => None,
+            };
+            if let Some(mut i) = inspector {
+                if let Some(e) = self.flows.entry(idx) {
+                    i.seed_syns(e.tcp, e.isn);
+                }
+                if self.flows.inspection().0 < self.config.max_inspected_flows {
+                    self.flows.set_inspector(idx, i);
+                } else {
+                    self.app.inspections_shed += 1;
+                    if let Some(x) = self.flows.extras_mut(idx) {
+                        x.inspected = true;
+                    }
+                }
+            }
+        }
+        if let Transport::Udp { payload, .. } = transport
+            && dns_ports
+        {
+            self.on_dns_payload(&ctx, nightjar_dns::Transport::Udp, from_orig, payload);
+        }
+        let mut found = Findings::default();
+        let Some(inspector) = self
+            .flows
+            .extras_mut(idx)
+            .and_then(|x| x.inspector.as_mut())
+        else {
+            return;
+        };
+        match transport {
+            Transport::Tcp(seg) => {
+                inspector.on_tcp(
+                    &ctx,
+                    from_orig,
+                    seg.flags.syn(),
+                    seg.seq,
+                    seg.payload,
+                    &mut found,
+                );
+            }
+            Transport::Udp { payload, .. } if from_orig => {
+                inspector.on_quic(&ctx, payload, &mut found)
+            }
+            _ => {}
+        }
+        let (charge, finished) = (inspector.charged_bytes(), inspector.finished());
+        if finished {
+            self.flows.drop_inspector(idx);
+        } else if self.flows.recharge(idx, charge) > self.config.max_inspection_bytes {
+            self.app.inspections_shed += 1;
+            self.flows.drop_inspector(idx);
+        }
+        self.apply(&ctx, idx, found);
+    }
+
+    fn apply(&mut self, ctx: &FlowCtx, idx: u32, found: Findings) {
+        self.app.malformed_hellos += found.malformed_hellos;
+        self.app.broken_streams += found.broken_streams;
+        if let Some(x) = self.flows.extras_mut(idx) {
+            for (name, source) in &found.names {
+                x.name.offer(name, *source);
+            }
+            x.name.ech |= found.ech;
+        }
+        for (msg, from_orig) in &found.dns_messages {
+            self.on_dns_payload(ctx, nightjar_dns::Transport::Tcp, *from_orig, msg);
+        }
+        let mut events = EventSink {
+            queue: &mut self.events,
+            cap: self.config.max_events,
+            shed: &mut self.events_shed,
+            app: &mut self.app,
+        };
+        if let Some(h) = found.hello {
+            if h.quic_version.is_some() {
+                events.app.quic_hellos += 1;
+            } else {
+                events.app.tls_hellos += 1;
+            }
+            events.push(Event::Hello(Box::new(h)));
+        }
+        for r in found.http {
+            events.app.http_requests += 1;
+            events.push(Event::Http(Box::new(r)));
+        }
+    }
+
+    fn on_dns_payload(
+        &mut self,
+        ctx: &FlowCtx,
+        transport: nightjar_dns::Transport,
+        from_orig: bool,
+        bytes: &[u8],
+    ) {
+        let msg = match nightjar_dns::parse(bytes) {
+            Ok(m) => m,
+            Err(_) => {
+                self.app.dns_parse_errors += 1;
+                self.dns.on_parse_error();
+                return;
+            }
+        };
+        self.app.dns_messages += 1;
+        if msg.is_response {
+            self.names
+                .on_response(ctx.now_us, ctx.app.map(|a| a.0), &msg);
+        }
+        let ends = Endpoints {
+            client: ctx.orig,
+            server: ctx.resp,
+            transport,
+        };
+        self.dns
+            .on_message(ctx.now_us, ends, from_orig, &msg, ctx.flow.0);
+        let mut events = EventSink {
+            queue: &mut self.events,
+            cap: self.config.max_events,
+            shed: &mut self.events_shed,
+            app: &mut self.app,
+        };
+        while let Some(tx) = self.dns.pop_ready() {
+            events.push(Event::Dns(Box::new(tx)));
         }
     }
 
@@ -470,9 +721,14 @@ impl Engine {
             queue: &mut self.events,
             cap: self.config.max_events,
             shed: &mut self.events_shed,
+            app: &mut self.app,
         };
         self.flows
             .expire(now_us, &mut |r| events.push(Event::FlowCompleted(r)));
+        for tx in self.dns.poll_expired(now_us) {
+            events.push(Event::Dns(Box::new(tx)));
+        }
+        self.names.expire(now_us, 64);
         let released = self.reassembler.expire(now_us);
         self.orphan(released);
         self.next_sweep_us = now_us.saturating_add(self.config.sweep_interval_us);
@@ -491,9 +747,13 @@ impl Engine {
             queue: &mut self.events,
             cap: self.config.max_events,
             shed: &mut self.events_shed,
+            app: &mut self.app,
         };
         self.flows
             .flush(&mut |r| events.push(Event::FlowCompleted(r)));
+        for tx in self.dns.drain() {
+            events.push(Event::Dns(Box::new(tx)));
+        }
         let released = self.reassembler.flush();
         self.orphan(released);
     }
@@ -501,14 +761,22 @@ impl Engine {
     /// Tell the engine which app owns a flow (Android `getConnectionOwnerUid`,
     /// iOS per-app VPN metadata). Returns false if the flow is gone.
     pub fn attribute(&mut self, flow: FlowRef, app: AppId) -> bool {
-        let live = self
-            .flows
-            .entry(flow.slot)
-            .is_some_and(|e| e.id == flow.id.0);
-        if live {
-            self.flows.set_app(flow.slot, app);
+        let Some(e) = self.flows.entry(flow.slot).filter(|e| e.id == flow.id.0) else {
+            return false;
+        };
+        let (lo, hi) = e.key.sockets();
+        let resp = if e.orig_is_lo { hi } else { lo };
+        let weak = e.extras.as_ref().is_none_or(|x| x.name.weak());
+        let seen = e.last_us;
+        self.flows.set_app(flow.slot, app);
+        // Now that the app is known, prefer the name its own lookup produced.
+        if weak
+            && let Some(hit) = self.names.lookup(seen, resp.ip(), Some(app.0))
+            && let Some(x) = self.flows.extras_mut(flow.slot)
+        {
+            x.name.name = Some((hit.name, NameSource::Dns));
         }
-        live
+        true
     }
 
     /// The next queued event, oldest first.
@@ -529,6 +797,7 @@ impl Engine {
             live_flows: self.flows.len(),
             reassembly: self.reassembler.counters(),
             events_shed: self.events_shed,
+            app: self.app,
         }
     }
 
@@ -542,7 +811,30 @@ impl Engine {
             reassembly_cap: self.config.reassembly.max_buffered_bytes,
             events: self.events.capacity() * event,
             events_cap: self.config.max_events.next_power_of_two() * event,
+            inspection: self.flows.inspection().1
+                + self.flows.inspection().0 * core::mem::size_of::<Inspector>()
+                + self.flows.extras_live() * core::mem::size_of::<crate::flow_table::Extras>(),
+            inspection_cap: self.config.max_inspection_bytes
+                + self.config.max_inspected_flows * core::mem::size_of::<Inspector>()
+                + self.config.flows.max_flows * core::mem::size_of::<crate::flow_table::Extras>(),
+            name_cache: self.names.approx_bytes(),
         }
+    }
+}
+
+/// A QUIC client Initial: a long header (first two bits set) in a datagram
+/// padded to the 1,200 bytes RFC 9000 requires of a client's first flight.
+fn looks_like_quic(payload: &[u8]) -> bool {
+    payload.len() >= 1_200 && payload.first().is_some_and(|b| b & 0xc0 == 0xc0)
+}
+
+fn count_name(app: &mut AppCounters, r: &FlowRecord) {
+    match r.name_source {
+        Some(NameSource::Sni) => app.named_by_sni += 1,
+        Some(NameSource::QuicSni) => app.named_by_quic_sni += 1,
+        Some(NameSource::HttpHost) => app.named_by_http_host += 1,
+        Some(NameSource::Dns) => app.named_by_dns += 1,
+        None => {}
     }
 }
 
@@ -550,10 +842,14 @@ struct EventSink<'a> {
     queue: &'a mut VecDeque<Event>,
     cap: usize,
     shed: &'a mut u64,
+    app: &'a mut AppCounters,
 }
 
 impl EventSink<'_> {
     fn push(&mut self, e: Event) {
+        if let Event::FlowCompleted(r) = &e {
+            count_name(self.app, r);
+        }
         if self.queue.len() >= self.cap {
             *self.shed += 1;
         } else {

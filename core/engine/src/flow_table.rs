@@ -10,6 +10,8 @@
 use hashbrown::HashTable;
 
 use crate::flow_key::FlowKey;
+use crate::inspect::Inspector;
+use crate::names::FlowName;
 use crate::record::{AppId, EndReason, FlowRecord};
 use crate::tcp_state::{TcpHistory, TcpState};
 
@@ -112,8 +114,20 @@ impl Class {
     }
 }
 
+/// What a flow carries beyond counters, boxed so that unnamed, uninspected
+/// flows pay one pointer for it.
+#[derive(Debug, Default)]
+pub(crate) struct Extras {
+    pub(crate) name: FlowName,
+    pub(crate) inspector: Option<Box<Inspector>>,
+    /// Bytes the inspector holds, as last charged to the table's budget.
+    pub(crate) charged: usize,
+    /// Inspection was started once; it is never started again for this flow.
+    pub(crate) inspected: bool,
+}
+
 /// One live flow. Kept small: this is the per-flow memory cost.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Entry {
     pub(crate) key: FlowKey,
     pub(crate) id: u64,
@@ -126,6 +140,11 @@ pub(crate) struct Entry {
     prev: u32,
     next: u32,
     pub(crate) tcp: TcpHistory,
+    /// Sequence numbers of the SYNs seen, `[originator, responder]`, so that
+    /// inspection, which starts at the first payload, can place a segment
+    /// that arrives out of order.
+    pub(crate) isn: [u32; 2],
+    pub(crate) extras: Option<Box<Extras>>,
     class: u8,
     /// Whether the originator is the key's `lo` endpoint.
     pub(crate) orig_is_lo: bool,
@@ -172,6 +191,9 @@ pub struct FlowTable {
     live: usize,
     next_id: u64,
     counters: FlowTableCounters,
+    inspectors: usize,
+    inspection_bytes: usize,
+    extras_live: usize,
 }
 
 /// The result of finding or creating the entry for a packet.
@@ -202,6 +224,9 @@ impl FlowTable {
             live: 0,
             next_id: 1,
             counters: FlowTableCounters::default(),
+            inspectors: 0,
+            inspection_bytes: 0,
+            extras_live: 0,
         }
     }
 
@@ -296,6 +321,8 @@ impl FlowTable {
             prev: NIL,
             next: NIL,
             tcp: TcpHistory::default(),
+            isn: [0; 2],
+            extras: None,
             class: class as u8,
             orig_is_lo,
         };
@@ -343,6 +370,68 @@ impl FlowTable {
         if let Some(e) = self.slab.get_mut(idx as usize) {
             e.app = app.0;
         }
+    }
+
+    /// The extras of a live flow, created on first use.
+    pub(crate) fn extras_mut(&mut self, idx: u32) -> Option<&mut Extras> {
+        let e = self
+            .slab
+            .get_mut(idx as usize)
+            .filter(|e| e.class != FREE)?;
+        if e.extras.is_none() {
+            self.extras_live += 1;
+        }
+        Some(e.extras.get_or_insert_with(Box::default))
+    }
+
+    /// Inspectors live now, and the bytes they hold.
+    pub(crate) fn inspection(&self) -> (usize, usize) {
+        (self.inspectors, self.inspection_bytes)
+    }
+
+    /// Flows carrying extras (a name or an inspector) now.
+    pub(crate) fn extras_live(&self) -> usize {
+        self.extras_live
+    }
+
+    pub(crate) fn set_inspector(&mut self, idx: u32, inspector: Inspector) {
+        let had = self.extras_mut(idx).is_some_and(|x| x.inspector.is_some());
+        if let Some(x) = self.extras_mut(idx) {
+            x.inspector = Some(Box::new(inspector));
+            x.inspected = true;
+            if !had {
+                self.inspectors += 1;
+            }
+        }
+    }
+
+    /// Update what `idx`'s inspector holds; returns the table-wide total.
+    pub(crate) fn recharge(&mut self, idx: u32, bytes: usize) -> usize {
+        let Some(x) = self
+            .slab
+            .get_mut(idx as usize)
+            .and_then(|e| e.extras.as_deref_mut())
+        else {
+            return self.inspection_bytes;
+        };
+        self.inspection_bytes = self.inspection_bytes.saturating_sub(x.charged) + bytes;
+        x.charged = bytes;
+        self.inspection_bytes
+    }
+
+    pub(crate) fn drop_inspector(&mut self, idx: u32) {
+        let Some(x) = self
+            .slab
+            .get_mut(idx as usize)
+            .and_then(|e| e.extras.as_deref_mut())
+        else {
+            return;
+        };
+        if x.inspector.take().is_some() {
+            self.inspectors = self.inspectors.saturating_sub(1);
+        }
+        self.inspection_bytes = self.inspection_bytes.saturating_sub(x.charged);
+        x.charged = 0;
     }
 
     fn eviction_candidate(&self) -> Option<u32> {
@@ -424,7 +513,14 @@ impl FlowTable {
             return;
         }
         out(FlowRecord::from_entry(e, reason));
-        let hash = self.hash(&e.key);
+        let key = e.key;
+        self.drop_inspector(idx);
+        if let Some(e) = self.slab.get_mut(idx as usize)
+            && e.extras.take().is_some()
+        {
+            self.extras_live = self.extras_live.saturating_sub(1);
+        }
+        let hash = self.hash(&key);
         if let Ok(found) = self.index.find_entry(hash, |&i| i == idx) {
             found.remove();
         }

@@ -6,20 +6,30 @@
 //! starts a thread, and every table has a cap (see `ARCHITECTURE.md`).
 #![forbid(unsafe_code)]
 
+mod app_records;
 mod counters;
 mod engine;
 mod flow_key;
 mod flow_table;
+mod inspect;
+mod names;
 mod reassembly;
 mod record;
+mod stream;
 mod tcp_state;
 
+pub use app_records::{HelloRecord, HttpRecord};
 pub use counters::{NoFlowReason, PacketCounters};
 pub use engine::{
-    Action, ConfigError, Engine, EngineConfig, EngineStats, Event, FlowRef, MemoryUsage, Verdict,
+    Action, AppCounters, ConfigError, Engine, EngineConfig, EngineStats, Event, FlowRef,
+    MemoryUsage, Verdict,
 };
 pub use flow_key::{Endpoint, FlowKey};
 pub use flow_table::{FlowTable, FlowTableConfig, FlowTableCounters, Timeouts};
+pub use names::NameSource;
+pub use nightjar_dns::{
+    DnsTransaction, NameCacheConfig, TransactionConfig, Transport as DnsTransport,
+};
 pub use nightjar_wire::Direction;
 pub use reassembly::{
     Datagram, DropReason, FragmentIn, Outcome, Reassembler, ReassemblyConfig, ReassemblyCounters,

@@ -1,10 +1,12 @@
 //! Completed flow records: what the engine hands to logs, the store and the app.
 
 use core::net::SocketAddr;
+use std::sync::Arc;
 
 use nightjar_wire::proto;
 
 use crate::flow_table::Entry;
+use crate::names::NameSource;
 use crate::tcp_state::{ConnState, TcpHistory, TcpState};
 
 /// The engine's id for a flow, unique for the engine's lifetime.
@@ -63,6 +65,12 @@ pub struct FlowRecord {
     pub tcp: Option<TcpHistory>,
     /// Why the record was produced.
     pub end: EndReason,
+    /// The best name the device revealed for the flow.
+    pub name: Option<Arc<str>>,
+    /// Where `name` came from.
+    pub name_source: Option<NameSource>,
+    /// The ClientHello offered ECH, so `name` is the outer SNI.
+    pub ech: bool,
 }
 
 impl FlowRecord {
@@ -84,6 +92,17 @@ impl FlowRecord {
             resp_ip_bytes: e.bytes[1],
             tcp: (protocol == proto::TCP).then_some(e.tcp),
             end,
+            name: e
+                .extras
+                .as_ref()
+                .and_then(|x| x.name.name.as_ref())
+                .map(|(n, _)| n.clone()),
+            name_source: e
+                .extras
+                .as_ref()
+                .and_then(|x| x.name.name.as_ref())
+                .map(|(_, s)| *s),
+            ech: e.extras.as_ref().is_some_and(|x| x.name.ech),
         }
     }
 
@@ -196,6 +215,9 @@ mod tests {
             resp_ip_bytes: 0,
             tcp: None,
             end: EndReason::Flushed,
+            name: None,
+            name_source: None,
+            ech: false,
         }
     }
 

@@ -113,6 +113,15 @@ impl TcpHistory {
         self.is_closed()
     }
 
+    /// Whether the originator's SYN (`from_orig`) or the responder's SYN-ACK was seen.
+    pub fn syn_seen(self, from_orig: bool) -> bool {
+        if from_orig {
+            self.has(ORIG_SYN)
+        } else {
+            self.has(RESP_SYN_ACK)
+        }
+    }
+
     /// Zeek's `conn_state` for a TCP connection with this history.
     pub fn conn_state(self) -> ConnState {
         let syn = self.has(ORIG_SYN);

@@ -1,0 +1,309 @@
+//! Per-flow inspection: follows the first bytes of each flow through the
+//! dissectors (TLS ClientHello, QUIC Initial, HTTP request heads, DNS over TCP)
+//! and stops as soon as there is nothing left to learn, so a long download
+//! costs nothing after its first packets.
+
+use core::net::SocketAddr;
+
+use nightjar_dissect::http::HttpVersion;
+use nightjar_dissect::{
+    HelloAssembler, HelloMessage, HttpRequestScanner, Progress, QuicHelloAssembler, QuicProgress,
+    ja4,
+};
+use nightjar_dns::TcpDnsFramer;
+
+use crate::app_records::{HelloRecord, HttpRecord};
+use crate::names::NameSource;
+use crate::record::{AppId, FlowId};
+use crate::stream::{Accepted, InOrder};
+
+/// HTTP request heads followed per flow at most.
+const MAX_HTTP_REQUESTS: u32 = 32;
+/// Client datagrams of a UDP flow looked at for a QUIC Initial at most.
+const MAX_QUIC_DATAGRAMS: u32 = 8;
+/// Largest buffer any one consumer keeps (ClientHello or request head cap).
+const CONSUMER_CAP: usize = 16 * 1024 + 5;
+
+/// Ports whose UDP and TCP traffic is DNS (DNS, mDNS, LLMNR).
+pub(crate) fn is_dns_port(p: u16) -> bool {
+    matches!(p, 53 | 5353 | 5355)
+}
+
+/// What the client side of a TCP stream turned out to be.
+#[derive(Debug)]
+enum Client {
+    Undecided,
+    Tls(HelloAssembler),
+    Http(HttpRequestScanner, u32),
+    Done,
+}
+
+/// State for one TCP flow.
+#[derive(Debug)]
+pub(crate) struct TcpInspector {
+    streams: [InOrder; 2],
+    client: Client,
+    dns: Option<Box<[TcpDnsFramer; 2]>>,
+    /// Bytes handed to the client-side consumer so far (capped), charged to the
+    /// engine's inspection budget.
+    pushed: usize,
+}
+
+/// State for one UDP flow that might be QUIC.
+#[derive(Debug)]
+pub(crate) struct QuicInspector {
+    assembler: QuicHelloAssembler,
+    datagrams: u32,
+}
+
+/// Inspection state of one flow.
+#[derive(Debug)]
+pub(crate) enum Inspector {
+    Tcp(TcpInspector),
+    Quic(QuicInspector),
+}
+
+/// Who a flow is, for the records an inspector produces.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FlowCtx {
+    pub(crate) now_us: u64,
+    pub(crate) flow: FlowId,
+    pub(crate) orig: SocketAddr,
+    pub(crate) resp: SocketAddr,
+    pub(crate) app: Option<AppId>,
+}
+
+/// What an inspector learned from one packet.
+#[derive(Debug, Default)]
+pub(crate) struct Findings {
+    pub(crate) names: Vec<(String, NameSource)>,
+    pub(crate) ech: bool,
+    pub(crate) hello: Option<HelloRecord>,
+    pub(crate) http: Vec<HttpRecord>,
+    /// DNS messages carried over TCP, with whether the originator sent each.
+    pub(crate) dns_messages: Vec<(Vec<u8>, bool)>,
+    pub(crate) malformed_hellos: u64,
+    pub(crate) broken_streams: u64,
+}
+
+impl Inspector {
+    /// Inspection for a new TCP flow.
+    pub(crate) fn tcp(dns: bool) -> Self {
+        Inspector::Tcp(TcpInspector {
+            streams: [InOrder::default(), InOrder::default()],
+            client: if dns { Client::Done } else { Client::Undecided },
+            dns: dns.then(|| Box::new([TcpDnsFramer::new(), TcpDnsFramer::new()])),
+            pushed: 0,
+        })
+    }
+
+    /// Inspection for a UDP flow whose first client datagram looks like a
+    /// QUIC long-header packet.
+    pub(crate) fn quic() -> Self {
+        Inspector::Quic(QuicInspector {
+            assembler: QuicHelloAssembler::new(),
+            datagrams: 0,
+        })
+    }
+
+    /// Start the TCP streams at the SYNs seen before inspection began, so a
+    /// first payload that arrives out of order is held, not taken as the start.
+    pub(crate) fn seed_syns(&mut self, tcp: crate::TcpHistory, isn: [u32; 2]) {
+        if let Inspector::Tcp(t) = self {
+            for ((stream, from_orig), isn) in t.streams.iter_mut().zip([true, false]).zip(isn) {
+                if tcp.syn_seen(from_orig) {
+                    stream.syn(isn);
+                }
+            }
+        }
+    }
+
+    /// Bytes this inspector holds that count against the engine's budget.
+    pub(crate) fn charged_bytes(&self) -> usize {
+        match self {
+            Inspector::Tcp(t) => {
+                let dns = t
+                    .dns
+                    .as_ref()
+                    .map_or(0, |f| f.iter().map(TcpDnsFramer::buffered_len).sum());
+                t.pushed + dns + t.streams.iter().map(InOrder::held_bytes).sum::<usize>()
+            }
+            // Initial CRYPTO data is capped at one hello.
+            Inspector::Quic(q) => q.datagrams.min(MAX_QUIC_DATAGRAMS) as usize * 1_500,
+        }
+    }
+
+    /// Whether there is nothing left to learn from this flow.
+    pub(crate) fn finished(&self) -> bool {
+        match self {
+            Inspector::Tcp(t) => matches!(t.client, Client::Done) && t.dns.is_none(),
+            Inspector::Quic(q) => q.datagrams >= MAX_QUIC_DATAGRAMS,
+        }
+    }
+
+    /// A TCP segment.
+    pub(crate) fn on_tcp(
+        &mut self,
+        ctx: &FlowCtx,
+        from_orig: bool,
+        syn: bool,
+        seq: u32,
+        payload: &[u8],
+        out: &mut Findings,
+    ) {
+        let Inspector::Tcp(t) = self else { return };
+        let dir = usize::from(!from_orig);
+        let Some(stream) = t.streams.get_mut(dir) else {
+            return;
+        };
+        if syn {
+            stream.syn(seq);
+            return;
+        }
+        // Only the client side carries hellos and requests; the server side
+        // matters only for DNS responses.
+        let wanted = t.dns.is_some() || (from_orig && !matches!(t.client, Client::Done));
+        if !wanted {
+            return;
+        }
+        let client = &mut t.client;
+        let dns = &mut t.dns;
+        let pushed = &mut t.pushed;
+        let result = stream.accept(seq, payload, |bytes| {
+            if let Some(framer) = dns.as_mut().and_then(|f| f.get_mut(dir)) {
+                for m in framer.push(bytes).flatten() {
+                    out.dns_messages.push((m.into_owned(), from_orig));
+                }
+            }
+            if from_orig {
+                *pushed = (*pushed + bytes.len()).min(CONSUMER_CAP);
+                on_client_bytes(client, ctx, bytes, out);
+            }
+        });
+        if result == Accepted::Broken {
+            out.broken_streams += 1;
+            t.client = Client::Done;
+            t.dns = None;
+        }
+    }
+
+    /// A UDP datagram from the client of a QUIC-looking flow.
+    pub(crate) fn on_quic(&mut self, ctx: &FlowCtx, payload: &[u8], out: &mut Findings) {
+        let Inspector::Quic(q) = self else { return };
+        q.datagrams += 1;
+        match q.assembler.push_datagram(payload) {
+            QuicProgress::Done { version, hello } => {
+                q.datagrams = MAX_QUIC_DATAGRAMS;
+                hello_found(ctx, &hello, Some(version), out);
+            }
+            QuicProgress::Failed(_) => {
+                q.datagrams = MAX_QUIC_DATAGRAMS;
+                out.malformed_hellos += 1;
+            }
+            _ => {}
+        }
+    }
+}
+
+fn on_client_bytes(client: &mut Client, ctx: &FlowCtx, bytes: &[u8], out: &mut Findings) {
+    if matches!(client, Client::Undecided) {
+        *client = match bytes.first() {
+            Some(0x16) => Client::Tls(HelloAssembler::new()),
+            Some(b) if b.is_ascii_uppercase() => Client::Http(HttpRequestScanner::new(), 0),
+            _ => Client::Done,
+        };
+    }
+    match client {
+        Client::Tls(asm) => match asm.push(bytes) {
+            Progress::NeedMore => {}
+            Progress::Done(hello) => {
+                hello_found(ctx, &hello, None, out);
+                *client = Client::Done;
+            }
+            Progress::Malformed(_) | Progress::TooLarge => {
+                out.malformed_hellos += 1;
+                *client = Client::Done;
+            }
+            _ => *client = Client::Done,
+        },
+        Client::Http(scanner, seen) => {
+            scanner.push(bytes);
+            let mut last_connect = false;
+            while let Some(next) = scanner.next_request() {
+                let Ok(req) = next else { break };
+                *seen += 1;
+                last_connect = req.method.eq_ignore_ascii_case("CONNECT");
+                if let Some(host) = req.host.as_deref() {
+                    // An address literal names nothing; leave room for DNS.
+                    if host.parse::<core::net::IpAddr>().is_err() {
+                        out.names.push((host.to_owned(), NameSource::HttpHost));
+                    }
+                }
+                out.http.push(HttpRecord {
+                    ts_us: ctx.now_us,
+                    flow: ctx.flow,
+                    orig: ctx.orig,
+                    resp: ctx.resp,
+                    app: ctx.app,
+                    method: req.method,
+                    host: req.host,
+                    host_port: req.port,
+                    uri: req.target,
+                    version: match req.version {
+                        HttpVersion::Http09 => "0.9",
+                        HttpVersion::Http10 => "1.0",
+                        _ => "1.1",
+                    },
+                    user_agent: req.user_agent,
+                });
+            }
+            if last_connect {
+                // What follows a CONNECT is the tunnelled protocol (usually a
+                // TLS ClientHello, once the proxy has answered).
+                *client = Client::Undecided;
+            } else if scanner.is_stopped() || *seen >= MAX_HTTP_REQUESTS {
+                *client = Client::Done;
+            }
+        }
+        Client::Undecided | Client::Done => {}
+    }
+}
+
+fn hello_found(ctx: &FlowCtx, hello: &HelloMessage, quic: Option<u32>, out: &mut Findings) {
+    let Ok(ch) = hello.client_hello() else {
+        out.malformed_hellos += 1;
+        return;
+    };
+    let server_name = ch.server_name().map(str::to_ascii_lowercase);
+    let ech = ch.has_ech();
+    if let Some(name) = &server_name {
+        let source = if quic.is_some() {
+            NameSource::QuicSni
+        } else {
+            NameSource::Sni
+        };
+        out.names.push((name.clone(), source));
+    }
+    out.ech |= ech;
+    let transport = if quic.is_some() {
+        nightjar_dissect::Transport::Quic
+    } else {
+        nightjar_dissect::Transport::Tcp
+    };
+    out.hello = Some(HelloRecord {
+        ts_us: ctx.now_us,
+        flow: ctx.flow,
+        orig: ctx.orig,
+        resp: ctx.resp,
+        app: ctx.app,
+        server_name,
+        alpn: ch
+            .alpn()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect(),
+        max_version: ch.max_version(),
+        ja4: ja4(&ch, transport),
+        ech,
+        quic_version: quic,
+    });
+}
