@@ -1,0 +1,974 @@
+//! The compiled index, opened read-only (memory-mapped) and queried on the packet path.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::ops::Range;
+use std::path::Path;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use xorf::{BinaryFuse8, BinaryFuse8Ref, DmaSerializable, Filter, FilterRef};
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::error::{CorruptIndex, IntelError};
+use crate::format::{
+    AUX_SIZE, DIR_SIZE, DOMAIN_PAYLOAD_SIZE, FEED_SIZE, FILTER_DESCRIPTOR_LEN, FLAG_ALLOW,
+    FLAG_SUBDOMAINS_ONLY, HEADER_LEN, KEY_SIZE, MAGIC, META_SIZE, Meta, NONE, SECTIONS, Section,
+    TABLE_OFFSET, V4_ENTRY_SIZE, V6_ENTRY_SIZE, VERSION, name_key, record, string_at, u32_at,
+    u64_at, u128_at,
+};
+use crate::indicator::{IndicatorKind, Severity};
+use crate::normalize::{Host, MAX_NAME_LEN, fast_lower, normalize_host};
+use crate::verdict::{Match, Matched, Provenance, Verdict};
+
+#[derive(Debug)]
+enum Storage {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+/// Sizes and counts of an index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexStats {
+    /// Domain entries (a name listed by two feeds counts twice).
+    pub domain_entries: u64,
+    /// IPv4 address/network entries.
+    pub ipv4_entries: u64,
+    /// IPv6 address/network entries.
+    pub ipv6_entries: u64,
+    /// Non-network indicators kept for the host app.
+    pub other_entries: u64,
+    /// Feeds.
+    pub feeds: u64,
+    /// Whole file size in bytes.
+    pub file_bytes: u64,
+    /// Fuse-filter bytes (touched by every domain lookup).
+    pub filter_bytes: u64,
+    /// Build time recorded in the header (µs since the epoch).
+    pub built_at_us: u64,
+}
+
+/// A non-network indicator (app id, file hash, path, …) for the host app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherIndicator {
+    /// The value (`app:id` value, `sha256:…`, or `object:path=value`).
+    pub value: String,
+    /// Its provenance.
+    pub provenance: Provenance,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct DirEntry {
+    prefix: u8,
+    start: usize,
+    count: usize,
+}
+
+/// A compiled, read-only index. Cheap to query from any thread (`&self`, no interior mutation).
+#[derive(Debug)]
+pub struct Index {
+    storage: Storage,
+    sections: [Range<usize>; SECTIONS],
+    v4_dir: Vec<DirEntry>,
+    v6_dir: Vec<DirEntry>,
+    built_at_us: u64,
+    body_checksum: u64,
+}
+
+/// A block candidate found during a suffix walk.
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    meta: Meta,
+    line: u32,
+}
+
+impl Index {
+    /// Maps `path` read-only and validates it.
+    pub fn open(path: &Path) -> Result<Index, IntelError> {
+        let io = |source| IntelError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        if len < HEADER_LEN as u64 {
+            return Err(CorruptIndex::Truncated.into());
+        }
+        let map = crate::mmap::map_read_only(&file).map_err(io)?;
+        Index::from_storage(Storage::Mapped(map))
+    }
+
+    /// Validates an index held in memory (tests, or platforms without mmap).
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Index, IntelError> {
+        Index::from_storage(Storage::Owned(bytes))
+    }
+
+    fn from_storage(storage: Storage) -> Result<Index, IntelError> {
+        let b: &[u8] = match &storage {
+            Storage::Mapped(m) => m,
+            Storage::Owned(v) => v,
+        };
+        let header = b.get(..HEADER_LEN).ok_or(CorruptIndex::Truncated)?;
+        if header.get(..8) != Some(&MAGIC[..]) {
+            return Err(CorruptIndex::BadMagic.into());
+        }
+        let version = u32_at(header, 8).ok_or(CorruptIndex::Truncated)?;
+        if version != VERSION {
+            return Err(CorruptIndex::UnsupportedVersion(version).into());
+        }
+        let stored = u64_at(header, HEADER_LEN - 8).ok_or(CorruptIndex::Truncated)?;
+        if xxh3_64(
+            header
+                .get(..HEADER_LEN - 8)
+                .ok_or(CorruptIndex::Truncated)?,
+        ) != stored
+        {
+            return Err(CorruptIndex::HeaderChecksum.into());
+        }
+        if u32_at(header, 12).and_then(|n| usize::try_from(n).ok()) != Some(SECTIONS) {
+            return Err(CorruptIndex::Section(SECTIONS).into());
+        }
+        let built_at_us = u64_at(header, 16).ok_or(CorruptIndex::Truncated)?;
+        let body_checksum = u64_at(header, 24).ok_or(CorruptIndex::Truncated)?;
+        let mut sections: [Range<usize>; SECTIONS] = Default::default();
+        for (i, slot) in sections.iter_mut().enumerate() {
+            let at = TABLE_OFFSET + i * 16;
+            let off = u64_at(header, at).and_then(|v| usize::try_from(v).ok());
+            let len = u64_at(header, at + 8).and_then(|v| usize::try_from(v).ok());
+            let (Some(off), Some(len)) = (off, len) else {
+                return Err(CorruptIndex::Section(i).into());
+            };
+            let end = off.checked_add(len).ok_or(CorruptIndex::Section(i))?;
+            if off < HEADER_LEN {
+                return Err(CorruptIndex::Section(i).into());
+            }
+            if end > b.len() {
+                return Err(CorruptIndex::Truncated.into());
+            }
+            *slot = off..end;
+        }
+        let sec_len = |s: Section| sections.get(s as usize).map_or(0, |r| r.len());
+        let check = |s: Section, ok: bool| {
+            if ok {
+                Ok(())
+            } else {
+                Err(CorruptIndex::Section(s as usize))
+            }
+        };
+        check(Section::Feeds, sec_len(Section::Feeds) % FEED_SIZE == 0)?;
+        check(Section::Metas, sec_len(Section::Metas) % META_SIZE == 0)?;
+        check(
+            Section::DomainKeys,
+            sec_len(Section::DomainKeys) % KEY_SIZE == 0,
+        )?;
+        check(
+            Section::DomainPayload,
+            sec_len(Section::DomainPayload)
+                == sec_len(Section::DomainKeys) / KEY_SIZE * DOMAIN_PAYLOAD_SIZE,
+        )?;
+        check(
+            Section::V4Entries,
+            sec_len(Section::V4Entries) % V4_ENTRY_SIZE == 0,
+        )?;
+        check(
+            Section::V6Entries,
+            sec_len(Section::V6Entries) % V6_ENTRY_SIZE == 0,
+        )?;
+        check(Section::Aux, sec_len(Section::Aux) % AUX_SIZE == 0)?;
+        let slice = |s: Section| {
+            sections
+                .get(s as usize)
+                .and_then(|r| b.get(r.clone()))
+                .unwrap_or(&[])
+        };
+        check(Section::Filter, filter_is_sound(slice(Section::Filter)))?;
+        let v4_dir = parse_dir(
+            slice(Section::V4Dir),
+            sec_len(Section::V4Entries) / V4_ENTRY_SIZE,
+            32,
+        )
+        .ok_or(CorruptIndex::Section(Section::V4Dir as usize))?;
+        let v6_dir = parse_dir(
+            slice(Section::V6Dir),
+            sec_len(Section::V6Entries) / V6_ENTRY_SIZE,
+            128,
+        )
+        .ok_or(CorruptIndex::Section(Section::V6Dir as usize))?;
+        Ok(Index {
+            storage,
+            sections,
+            v4_dir,
+            v6_dir,
+            built_at_us,
+            body_checksum,
+        })
+    }
+
+    /// Reads the whole body and checks its checksum. `open` does not (it would page the whole
+    /// file in); the compiler calls this before replacing an index, and hosts may call it once
+    /// after download.
+    pub fn verify(&self) -> Result<(), IntelError> {
+        let body = self.bytes().get(HEADER_LEN..).unwrap_or(&[]);
+        if xxh3_64(body) == self.body_checksum {
+            Ok(())
+        } else {
+            Err(CorruptIndex::BodyChecksum.into())
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match &self.storage {
+            Storage::Mapped(m) => m,
+            Storage::Owned(v) => v,
+        }
+    }
+
+    fn section(&self, s: Section) -> &[u8] {
+        self.sections
+            .get(s as usize)
+            .and_then(|r| self.bytes().get(r.clone()))
+            .unwrap_or(&[])
+    }
+
+    /// Counts and sizes.
+    pub fn stats(&self) -> IndexStats {
+        let n = |s: Section, size: usize| (self.section(s).len() / size) as u64;
+        let filter = self.section(Section::Filter).len();
+        IndexStats {
+            domain_entries: n(Section::DomainKeys, KEY_SIZE),
+            ipv4_entries: n(Section::V4Entries, V4_ENTRY_SIZE),
+            ipv6_entries: n(Section::V6Entries, V6_ENTRY_SIZE),
+            other_entries: n(Section::Aux, AUX_SIZE),
+            feeds: n(Section::Feeds, FEED_SIZE),
+            file_bytes: self.bytes().len() as u64,
+            filter_bytes: filter.saturating_sub(FILTER_DESCRIPTOR_LEN) as u64,
+            built_at_us: self.built_at_us,
+        }
+    }
+
+    /// The verdict for a domain name at `now_us`. The name may be in any case, with a trailing
+    /// dot, or Unicode; an address literal is looked up as an IP.
+    pub fn lookup_domain(&self, name: &str, now_us: u64) -> Verdict {
+        let mut buf = [0u8; MAX_NAME_LEN + 1];
+        let owned;
+        let name_bytes: &[u8] = match fast_lower(name, &mut buf) {
+            Some(b) if !looks_like_ip(b) => b,
+            _ => match normalize_host(name) {
+                Ok(Host::Domain(d)) => {
+                    owned = d;
+                    owned.as_bytes()
+                }
+                Ok(Host::Ip(ip)) => return self.lookup_ip(ip, now_us),
+                Err(_) => return Verdict::Clean,
+            },
+        };
+        let mut block: Option<(usize, Hit)> = None;
+        let mut start = 0usize;
+        while let Some(suffix) = name_bytes.get(start..) {
+            if let Some(allow) = self.probe_domain(suffix, start == 0, now_us, start, &mut block) {
+                return Verdict::Allowed(self.domain_match(name_bytes, start, allow));
+            }
+            match suffix.iter().position(|&c| c == b'.') {
+                Some(dot) => start += dot + 1,
+                None => break,
+            }
+        }
+        match block {
+            Some((at, hit)) => Verdict::Blocked(self.domain_match(name_bytes, at, hit)),
+            None => Verdict::Clean,
+        }
+    }
+
+    /// Checks one suffix; returns an allow hit at once, records the best block hit.
+    fn probe_domain(
+        &self,
+        suffix: &[u8],
+        is_full_name: bool,
+        now_us: u64,
+        at: usize,
+        block: &mut Option<(usize, Hit)>,
+    ) -> Option<Hit> {
+        let (h1, h2) = name_key(suffix);
+        if !self.filter_contains(h1) {
+            return None;
+        }
+        let keys = self.section(Section::DomainKeys);
+        let payload = self.section(Section::DomainPayload);
+        let n = keys.len() / KEY_SIZE;
+        let mut i = lower_bound(n, h1, |i| u64_at(keys, i * KEY_SIZE));
+        while i < n && u64_at(keys, i * KEY_SIZE) == Some(h1) {
+            let rec = record(payload, i, DOMAIN_PAYLOAD_SIZE);
+            i += 1;
+            let Some(rec) = rec else { break };
+            if u64_at(rec, 0) != Some(h2) {
+                continue;
+            }
+            let (Some(meta_idx), Some(line)) = (u32_at(rec, 8), u32_at(rec, 12)) else {
+                continue;
+            };
+            let Some(meta) = self.meta(meta_idx) else {
+                continue;
+            };
+            if !meta.valid_at(now_us) || (is_full_name && meta.flags & FLAG_SUBDOMAINS_ONLY != 0) {
+                continue;
+            }
+            let hit = Hit { meta, line };
+            if meta.flags & FLAG_ALLOW != 0 {
+                return Some(hit);
+            }
+            // The most specific listed suffix wins; at the same suffix, the highest severity.
+            let better = match block {
+                None => true,
+                Some((prev_at, prev)) => *prev_at == at && meta.severity > prev.meta.severity,
+            };
+            if better {
+                *block = Some((at, hit));
+            }
+        }
+        None
+    }
+
+    fn filter_contains(&self, key: u64) -> bool {
+        let f = self.section(Section::Filter);
+        let Some((desc, fps)) = f.split_at_checked(FILTER_DESCRIPTOR_LEN) else {
+            return false;
+        };
+        // Soundness of the descriptor against `fps` was checked on open (`filter_is_sound`).
+        BinaryFuse8Ref::from_dma(desc, fps).contains(&key)
+    }
+
+    fn meta(&self, idx: u32) -> Option<Meta> {
+        let idx = usize::try_from(idx).ok()?;
+        Meta::decode(record(self.section(Section::Metas), idx, META_SIZE)?)
+    }
+
+    fn domain_match(&self, name: &[u8], at: usize, hit: Hit) -> Match {
+        let suffix = name
+            .get(at..)
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .unwrap_or_default();
+        Match {
+            indicator: Matched::Domain {
+                suffix,
+                subdomains_only: hit.meta.flags & FLAG_SUBDOMAINS_ONLY != 0,
+            },
+            provenance: self.provenance(hit),
+        }
+    }
+
+    fn provenance(&self, hit: Hit) -> Provenance {
+        let strings = self.section(Section::Strings);
+        let s = |off: u32| string_at(strings, off).map(str::to_owned);
+        let feed = usize::try_from(hit.meta.feed)
+            .ok()
+            .and_then(|i| record(self.section(Section::Feeds), i, FEED_SIZE));
+        let field = |k: usize| feed.and_then(|f| u32_at(f, k * 4)).unwrap_or(NONE);
+        let indicator_id = match s(hit.meta.stix_id) {
+            Some(id) => id,
+            None => format!("{}:{}", s(field(2)).unwrap_or_default(), hit.line),
+        };
+        let m = hit.meta;
+        Provenance {
+            feed: s(field(0)).unwrap_or_default(),
+            feed_version: s(field(1)),
+            indicator_id,
+            name: s(m.name),
+            category: s(m.category),
+            family: s(m.family),
+            severity: Severity::from_u8(m.severity),
+            kind: IndicatorKind::from_u8(m.kind),
+            valid_from_us: (m.valid_from_us != 0).then_some(m.valid_from_us),
+            valid_until_us: (m.valid_until_us != u64::MAX).then_some(m.valid_until_us),
+        }
+    }
+
+    /// The verdict for an address at `now_us`: exact entries and every containing network, v4 and
+    /// v6 (IPv4-mapped IPv6 addresses are looked up as IPv4).
+    pub fn lookup_ip(&self, ip: IpAddr, now_us: u64) -> Verdict {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
+        let (dir, entries, size, key_len, bits) = match ip {
+            IpAddr::V4(v4) => (
+                &self.v4_dir,
+                self.section(Section::V4Entries),
+                V4_ENTRY_SIZE,
+                4,
+                u128::from(u32::from(v4)),
+            ),
+            IpAddr::V6(v6) => (
+                &self.v6_dir,
+                self.section(Section::V6Entries),
+                V6_ENTRY_SIZE,
+                16,
+                u128::from(v6),
+            ),
+        };
+        let width: u32 = if key_len == 4 { 32 } else { 128 };
+        let key_at = |i: usize| -> Option<u128> {
+            let r = record(entries, i, size)?;
+            if key_len == 4 {
+                u32_at(r, 0).map(u128::from)
+            } else {
+                u128_at(r, 0)
+            }
+        };
+        let mut block: Option<(u8, Hit)> = None;
+        for d in dir {
+            let host_bits = width - u32::from(d.prefix);
+            let masked = if host_bits >= 128 {
+                0
+            } else {
+                bits >> host_bits << host_bits
+            };
+            let Some(end) = d.start.checked_add(d.count) else {
+                continue;
+            };
+            let mut i = d.start
+                + partition_point(d.count, |j| key_at(d.start + j).is_some_and(|k| k < masked));
+            while i < end && key_at(i) == Some(masked) {
+                let rec = record(entries, i, size);
+                i += 1;
+                let Some(rec) = rec else { break };
+                let (Some(meta_idx), Some(line)) = (u32_at(rec, key_len), u32_at(rec, key_len + 4))
+                else {
+                    continue;
+                };
+                let Some(meta) = self.meta(meta_idx) else {
+                    continue;
+                };
+                if !meta.valid_at(now_us) {
+                    continue;
+                }
+                let hit = Hit { meta, line };
+                if meta.flags & FLAG_ALLOW != 0 {
+                    return Verdict::Allowed(self.net_match(ip, d.prefix, hit));
+                }
+                let better = match block {
+                    None => true,
+                    Some((p, prev)) => p == d.prefix && meta.severity > prev.meta.severity,
+                };
+                if better {
+                    block = Some((d.prefix, hit));
+                }
+            }
+        }
+        match block {
+            Some((prefix, hit)) => Verdict::Blocked(self.net_match(ip, prefix, hit)),
+            None => Verdict::Clean,
+        }
+    }
+
+    fn net_match(&self, ip: IpAddr, prefix: u8, hit: Hit) -> Match {
+        let net = match ip {
+            IpAddr::V4(v4) => Ipv4Net::new(v4, prefix)
+                .map(|n| IpNet::V4(n.trunc()))
+                .unwrap_or(IpNet::from(ip)),
+            IpAddr::V6(v6) => Ipv6Net::new(v6, prefix)
+                .map(|n| IpNet::V6(n.trunc()))
+                .unwrap_or(IpNet::from(ip)),
+        };
+        Match {
+            indicator: Matched::Net(net),
+            provenance: self.provenance(hit),
+        }
+    }
+
+    /// Non-network indicators (app ids, file hashes, paths, …) kept for the host app.
+    pub fn other_indicators(&self) -> impl Iterator<Item = OtherIndicator> + '_ {
+        self.section(Section::Aux)
+            .chunks_exact(AUX_SIZE)
+            .filter_map(|rec| {
+                let meta_idx = u32_at(rec, 0)?;
+                let meta = self.meta(meta_idx)?;
+                let value = string_at(self.section(Section::Strings), u32_at(rec, 4)?)?.to_owned();
+                let line = u32_at(rec, 8)?;
+                Some(OtherIndicator {
+                    value,
+                    provenance: self.provenance(Hit { meta, line }),
+                })
+            })
+    }
+}
+
+fn looks_like_ip(name: &[u8]) -> bool {
+    name.contains(&b':')
+        || name.last().is_some_and(u8::is_ascii_digit)
+            && std::str::from_utf8(name).is_ok_and(|s| s.parse::<Ipv4Addr>().is_ok())
+}
+
+/// First index in `0..n` whose key is `>= target` (keys sorted ascending). Starts from the
+/// interpolated position (hashes are uniform) and gallops outwards, so a lookup touches one or
+/// two pages instead of log2(n). An unreadable key ends the search (corrupt file: no panic).
+fn lower_bound(n: usize, target: u64, key: impl Fn(usize) -> Option<u64>) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    let guess = ((u128::from(target) * n as u128) >> 64) as usize;
+    let guess = guess.min(n - 1);
+    let (mut lo, mut hi);
+    if key(guess).is_none_or(|k| k >= target) {
+        // Answer is in 0..=guess: gallop down.
+        hi = guess;
+        let mut step = 1usize;
+        loop {
+            let probe = hi.saturating_sub(step);
+            if probe == 0 || key(probe).is_none_or(|k| k < target) {
+                lo = probe;
+                break;
+            }
+            hi = probe;
+            step = step.saturating_mul(2);
+        }
+    } else {
+        lo = guess + 1;
+        let mut step = 1usize;
+        loop {
+            let probe = lo.saturating_add(step).min(n);
+            if probe == n || key(probe).is_none_or(|k| k >= target) {
+                hi = probe;
+                break;
+            }
+            lo = probe + 1;
+            step = step.saturating_mul(2);
+        }
+    }
+    // Binary search in lo..hi for the first key >= target.
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if key(mid).is_some_and(|k| k < target) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// True when xorf can probe the filter without indexing outside the fingerprints: the
+/// segment length is a power of two, the mask matches it, and the largest index the three hash
+/// positions can take is in range.
+fn filter_is_sound(f: &[u8]) -> bool {
+    if f.is_empty() {
+        return true;
+    }
+    let Some((desc, fps)) = f.split_at_checked(FILTER_DESCRIPTOR_LEN) else {
+        return false;
+    };
+    debug_assert_eq!(BinaryFuse8::DESCRIPTOR_LEN, FILTER_DESCRIPTOR_LEN);
+    let (Some(seg_len), Some(mask), Some(seg_count_len)) =
+        (u32_at(desc, 8), u32_at(desc, 12), u32_at(desc, 16))
+    else {
+        return false;
+    };
+    seg_len.is_power_of_two()
+        && mask == seg_len - 1
+        && seg_count_len % seg_len == 0
+        && u64::from(seg_count_len) + 2 * u64::from(seg_len) <= fps.len() as u64
+        && fps.len() <= u32::MAX as usize
+}
+
+fn parse_dir(b: &[u8], entries: usize, max_prefix: u8) -> Option<Vec<DirEntry>> {
+    if !b.len().is_multiple_of(DIR_SIZE) || b.len() / DIR_SIZE > usize::from(max_prefix) + 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(b.len() / DIR_SIZE);
+    for rec in b.chunks_exact(DIR_SIZE) {
+        let prefix = *rec.first()?;
+        let start = usize::try_from(u32_at(rec, 4)?).ok()?;
+        let count = usize::try_from(u32_at(rec, 8)?).ok()?;
+        if prefix > max_prefix || start.checked_add(count)? > entries {
+            return None;
+        }
+        out.push(DirEntry {
+            prefix,
+            start,
+            count,
+        });
+    }
+    Some(out)
+}
+
+/// First index in `0..n` for which `is_less` is false (`is_less` true on a prefix).
+fn partition_point(n: usize, is_less: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0usize, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if is_less(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::IndexBuilder;
+    use crate::feed::{FeedOptions, parse_feed};
+    use crate::indicator::{Indicator, IndicatorId, ListKind, Target};
+
+    fn feed(name: &str, text: &str, list: ListKind) -> crate::feed::Feed {
+        let mut o = FeedOptions::new(name);
+        o.list = list;
+        parse_feed(&format!("{name}.txt"), text, &o).unwrap()
+    }
+
+    fn index(block: &str, allow: &str) -> Index {
+        let mut b = IndexBuilder::new();
+        b.add_feed(&feed("block", block, ListKind::Block)).unwrap();
+        if !allow.is_empty() {
+            b.add_feed(&feed("allow", allow, ListKind::Allow)).unwrap();
+        }
+        Index::from_bytes(b.build(1).unwrap()).unwrap()
+    }
+
+    fn suffix(v: &Verdict) -> String {
+        match v {
+            Verdict::Blocked(m) | Verdict::Allowed(m) => m.indicator.to_string(),
+            Verdict::Clean => "clean".into(),
+        }
+    }
+
+    #[test]
+    fn domain_matches_itself_and_subdomains_on_label_boundary() {
+        let idx = index("example.org\nevil.test\n", "");
+        for q in [
+            "example.org",
+            "a.example.org",
+            "evil.some.example.org",
+            "EXAMPLE.ORG.",
+            "x.Evil.Test",
+        ] {
+            assert!(idx.lookup_domain(q, 5).is_blocked(), "{q}");
+        }
+        for q in [
+            "badexample.org",
+            "example.org.evil",
+            "org",
+            "example.com",
+            "vil.test",
+            "",
+            "..",
+            "a..example.org",
+        ] {
+            assert_eq!(idx.lookup_domain(q, 5), Verdict::Clean, "{q}");
+        }
+        let v = idx.lookup_domain("a.b.example.org", 5);
+        assert_eq!(suffix(&v), "example.org");
+        let Verdict::Blocked(m) = v else {
+            unreachable!()
+        };
+        assert_eq!(m.provenance.feed, "block");
+        assert_eq!(m.provenance.indicator_id, "block.txt:1");
+        assert_eq!(m.provenance.severity, Severity::Medium);
+    }
+
+    #[test]
+    fn most_specific_block_is_reported() {
+        let idx = index("example.org\nsub.example.org\n", "");
+        let v = idx.lookup_domain("x.sub.example.org", 5);
+        assert_eq!(suffix(&v), "sub.example.org");
+    }
+
+    #[test]
+    fn wildcard_entries_match_only_subdomains() {
+        let idx = index("*.wild.example\n", "");
+        assert!(idx.lookup_domain("a.wild.example", 1).is_blocked());
+        assert_eq!(
+            suffix(&idx.lookup_domain("a.wild.example", 1)),
+            "*.wild.example"
+        );
+        assert_eq!(idx.lookup_domain("wild.example", 1), Verdict::Clean);
+    }
+
+    #[test]
+    fn idn_queries_match_punycode_entries() {
+        let idx = index("bücher.example\n", "");
+        assert!(idx.lookup_domain("xn--bcher-kva.example", 1).is_blocked());
+        assert!(idx.lookup_domain("shop.BÜCHER.example", 1).is_blocked());
+    }
+
+    #[test]
+    fn ips_exact_and_cidr_v4_v6() {
+        let empty = Index::from_bytes(IndexBuilder::new().build(1).unwrap()).unwrap();
+        assert_eq!(
+            empty.lookup_ip("1.2.3.4".parse().unwrap(), 1),
+            Verdict::Clean
+        );
+        assert_eq!(empty.lookup_domain("a.example", 1), Verdict::Clean);
+        let mut b = IndexBuilder::new();
+        let f = feed(
+            "ips",
+            "1.2.3.4\n10.0.0.0/8\n2001:db8::/32\n::2\n192.168.1.0/24\n192.168.1.128/25\n",
+            ListKind::Block,
+        );
+        b.add_feed(&f).unwrap();
+        let idx = Index::from_bytes(b.build(1).unwrap()).unwrap();
+        let q = |s: &str| idx.lookup_ip(s.parse().unwrap(), 1);
+        assert!(q("1.2.3.4").is_blocked());
+        assert_eq!(q("1.2.3.0"), Verdict::Clean);
+        assert_eq!(q("1.2.3.5"), Verdict::Clean);
+        assert!(q("10.200.3.4").is_blocked());
+        assert_eq!(suffix(&q("10.200.3.4")), "10.0.0.0/8");
+        assert_eq!(q("11.0.0.0"), Verdict::Clean);
+        assert!(q("2001:db8:ffff::1").is_blocked());
+        assert_eq!(q("2001:db9::1"), Verdict::Clean);
+        assert!(q("::2").is_blocked());
+        assert_eq!(q("::1"), Verdict::Clean);
+        assert!(
+            q("::ffff:1.2.3.4").is_blocked(),
+            "v4-mapped v6 is looked up as v4"
+        );
+        assert_eq!(
+            suffix(&q("192.168.1.200")),
+            "192.168.1.128/25",
+            "longest prefix wins"
+        );
+        assert_eq!(suffix(&q("192.168.1.20")), "192.168.1.0/24");
+        assert!(
+            idx.lookup_domain("1.2.3.4", 1).is_blocked(),
+            "address literal as a name"
+        );
+    }
+
+    #[test]
+    fn allow_wins_over_block_including_parents() {
+        let idx = index(
+            "example.org\nads.good.example\nevil.example\n10.0.0.0/8\n",
+            "good.example\nexample.org\n10.1.0.0/16\n",
+        );
+        assert!(idx.lookup_domain("example.org", 1).is_allowed());
+        assert!(idx.lookup_domain("www.example.org", 1).is_allowed());
+        // A blocklisted subdomain of an allowed parent is allowed.
+        assert!(idx.lookup_domain("x.ads.good.example", 1).is_allowed());
+        assert!(idx.lookup_domain("evil.example", 1).is_blocked());
+        assert!(idx.lookup_ip("10.1.2.3".parse().unwrap(), 1).is_allowed());
+        assert!(idx.lookup_ip("10.2.2.3".parse().unwrap(), 1).is_blocked());
+        let Verdict::Allowed(m) = idx.lookup_domain("a.example.org", 1) else {
+            unreachable!()
+        };
+        assert_eq!(m.provenance.feed, "allow");
+    }
+
+    #[test]
+    fn expired_and_future_indicators_never_match() {
+        let mut b = IndexBuilder::new();
+        let h = b
+            .begin_feed(
+                "stix",
+                Some("v1"),
+                "b.stix2",
+                ListKind::Block,
+                Severity::High,
+            )
+            .unwrap();
+        let mut i = Indicator::new(
+            Target::Domain {
+                name: "timed.example".into(),
+                subdomains_only: false,
+            },
+            IndicatorId::Stix("indicator--t".into()),
+        );
+        i.valid_from_us = Some(100);
+        i.valid_until_us = Some(200);
+        i.family = Some("Fam".into());
+        b.push(h, &i).unwrap();
+        let mut ip = i.clone();
+        ip.target = Target::Net("9.9.9.9/32".parse().unwrap());
+        b.push(h, &ip).unwrap();
+        let idx = Index::from_bytes(b.build(0).unwrap()).unwrap();
+        assert_eq!(idx.lookup_domain("timed.example", 99), Verdict::Clean);
+        assert!(idx.lookup_domain("timed.example", 100).is_blocked());
+        assert!(idx.lookup_domain("timed.example", 200).is_blocked());
+        assert_eq!(idx.lookup_domain("timed.example", 201), Verdict::Clean);
+        assert_eq!(
+            idx.lookup_ip("9.9.9.9".parse().unwrap(), 201),
+            Verdict::Clean
+        );
+        let Verdict::Blocked(m) = idx.lookup_ip("9.9.9.9".parse().unwrap(), 150) else {
+            unreachable!()
+        };
+        assert_eq!(m.provenance.indicator_id, "indicator--t");
+        assert_eq!(m.provenance.family.as_deref(), Some("Fam"));
+        assert_eq!(m.provenance.feed_version.as_deref(), Some("v1"));
+        assert_eq!(m.provenance.valid_until_us, Some(200));
+    }
+
+    #[test]
+    fn other_indicators_are_kept_for_the_host_app() {
+        let mut b = IndexBuilder::new();
+        let h = b
+            .begin_feed("stix", None, "b.stix2", ListKind::Block, Severity::High)
+            .unwrap();
+        b.push(
+            h,
+            &Indicator::new(
+                Target::App("com.evil".into()),
+                IndicatorId::Stix("indicator--a".into()),
+            ),
+        )
+        .unwrap();
+        b.push(
+            h,
+            &Indicator::new(
+                Target::FileHash("sha256:ab".into()),
+                IndicatorId::Stix("indicator--b".into()),
+            ),
+        )
+        .unwrap();
+        let idx = Index::from_bytes(b.build(0).unwrap()).unwrap();
+        let got: Vec<_> = idx
+            .other_indicators()
+            .map(|o| (o.value, o.provenance.kind))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("com.evil".to_owned(), IndicatorKind::App),
+                ("sha256:ab".to_owned(), IndicatorKind::FileHash)
+            ]
+        );
+        assert_eq!(idx.stats().other_entries, 2);
+    }
+
+    #[test]
+    fn lower_bound_finds_first_not_less() {
+        let keys: Vec<u64> = (0..1000u64)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+            .collect::<Vec<_>>();
+        let mut keys = keys;
+        keys.sort_unstable();
+        let get = |i: usize| keys.get(i).copied();
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(lower_bound(keys.len(), *k, get), i);
+            assert_eq!(lower_bound(keys.len(), *k - 1, get), i);
+        }
+        assert_eq!(lower_bound(keys.len(), u64::MAX, get), keys.len());
+        assert_eq!(lower_bound(keys.len(), 0, get), 0);
+        assert_eq!(lower_bound(0, 5, get), 0);
+    }
+
+    fn small_index_bytes() -> Vec<u8> {
+        let mut b = IndexBuilder::new();
+        b.add_feed(&feed(
+            "b",
+            "a.example\nb.example\n*.c.example\n1.2.3.4\n10.0.0.0/8\n2001:db8::/32\n",
+            ListKind::Block,
+        ))
+        .unwrap();
+        b.add_feed(&feed("w", "ok.a.example\n", ListKind::Allow))
+            .unwrap();
+        b.build(7).unwrap()
+    }
+
+    fn answers(idx: &Index) -> Vec<Verdict> {
+        let mut v: Vec<Verdict> = [
+            "a.example",
+            "x.a.example",
+            "ok.a.example",
+            "b.example",
+            "c.example",
+            "d.c.example",
+            "z.example",
+        ]
+        .iter()
+        .map(|q| idx.lookup_domain(q, 10))
+        .collect();
+        for ip in ["1.2.3.4", "10.9.9.9", "2001:db8::5", "8.8.8.8"] {
+            v.push(idx.lookup_ip(ip.parse().unwrap(), 10));
+        }
+        v.extend(idx.other_indicators().map(|_| Verdict::Clean));
+        v
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let bytes = small_index_bytes();
+        let good = Index::from_bytes(bytes.clone()).unwrap();
+        good.verify().unwrap();
+        for len in 0..bytes.len() {
+            let r = Index::from_bytes(bytes.get(..len).unwrap().to_vec());
+            assert!(r.is_err(), "truncated to {len} of {} opened", bytes.len());
+        }
+    }
+
+    #[test]
+    fn random_byte_flips_give_an_error_or_a_correct_answer() {
+        use rand::{RngExt, SeedableRng};
+        let bytes = small_index_bytes();
+        let expected = answers(&Index::from_bytes(bytes.clone()).unwrap());
+        assert_eq!(expected.iter().filter(|v| v.is_blocked()).count(), 7);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+        for _ in 0..3000 {
+            let mut b = bytes.clone();
+            for _ in 0..rng.random_range(1..4) {
+                let at = rng.random_range(0..b.len());
+                b[at] ^= rng.random_range(1..=255u8);
+            }
+            let Ok(idx) = Index::from_bytes(b) else {
+                continue;
+            };
+            // Lookups on a damaged body must not panic; answers are only trusted after verify().
+            let got = answers(&idx);
+            if idx.verify().is_ok() {
+                assert_eq!(got, expected);
+            }
+        }
+        // Flips inside the header are always caught on open.
+        for at in 0..HEADER_LEN {
+            let mut b = bytes.clone();
+            b[at] ^= 0x40;
+            assert!(
+                Index::from_bytes(b).is_err(),
+                "header flip at {at} not detected"
+            );
+        }
+    }
+
+    #[test]
+    fn forged_filter_descriptors_are_refused() {
+        assert!(filter_is_sound(&[]));
+        let mut f = vec![0u8; FILTER_DESCRIPTOR_LEN + 64];
+        // seg_len 16, mask 15, seg_count_len 32: max index 32 + 2*16 = 64 fits.
+        f[8] = 16;
+        f[12] = 15;
+        f[16] = 32;
+        assert!(filter_is_sound(&f));
+        f[16] = 48;
+        assert!(
+            !filter_is_sound(&f),
+            "indices would exceed the fingerprints"
+        );
+        f[16] = 32;
+        f[12] = 7;
+        assert!(!filter_is_sound(&f), "mask must match");
+        f[12] = 15;
+        f[8] = 12;
+        assert!(
+            !filter_is_sound(&f),
+            "segment length must be a power of two"
+        );
+        assert!(!filter_is_sound(&f[..10]));
+    }
+
+    #[test]
+    fn zero_copy_filter_agrees_with_xorf() {
+        use xorf::DmaSerializable;
+        let keys: Vec<u64> = (0..5000u64)
+            .map(|i| i.wrapping_mul(0x2545_F491_4F6C_DD1D))
+            .collect();
+        let owned = BinaryFuse8::try_from(&keys).unwrap();
+        let mut desc = vec![0u8; BinaryFuse8::DESCRIPTOR_LEN];
+        owned.dma_copy_descriptor_to(&mut desc);
+        desc.extend_from_slice(owned.dma_fingerprints());
+        assert!(filter_is_sound(&desc));
+        let (d, fp) = desc.split_at(FILTER_DESCRIPTOR_LEN);
+        let view = BinaryFuse8Ref::from_dma(d, fp);
+        for k in (0..20_000u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)) {
+            assert_eq!(view.contains(&k), owned.contains(&k));
+        }
+        assert!(keys.iter().all(|k| view.contains(k)));
+    }
+}

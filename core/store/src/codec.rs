@@ -1,0 +1,337 @@
+//! Row <-> SQL: the insert statements and the column readers.
+
+use std::net::SocketAddr;
+
+use rusqlite::{Connection, Row, params};
+
+use crate::error::{Result, StoreError};
+use crate::rows::{
+    AlertAction, AlertRow, AlertState, AppRow, DnsRow, DomainSeen, FeedRow, FlowRow, Record,
+    Severity, StateBlob,
+};
+use crate::schema::{blob_to_ip, ip_to_blob, reverse_name};
+
+/// Column list matching [`read_flow`].
+pub const FLOW_COLS: &str = "id, uid, app_uid, app_name, proto, orig_h, orig_p, resp_h, resp_p, \
+     first_us, last_us, orig_pkts, resp_pkts, orig_ip_bytes, resp_ip_bytes, conn_state, \
+     community_id, name, name_source, sni, alpn, ja4, http_host, ech, end_reason";
+
+/// Column list matching [`read_dns`].
+pub const DNS_COLS: &str = "seq, ts_us, flow_uid, app_uid, client_h, client_p, server_h, server_p, \
+     transport, msg_id, query, qtype, qclass, rcode, rcode_name, answers, ttls, rtt_us, answered";
+
+/// Column list matching [`read_alert`].
+pub const ALERT_COLS: &str = "id, ts_us, severity, score, state, app_uid, domain, ips, flow_uids, \
+     detector, attack, signals, provenance, retroactive, action";
+
+fn bad(column: &'static str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Blob,
+        Box::new(StoreError::BadColumn { column }),
+    )
+}
+
+fn json_col<T: serde::de::DeserializeOwned>(
+    row: &Row<'_>,
+    idx: usize,
+    column: &'static str,
+) -> rusqlite::Result<T> {
+    let s: String = row.get(idx)?;
+    serde_json::from_str(&s).map_err(|_| bad(column))
+}
+
+/// Inserts one record inside the caller's transaction.
+pub fn insert_record(conn: &Connection, rec: &Record) -> Result<()> {
+    match rec {
+        Record::Flow(f) => insert_flow(conn, f),
+        Record::Dns(d) => insert_dns(conn, d),
+        Record::Alert(a) => insert_alert(conn, a).map(|_| ()),
+        Record::App(a) => insert_app(conn, a),
+        Record::Feed(f) => insert_feed(conn, f),
+        Record::Domain(d) => upsert_domain(conn, d),
+        Record::State(s) => insert_state(conn, s),
+    }
+}
+
+/// Inserts or replaces a flow (same id = a re-emitted, longer-lived flow).
+pub fn insert_flow(conn: &Connection, f: &FlowRow) -> Result<()> {
+    let mut st = conn.prepare_cached(
+        "INSERT OR REPLACE INTO flows (id, uid, app_uid, app_name, proto, orig_h, orig_p, resp_h, \
+         resp_p, first_us, last_us, orig_pkts, resp_pkts, orig_ip_bytes, resp_ip_bytes, \
+         conn_state, community_id, name, rev_name, name_source, sni, alpn, ja4, http_host, ech, \
+         end_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
+         ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+    )?;
+    st.execute(params![
+        f.id,
+        f.uid,
+        f.app_uid,
+        f.app_name,
+        f.proto,
+        ip_to_blob(f.orig_h),
+        f.orig_p,
+        ip_to_blob(f.resp_h),
+        f.resp_p,
+        f.first_us,
+        f.last_us,
+        f.orig_pkts,
+        f.resp_pkts,
+        f.orig_ip_bytes,
+        f.resp_ip_bytes,
+        f.conn_state,
+        f.community_id,
+        f.name,
+        f.name.as_deref().map(reverse_name),
+        f.name_source,
+        f.sni,
+        f.alpn,
+        f.ja4,
+        f.http_host,
+        f.ech,
+        f.end_reason,
+    ])?;
+    Ok(())
+}
+
+/// Reads a row selected with [`FLOW_COLS`].
+pub fn read_flow(r: &Row<'_>) -> rusqlite::Result<FlowRow> {
+    let orig_h: Vec<u8> = r.get(5)?;
+    let resp_h: Vec<u8> = r.get(7)?;
+    Ok(FlowRow {
+        id: r.get(0)?,
+        uid: r.get(1)?,
+        app_uid: r.get(2)?,
+        app_name: r.get(3)?,
+        proto: r.get(4)?,
+        orig_h: blob_to_ip(&orig_h).ok_or_else(|| bad("orig_h"))?,
+        orig_p: r.get(6)?,
+        resp_h: blob_to_ip(&resp_h).ok_or_else(|| bad("resp_h"))?,
+        resp_p: r.get(8)?,
+        first_us: r.get(9)?,
+        last_us: r.get(10)?,
+        orig_pkts: r.get(11)?,
+        resp_pkts: r.get(12)?,
+        orig_ip_bytes: r.get(13)?,
+        resp_ip_bytes: r.get(14)?,
+        conn_state: r.get(15)?,
+        community_id: r.get(16)?,
+        name: r.get(17)?,
+        name_source: r.get(18)?,
+        sni: r.get(19)?,
+        alpn: r.get(20)?,
+        ja4: r.get(21)?,
+        http_host: r.get(22)?,
+        ech: r.get(23)?,
+        end_reason: r.get(24)?,
+    })
+}
+
+/// Appends a DNS transaction.
+pub fn insert_dns(conn: &Connection, d: &DnsRow) -> Result<()> {
+    let mut st = conn.prepare_cached(
+        "INSERT INTO dns (ts_us, flow_uid, app_uid, client_h, client_p, server_h, server_p, \
+         transport, msg_id, query, rev_query, qtype, qclass, rcode, rcode_name, answers, ttls, \
+         rtt_us, answered) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
+         ?15, ?16, ?17, ?18, ?19)",
+    )?;
+    st.execute(params![
+        d.ts_us,
+        d.flow_uid,
+        d.app_uid,
+        ip_to_blob(d.client.ip()),
+        d.client.port(),
+        ip_to_blob(d.server.ip()),
+        d.server.port(),
+        d.transport,
+        d.id,
+        d.query,
+        reverse_name(&d.query),
+        d.qtype,
+        d.qclass,
+        d.rcode,
+        d.rcode_name,
+        serde_json::to_string(&d.answers)?,
+        serde_json::to_string(&d.ttls)?,
+        d.rtt_us,
+        d.answered,
+    ])?;
+    Ok(())
+}
+
+/// Reads a row selected with [`DNS_COLS`]; also returns the row's `seq`.
+pub fn read_dns(r: &Row<'_>) -> rusqlite::Result<(i64, DnsRow)> {
+    let client_h: Vec<u8> = r.get(4)?;
+    let server_h: Vec<u8> = r.get(6)?;
+    let client = SocketAddr::new(
+        blob_to_ip(&client_h).ok_or_else(|| bad("client_h"))?,
+        r.get(5)?,
+    );
+    let server = SocketAddr::new(
+        blob_to_ip(&server_h).ok_or_else(|| bad("server_h"))?,
+        r.get(7)?,
+    );
+    Ok((
+        r.get(0)?,
+        DnsRow {
+            ts_us: r.get(1)?,
+            flow_uid: r.get(2)?,
+            app_uid: r.get(3)?,
+            client,
+            server,
+            transport: r.get(8)?,
+            id: r.get(9)?,
+            query: r.get(10)?,
+            qtype: r.get(11)?,
+            qclass: r.get(12)?,
+            rcode: r.get(13)?,
+            rcode_name: r.get(14)?,
+            answers: json_col(r, 15, "answers")?,
+            ttls: json_col(r, 16, "ttls")?,
+            rtt_us: r.get(17)?,
+            answered: r.get(18)?,
+        },
+    ))
+}
+
+/// Inserts or replaces an alert; id 0 lets SQLite allocate one. Returns the id.
+pub fn insert_alert(conn: &Connection, a: &AlertRow) -> Result<u64> {
+    let mut st = conn.prepare_cached(
+        "INSERT OR REPLACE INTO alerts (id, ts_us, severity, score, state, app_uid, domain, \
+         rev_domain, ips, flow_uids, detector, attack, signals, provenance, retroactive, action) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )?;
+    let id = (a.id != 0).then_some(a.id);
+    st.execute(params![
+        id,
+        a.ts_us,
+        a.severity.code(),
+        f64::from(a.score),
+        a.state.code(),
+        a.app_uid,
+        a.domain,
+        a.domain.as_deref().map(reverse_name),
+        serde_json::to_string(&a.ips)?,
+        serde_json::to_string(&a.flow_uids)?,
+        a.detector,
+        serde_json::to_string(&a.attack)?,
+        serde_json::to_string(&a.signals)?,
+        serde_json::to_string(&a.provenance)?,
+        a.retroactive,
+        a.action.code(),
+    ])?;
+    Ok(u64::try_from(conn.last_insert_rowid()).unwrap_or(0))
+}
+
+/// Reads a row selected with [`ALERT_COLS`].
+pub fn read_alert(r: &Row<'_>) -> rusqlite::Result<AlertRow> {
+    let score: f64 = r.get(3)?;
+    Ok(AlertRow {
+        id: r.get(0)?,
+        ts_us: r.get(1)?,
+        severity: Severity::from_code(r.get(2)?).ok_or_else(|| bad("severity"))?,
+        // Scores are stored from an f32, so narrowing back is exact.
+        #[allow(clippy::cast_possible_truncation)]
+        score: score as f32,
+        state: AlertState::from_code(r.get(4)?).ok_or_else(|| bad("state"))?,
+        app_uid: r.get(5)?,
+        domain: r.get(6)?,
+        ips: json_col(r, 7, "ips")?,
+        flow_uids: json_col(r, 8, "flow_uids")?,
+        detector: r.get(9)?,
+        attack: json_col(r, 10, "attack")?,
+        signals: json_col(r, 11, "signals")?,
+        provenance: json_col(r, 12, "provenance")?,
+        retroactive: r.get(13)?,
+        action: AlertAction::from_code(r.get(14)?).ok_or_else(|| bad("action"))?,
+    })
+}
+
+fn insert_app(conn: &Connection, a: &AppRow) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO apps (uid, package, label, installed_us, updated_us) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        a.uid,
+        a.package,
+        a.label,
+        a.installed_us,
+        a.updated_us
+    ])?;
+    Ok(())
+}
+
+fn insert_feed(conn: &Connection, f: &FeedRow) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO feeds (name, version, loaded_us, indicators) \
+         VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![f.name, f.version, f.loaded_us, f.indicators])?;
+    Ok(())
+}
+
+fn insert_state(conn: &Connection, s: &StateBlob) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO state (key, bytes, updated_us) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![s.key, s.bytes, s.updated_us])?;
+    Ok(())
+}
+
+/// Merges a sighting into the per-app row and, for app sightings, into the
+/// device-wide row too, so "first seen on this device" needs no extra record.
+fn upsert_domain(conn: &Connection, d: &DomainSeen) -> Result<()> {
+    let mut st = conn.prepare_cached(
+        "INSERT INTO domains (domain, rev_domain, registrable, app_key, first_us, last_us, count) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+         ON CONFLICT (rev_domain, app_key) DO UPDATE SET \
+           first_us = min(first_us, excluded.first_us), \
+           last_us = max(last_us, excluded.last_us), \
+           count = count + excluded.count",
+    )?;
+    let rev = reverse_name(&d.domain);
+    let mut keys = vec![d.app_uid.map_or(-1, i64::from)];
+    if d.app_uid.is_some() {
+        keys.push(-1);
+    }
+    for key in keys {
+        st.execute(params![
+            d.domain,
+            rev,
+            d.registrable,
+            key,
+            d.first_us,
+            d.last_us,
+            d.count
+        ])?;
+    }
+    Ok(())
+}
+
+/// Reads a sighting row (`domain, registrable, app_key, first_us, last_us, count`).
+pub fn read_domain(r: &Row<'_>) -> rusqlite::Result<DomainSeen> {
+    let key: i64 = r.get(2)?;
+    Ok(DomainSeen {
+        domain: r.get(0)?,
+        registrable: r.get(1)?,
+        app_uid: u32::try_from(key).ok(),
+        first_us: r.get(3)?,
+        last_us: r.get(4)?,
+        count: r.get(5)?,
+    })
+}
+
+/// Reads a state blob.
+pub fn read_state(conn: &Connection, key: &str) -> Result<Option<StateBlob>> {
+    let mut st = conn.prepare_cached("SELECT key, bytes, updated_us FROM state WHERE key = ?1")?;
+    let mut rows = st.query(params![key])?;
+    match rows.next()? {
+        Some(r) => Ok(Some(StateBlob {
+            key: r.get(0)?,
+            bytes: r.get(1)?,
+            updated_us: r.get(2)?,
+        })),
+        None => Ok(None),
+    }
+}

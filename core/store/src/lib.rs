@@ -1,0 +1,63 @@
+//! Nightjar's telemetry store: the record of which app talked to what, when
+//! and how much, kept on the device, searchable, and exportable in formats
+//! SIEM tools already ingest (Zeek JSON logs, OCSF 1.3, CSV).
+//!
+//! # Schema
+//! One SQLite file ([`migrations`] has the DDL and why each index exists):
+//! - `flows`: one row per flow (conn.log-like), keyed by the engine flow id,
+//!   with app attribution, the best name and its source, SNI/ALPN/JA4/ECH.
+//! - `dns`: one row per DNS transaction, answers and TTLs as JSON arrays.
+//! - `alerts`: detector output with signals and provenance as JSON.
+//! - `domains`: first/last sighting and count per domain, per app and
+//!   device-wide (`app_key = -1`).
+//! - `apps`, `feeds`, `state`: app inventory, loaded intel feeds (names and
+//!   versions only: the intel index itself lives elsewhere), and opaque engine
+//!   state blobs (baselines, previously-seen sets).
+//!
+//! Addresses are 4/16-byte BLOBs and names are also kept label-reversed
+//! (`org.example.www`) so "a domain and its subdomains" is an index range
+//! ([`schema`]).
+//!
+//! # Why WAL and incremental vacuum
+//! WAL lets the UI query while the writer thread commits, makes each commit
+//! one sequential append, and with `synchronous=NORMAL` a commit costs no
+//! fsync (a power cut may lose the last commits but never corrupts the file;
+//! an app crash loses nothing committed). `auto_vacuum=INCREMENTAL` lets
+//! retention hand space back in small `incremental_vacuum(n)` steps; a full
+//! `VACUUM` would rewrite the whole file and stall the writer on a phone.
+//!
+//! # Why rusqlite with `bundled`
+//! The system SQLite differs across Android versions and iOS releases (and
+//! some vendor builds omit features); compiling the amalgamation in gives one
+//! known SQLite version, with the same behaviour on both platforms and in CI.
+//!
+//! # Off the packet path
+//! [`StoreWriter`] owns a thread behind a bounded queue; senders never wait
+//! (`try_send`, drops counted). See [`writer`].
+#![forbid(unsafe_code)]
+
+mod codec;
+pub mod coverage;
+pub mod error;
+pub mod export;
+pub mod migrations;
+pub mod query;
+pub mod recheck;
+pub mod retention;
+pub mod rows;
+pub mod schema;
+mod store;
+pub mod writer;
+
+pub use coverage::{BlindSpot, CoverageReport, DnsBypass};
+pub use error::{Result, StoreError};
+pub use query::{Cursor, Page, Query, Summary, Talker, TalkerGroup, TimelineItem};
+pub use retention::{Clock, RetentionPolicy, RetentionReport, SystemClock};
+pub use rows::{
+    AlertAction, AlertRow, AlertState, AppRow, DnsRow, DomainSeen, FeedRow, FlowRow, MatchInfo,
+    Record, Severity, Signal, StateBlob,
+};
+pub use store::{Store, TimeWindow};
+pub use writer::{
+    CommitCallback, CommitInfo, FaultKind, RecordSender, StoreConfig, StoreWriter, WriterStatus,
+};

@@ -1,0 +1,203 @@
+//! Versioned schema migrations, tracked in `PRAGMA user_version`.
+//!
+//! Each step is applied once, in order, inside one transaction together with
+//! the version bump, so a crash mid-migration leaves the previous version
+//! intact. Steps are append-only: a released step is never edited, a change
+//! is a new step.
+//!
+//! Index rationale (each index exists for one query in [`crate::query`] or for
+//! retention; the `, first_us`/`, ts_us` suffix lets SQLite return rows already
+//! in keyset order (newest first, rowid as tie-break) for equality filters):
+//! - `flows_time`, `dns_time`, `alerts_time`: time-range queries, timelines,
+//!   top talkers and age-based retention (`DELETE ... ORDER BY first_us`).
+//! - `flows_rev_name`, `dns_rev_query`, `alerts_rev_domain`: "domain X incl.
+//!   subdomains" as a range scan over reversed labels (`org.example` plus
+//!   `org.example.` .. `org.example/`).
+//! - `flows_resp_h`, `flows_orig_h`, `dns_server_h`: "who talked to IP X";
+//!   addresses are 4/16-byte blobs so equality is a memcmp.
+//! - `flows_app` (v2), `dns_app`, `alerts_app`: per-app queries and timelines.
+//! - `alerts_severity`, `alerts_state`: triage lists.
+//! - `domains_last`: age-based retention of the sightings table.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::{Result, StoreError};
+
+/// v1: the initial tables.
+pub const V1: &str = r#"
+CREATE TABLE flows (
+    id INTEGER PRIMARY KEY,
+    uid TEXT NOT NULL,
+    app_uid INTEGER,
+    app_name TEXT,
+    proto INTEGER NOT NULL,
+    orig_h BLOB NOT NULL,
+    orig_p INTEGER NOT NULL,
+    resp_h BLOB NOT NULL,
+    resp_p INTEGER NOT NULL,
+    first_us INTEGER NOT NULL,
+    last_us INTEGER NOT NULL,
+    orig_pkts INTEGER NOT NULL,
+    resp_pkts INTEGER NOT NULL,
+    orig_ip_bytes INTEGER NOT NULL,
+    resp_ip_bytes INTEGER NOT NULL,
+    conn_state TEXT NOT NULL,
+    community_id TEXT,
+    name TEXT,
+    rev_name TEXT,
+    name_source TEXT,
+    sni TEXT,
+    alpn TEXT,
+    http_host TEXT,
+    end_reason TEXT NOT NULL
+);
+CREATE INDEX flows_time ON flows(first_us);
+CREATE INDEX flows_rev_name ON flows(rev_name, first_us);
+CREATE INDEX flows_resp_h ON flows(resp_h, first_us);
+CREATE INDEX flows_orig_h ON flows(orig_h, first_us);
+
+CREATE TABLE dns (
+    seq INTEGER PRIMARY KEY,
+    ts_us INTEGER NOT NULL,
+    flow_uid TEXT,
+    app_uid INTEGER,
+    client_h BLOB NOT NULL,
+    client_p INTEGER NOT NULL,
+    server_h BLOB NOT NULL,
+    server_p INTEGER NOT NULL,
+    transport TEXT NOT NULL,
+    msg_id INTEGER NOT NULL,
+    query TEXT NOT NULL,
+    rev_query TEXT NOT NULL,
+    qtype INTEGER NOT NULL,
+    qclass INTEGER NOT NULL,
+    rcode INTEGER,
+    rcode_name TEXT,
+    answers TEXT NOT NULL,
+    ttls TEXT NOT NULL,
+    rtt_us INTEGER,
+    answered INTEGER NOT NULL
+);
+CREATE INDEX dns_time ON dns(ts_us);
+CREATE INDEX dns_rev_query ON dns(rev_query, ts_us);
+CREATE INDEX dns_app ON dns(app_uid, ts_us);
+CREATE INDEX dns_server_h ON dns(server_h, ts_us);
+
+CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY,
+    ts_us INTEGER NOT NULL,
+    severity INTEGER NOT NULL,
+    score REAL NOT NULL,
+    state INTEGER NOT NULL,
+    app_uid INTEGER,
+    domain TEXT,
+    rev_domain TEXT,
+    ips TEXT NOT NULL,
+    flow_uids TEXT NOT NULL,
+    detector TEXT NOT NULL,
+    attack TEXT NOT NULL,
+    signals TEXT NOT NULL,
+    provenance TEXT NOT NULL,
+    retroactive INTEGER NOT NULL,
+    action INTEGER NOT NULL
+);
+CREATE INDEX alerts_time ON alerts(ts_us);
+CREATE INDEX alerts_severity ON alerts(severity, ts_us);
+CREATE INDEX alerts_state ON alerts(state, ts_us);
+CREATE INDEX alerts_app ON alerts(app_uid, ts_us);
+CREATE INDEX alerts_rev_domain ON alerts(rev_domain, ts_us);
+
+CREATE TABLE domains (
+    domain TEXT NOT NULL,
+    rev_domain TEXT NOT NULL,
+    registrable TEXT NOT NULL,
+    -- -1 is the device-wide row: NULL would defeat the UNIQUE constraint.
+    app_key INTEGER NOT NULL,
+    first_us INTEGER NOT NULL,
+    last_us INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    UNIQUE (rev_domain, app_key)
+);
+CREATE INDEX domains_last ON domains(last_us);
+
+CREATE TABLE apps (
+    uid INTEGER PRIMARY KEY,
+    package TEXT NOT NULL,
+    label TEXT,
+    installed_us INTEGER,
+    updated_us INTEGER
+);
+
+CREATE TABLE feeds (
+    name TEXT PRIMARY KEY,
+    version TEXT NOT NULL,
+    loaded_us INTEGER NOT NULL,
+    indicators INTEGER NOT NULL
+);
+
+CREATE TABLE state (
+    key TEXT PRIMARY KEY,
+    bytes BLOB NOT NULL,
+    updated_us INTEGER NOT NULL
+);
+"#;
+
+/// v2: TLS fingerprint and ECH columns on flows, and the per-app flow index
+/// that v1 lacked (per-app timelines scanned `flows_time`).
+pub const V2: &str = r#"
+ALTER TABLE flows ADD COLUMN ja4 TEXT;
+ALTER TABLE flows ADD COLUMN ech INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX flows_app ON flows(app_uid, first_us);
+"#;
+
+/// All steps; step `i` takes the database from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[V1, V2];
+
+/// The version a fully migrated database has.
+pub fn current_version() -> u32 {
+    u32::try_from(MIGRATIONS.len()).unwrap_or(u32::MAX)
+}
+
+/// Reads `PRAGMA user_version`.
+pub fn version(conn: &Connection) -> Result<u32> {
+    let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    Ok(u32::try_from(v).unwrap_or(0))
+}
+
+/// Applies the missing steps up to `target` (at most [`current_version`]).
+/// Returns the number of steps applied.
+pub fn migrate_to(conn: &mut Connection, target: u32) -> Result<u32> {
+    let supported = current_version();
+    let mut applied = 0;
+    loop {
+        // IMMEDIATE takes the write lock before reading the version, so two
+        // processes opening a fresh file cannot both apply the same step.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let v = version(&tx)?;
+        if v > supported {
+            return Err(StoreError::SchemaTooNew {
+                found: v,
+                supported,
+            });
+        }
+        if v >= target.min(supported) {
+            return Ok(applied);
+        }
+        let step = MIGRATIONS
+            .get(usize::try_from(v).unwrap_or(usize::MAX))
+            .ok_or(StoreError::SchemaTooNew {
+                found: v,
+                supported,
+            })?;
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", v + 1)?;
+        tx.commit()?;
+        log::info!("store schema migrated to v{}", v + 1);
+        applied += 1;
+    }
+}
+
+/// Applies every missing step.
+pub fn migrate(conn: &mut Connection) -> Result<u32> {
+    migrate_to(conn, current_version())
+}

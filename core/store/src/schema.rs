@@ -1,0 +1,128 @@
+//! Connection setup and the column encodings shared by every table.
+//!
+//! Addresses are stored as BLOBs of 4 or 16 bytes (the address in network
+//! order): a quarter of the text form for IPv4, equality is a memcmp in the
+//! index, and the length tells the family apart without another column.
+//! Names are stored twice: as seen, and with labels reversed and lowercased
+//! (`a.example.org` -> `org.example.a`) so that "this domain and its
+//! subdomains" is one index range.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use crate::error::{Result, StoreError};
+use crate::migrations;
+
+/// Largest WAL file kept after a checkpoint; bounds the disk the WAL holds.
+const JOURNAL_SIZE_LIMIT: i64 = 8 * 1024 * 1024;
+
+/// Opens (creating if needed) a database, applies the pragmas and migrates it.
+pub fn open_connection(path: &Path, busy_timeout: Duration) -> Result<Connection> {
+    let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    configure(&conn, busy_timeout)?;
+    migrations::migrate(&mut conn)?;
+    Ok(conn)
+}
+
+/// Applies the per-connection pragmas. On a brand-new file it also selects
+/// incremental auto-vacuum, which SQLite only honours before the first table
+/// exists.
+pub fn configure(conn: &Connection, busy_timeout: Duration) -> Result<()> {
+    conn.busy_timeout(busy_timeout)?;
+    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+    if tables == 0 {
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+    }
+    let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(())
+}
+
+/// Encodes an address as its 4 or 16 network-order bytes.
+pub fn ip_to_blob(ip: IpAddr) -> Vec<u8> {
+    match ip {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    }
+}
+
+/// Decodes [`ip_to_blob`]; other lengths are `None`.
+pub fn blob_to_ip(b: &[u8]) -> Option<IpAddr> {
+    if let Ok(a) = <[u8; 4]>::try_from(b) {
+        return Some(IpAddr::V4(Ipv4Addr::from(a)));
+    }
+    <[u8; 16]>::try_from(b)
+        .ok()
+        .map(|a| IpAddr::V6(Ipv6Addr::from(a)))
+}
+
+/// Lowercases, drops a trailing dot and reverses the labels:
+/// `WWW.Example.org.` -> `org.example.www`.
+pub fn reverse_name(name: &str) -> String {
+    let trimmed = name.trim().trim_end_matches('.').to_ascii_lowercase();
+    let mut out = String::with_capacity(trimmed.len());
+    for (i, label) in trimmed.rsplit('.').enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        out.push_str(label);
+    }
+    out
+}
+
+/// Bounds for "`name` and its subdomains" over reversed names: the exact
+/// value, and the half-open range `[rev + ".", rev + "/")` ('/' sorts right
+/// after '.'), so `example.org` matches `a.example.org` but not
+/// `badexample.org` (reversed `org.badexample`).
+pub fn subdomain_bounds(name: &str) -> (String, String, String) {
+    let rev = reverse_name(name);
+    let lo = format!("{rev}.");
+    let hi = format!("{rev}/");
+    (rev, lo, hi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reverses_labels_and_normalises() {
+        assert_eq!(reverse_name("WWW.Example.org."), "org.example.www");
+        assert_eq!(reverse_name("localhost"), "localhost");
+        assert_eq!(reverse_name(""), "");
+    }
+
+    #[test]
+    fn subdomain_range_respects_label_boundary() {
+        let (exact, lo, hi) = subdomain_bounds("example.org");
+        let inside = |n: &str| {
+            let r = reverse_name(n);
+            r == exact || (r.as_str() >= lo.as_str() && r.as_str() < hi.as_str())
+        };
+        assert!(inside("example.org"));
+        assert!(inside("a.example.org"));
+        assert!(inside("x.y.example.org"));
+        assert!(!inside("badexample.org"));
+        assert!(!inside("example.org.evil.com"));
+        assert!(!inside("example.com"));
+    }
+
+    #[test]
+    fn ip_blobs_round_trip() {
+        for ip in ["10.1.2.3", "2001:db8::1", "::ffff:1.2.3.4"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let b = ip_to_blob(ip);
+            assert_eq!(b.len(), if ip.is_ipv4() { 4 } else { 16 });
+            assert_eq!(blob_to_ip(&b), Some(ip));
+        }
+        assert_eq!(blob_to_ip(&[1, 2, 3]), None);
+    }
+}
