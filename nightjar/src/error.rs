@@ -20,6 +20,9 @@ pub enum CliError {
     /// Writing to standard output failed (a closed pipe, say).
     #[error("writing output: {0}")]
     Stdout(std::io::Error),
+    /// A feed or intel index problem.
+    #[error(transparent)]
+    Intel(#[from] nightjar_intel::IntelError),
     /// The engine refused the configuration.
     #[error("engine configuration: {0}")]
     Config(#[from] nightjar_engine::ConfigError),

@@ -4,6 +4,7 @@
 
 pub mod demo;
 pub mod error;
+pub mod intel_cmd;
 pub mod output;
 pub mod replay;
 pub mod zeek_log;

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use nightjar::output::{self, JsonSink, LogSink, TopFlows};
 use nightjar::replay::{AppNames, RecordSink, ReplaySummary, Sinks, replay_file};
-use nightjar::zeek_log::LogDir;
-use nightjar::{CliError, demo};
+use nightjar::zeek_log::{IntelMarks, LogDir};
+use nightjar::{CliError, demo, intel_cmd};
 use nightjar_engine::{DnsTransaction, EngineConfig, FlowRecord, HelloRecord, HttpRecord};
 
 /// Per-app network telemetry from raw IP packets.
@@ -42,6 +42,34 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         pcap: Option<PathBuf>,
     },
+    /// Threat-intelligence feeds: compile them into an index, look names up.
+    Intel {
+        #[command(subcommand)]
+        command: IntelCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum IntelCommand {
+    /// Compile feeds (STIX 2.1, hosts, AdGuard, dnsmasq, maltrail, IP/CIDR lists) into one index.
+    Compile {
+        /// Feed files; `NAME=PATH` names a feed (default: the file stem).
+        #[arg(required = true)]
+        feeds: Vec<PathBuf>,
+        /// The index to write (replaced atomically; a failed build keeps the old one).
+        #[arg(short, long, value_name = "INDEX")]
+        output: PathBuf,
+        /// Allowlists: their entries win over every blocklist.
+        #[arg(long, value_name = "FILE")]
+        allow: Vec<PathBuf>,
+    },
+    /// Look a domain name or IP address up, with the provenance of any match.
+    Lookup {
+        /// The index.
+        index: PathBuf,
+        /// A domain name or an IP address.
+        query: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -58,6 +86,9 @@ struct OutputArgs {
     /// Rows in the printed table (flows with the most bytes).
     #[arg(long, default_value_t = 40, value_name = "N")]
     rows: usize,
+    /// Mark flows and DNS transactions that match this intel index in the logs.
+    #[arg(long, value_name = "INDEX")]
+    intel: Option<PathBuf>,
 }
 
 impl OutputArgs {
@@ -71,6 +102,9 @@ impl OutputArgs {
 /// A sink that feeds the table, the logs and the JSON output at once.
 struct Outputs<'a> {
     top: TopFlows,
+    marks: IntelMarks<'a>,
+    intel_flows: u64,
+    intel_dns: u64,
     logs: Option<LogSink<'a>>,
     json: Option<JsonSink<'a, std::io::StdoutLock<'static>>>,
 }
@@ -91,9 +125,11 @@ impl Outputs<'_> {
 
 impl RecordSink for Outputs<'_> {
     fn flow(&mut self, r: &FlowRecord) -> Result<(), CliError> {
+        self.intel_flows += u64::from(self.marks.flow(r).is_some_and(|m| m.verdict == "blocked"));
         self.all().flow(r)
     }
     fn dns(&mut self, tx: &DnsTransaction) -> Result<(), CliError> {
+        self.intel_dns += u64::from(self.marks.dns(tx).is_some_and(|m| m.verdict == "blocked"));
         self.all().dns(tx)
     }
     fn hello(&mut self, h: &HelloRecord) -> Result<(), CliError> {
@@ -111,11 +147,19 @@ fn run_with_outputs(
     drive: impl FnOnce(&mut dyn RecordSink) -> Result<ReplaySummary, CliError>,
 ) -> Result<(), CliError> {
     let salt = 0;
+    let index = match &out.intel {
+        Some(path) => Some(nightjar_intel::Index::open(path)?),
+        None => None,
+    };
+    let intel = IntelMarks {
+        index: index.as_ref(),
+    };
     let logs = match &out.logs {
         Some(dir) => Some(LogSink {
             logs: LogDir::create(dir)?,
             apps,
             salt,
+            intel,
         }),
         None => None,
     };
@@ -123,9 +167,13 @@ fn run_with_outputs(
         out: std::io::stdout().lock(),
         apps,
         salt,
+        intel,
     });
     let mut outputs = Outputs {
         top: TopFlows::new(out.rows),
+        marks: intel,
+        intel_flows: 0,
+        intel_dns: 0,
         logs,
         json,
     };
@@ -162,6 +210,17 @@ fn run_with_outputs(
     }
     for line in output::summary_lines(&summary) {
         p(&mut stdout, &line)?;
+    }
+    if let Some(path) = &out.intel {
+        p(
+            &mut stdout,
+            &format!(
+                "intel ({}): {} flows and {} DNS transactions matched a blocklist (see \"intel\" in conn.log and dns.log)",
+                path.display(),
+                outputs.intel_flows,
+                outputs.intel_dns
+            ),
+        )?;
     }
     if let Some(dir) = &out.logs {
         p(&mut stdout, &format!("logs written to {}", dir.display()))?;
@@ -203,6 +262,19 @@ fn run(cli: Cli) -> Result<(), CliError> {
             run_with_outputs(&out, &apps, &heading, |sink| {
                 demo::run(&scenario, config, sink)
             })
+        }
+        Command::Intel { command } => {
+            let text = match command {
+                IntelCommand::Compile {
+                    feeds,
+                    output,
+                    allow,
+                } => intel_cmd::compile(&feeds, &allow, &output)?,
+                IntelCommand::Lookup { index, query } => intel_cmd::lookup(&index, &query)?,
+            };
+            let mut stdout = std::io::stdout().lock();
+            write!(stdout, "{text}").map_err(CliError::Stdout)?;
+            writeln!(stdout).map_err(CliError::Stdout)
         }
     }
 }

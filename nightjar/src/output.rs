@@ -10,7 +10,9 @@ use nightjar_engine::{DnsTransaction, FlowRecord, HelloRecord, HttpRecord};
 
 use crate::error::CliError;
 use crate::replay::{RecordSink, ReplaySummary};
-use crate::zeek_log::{AppNames, ConnLine, DnsLine, HelloLine, HttpLine, Log, LogDir, secs};
+use crate::zeek_log::{
+    AppNames, ConnLine, DnsLine, HelloLine, HttpLine, IntelMarks, Log, LogDir, secs,
+};
 
 /// Keeps the `limit` flows with the most bytes (memory stays bounded however
 /// large the capture), plus a count of the rest.
@@ -85,7 +87,7 @@ impl RecordSink for TopFlows {
     }
 }
 
-/// Writes conn.log lines to a log directory.
+/// Writes every record to the Zeek-style logs of a directory.
 #[derive(Debug)]
 pub struct LogSink<'a> {
     /// The logs.
@@ -94,15 +96,20 @@ pub struct LogSink<'a> {
     pub apps: &'a AppNames,
     /// uid salt.
     pub salt: u64,
+    /// Threat-intel marks (`--intel`).
+    pub intel: IntelMarks<'a>,
 }
 
 impl RecordSink for LogSink<'_> {
     fn flow(&mut self, r: &FlowRecord) -> Result<(), CliError> {
-        self.logs
-            .write(Log::Conn, &ConnLine::new(r, self.salt, self.apps))
+        let mut line = ConnLine::new(r, self.salt, self.apps);
+        line.intel = self.intel.flow(r);
+        self.logs.write(Log::Conn, &line)
     }
     fn dns(&mut self, tx: &DnsTransaction) -> Result<(), CliError> {
-        self.logs.write(Log::Dns, &DnsLine::new(tx, self.salt))
+        let mut line = DnsLine::new(tx, self.salt);
+        line.intel = self.intel.dns(tx);
+        self.logs.write(Log::Dns, &line)
     }
     fn hello(&mut self, h: &HelloRecord) -> Result<(), CliError> {
         let log = if h.quic_version.is_some() {
@@ -119,7 +126,7 @@ impl RecordSink for LogSink<'_> {
     }
 }
 
-/// Writes conn records as JSON lines (`"_path":"conn"`) to a writer.
+/// Writes every record as a JSON line tagged with its log (`"_path":"conn"`, …).
 #[derive(Debug)]
 pub struct JsonSink<'a, W: Write> {
     /// Where.
@@ -128,6 +135,8 @@ pub struct JsonSink<'a, W: Write> {
     pub apps: &'a AppNames,
     /// uid salt.
     pub salt: u64,
+    /// Threat-intel marks (`--intel`).
+    pub intel: IntelMarks<'a>,
 }
 
 #[derive(serde::Serialize)]
@@ -138,14 +147,37 @@ struct Tagged<'a, T: serde::Serialize> {
     inner: T,
 }
 
+impl<W: Write> JsonSink<'_, W> {
+    fn line(&mut self, path: &str, inner: impl serde::Serialize) -> Result<(), CliError> {
+        serde_json::to_writer(&mut self.out, &Tagged { path, inner })
+            .map_err(|e| CliError::Stdout(e.into()))?;
+        self.out.write_all(b"\n").map_err(CliError::Stdout)
+    }
+}
+
 impl<W: Write> RecordSink for JsonSink<'_, W> {
     fn flow(&mut self, r: &FlowRecord) -> Result<(), CliError> {
-        let line = Tagged {
-            path: "conn",
-            inner: ConnLine::new(r, self.salt, self.apps),
+        let mut line = ConnLine::new(r, self.salt, self.apps);
+        line.intel = self.intel.flow(r);
+        self.line("conn", line)
+    }
+    fn dns(&mut self, tx: &DnsTransaction) -> Result<(), CliError> {
+        let mut line = DnsLine::new(tx, self.salt);
+        line.intel = self.intel.dns(tx);
+        self.line("dns", line)
+    }
+    fn hello(&mut self, h: &HelloRecord) -> Result<(), CliError> {
+        let path = if h.quic_version.is_some() {
+            "quic"
+        } else {
+            "ssl"
         };
-        serde_json::to_writer(&mut self.out, &line).map_err(|e| CliError::Stdout(e.into()))?;
-        self.out.write_all(b"\n").map_err(CliError::Stdout)
+        let line = HelloLine::new(h, self.salt, self.apps);
+        self.line(path, line)
+    }
+    fn http(&mut self, r: &HttpRecord) -> Result<(), CliError> {
+        let line = HttpLine::new(r, self.salt, self.apps);
+        self.line("http", line)
     }
 }
 

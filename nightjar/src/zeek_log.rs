@@ -13,6 +13,31 @@ use nightjar_engine::{
 use serde::Serialize;
 
 use crate::error::CliError;
+use crate::intel_cmd::{IntelMark, check};
+
+/// Marks records that match a threat-intel index (`--intel`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IntelMarks<'a> {
+    /// The index, when one was given.
+    pub index: Option<&'a nightjar_intel::Index>,
+}
+
+impl IntelMarks<'_> {
+    /// A match for a flow: its name, else its responder address.
+    pub fn flow(&self, r: &FlowRecord) -> Option<IntelMark> {
+        let index = self.index?;
+        let names: Vec<&str> = r.name.as_deref().into_iter().collect();
+        check(index, r.first_us, &names, &[r.resp.ip()])
+    }
+
+    /// A match for a DNS transaction: its query, else an address answer.
+    pub fn dns(&self, tx: &DnsTransaction) -> Option<IntelMark> {
+        let index = self.index?;
+        let names: Vec<&str> = tx.query.as_deref().into_iter().collect();
+        let ips: Vec<std::net::IpAddr> = tx.answers.iter().filter_map(|a| a.parse().ok()).collect();
+        check(index, tx.ts_us, &names, &ips)
+    }
+}
 
 /// App names by id.
 pub type AppNames = HashMap<u32, String>;
@@ -112,6 +137,9 @@ pub struct ConnLine<'a> {
     pub app: AppFields<'a>,
     /// Why the record was written.
     pub end_reason: EndReason,
+    /// The threat-intel indicator the flow's name or responder matched (`--intel`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intel: Option<IntelMark>,
 }
 
 impl<'a> ConnLine<'a> {
@@ -134,6 +162,7 @@ impl<'a> ConnLine<'a> {
             ech: r.ech,
             app: AppFields::new(r.app, apps),
             end_reason: r.end,
+            intel: None,
         }
     }
 }
@@ -203,6 +232,9 @@ pub struct DnsLine<'a> {
     /// The query name as the client cased it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub original_query: Option<&'a str>,
+    /// The threat-intel indicator the query or an answer matched (`--intel`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intel: Option<IntelMark>,
 }
 
 impl<'a> DnsLine<'a> {
@@ -235,6 +267,7 @@ impl<'a> DnsLine<'a> {
             ttls: &tx.ttls,
             rejected: tx.rejected,
             original_query: tx.original_query.as_deref(),
+            intel: None,
         }
     }
 }

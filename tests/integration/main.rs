@@ -13,4 +13,5 @@ mod bounds;
 mod community_id;
 mod conn_vs_tshark;
 mod demo;
+mod intel;
 mod names;
