@@ -39,9 +39,17 @@ step "tests"
 cargo nextest run --workspace --no-fail-fast
 cargo test --workspace --doc
 
-if [ "$quick" = 0 ] && [ -x fuzz/run.sh ]; then
-  step "fuzz corpus replay"
-  fuzz/run.sh --replay-only
+step "bindings: Kotlin host tests on the JVM (installs kotlinc and JNA if missing)"
+bindings/kotlin-tests/run.sh
+
+if [ "$quick" = 0 ]; then
+  step "fuzz: replay every corpus, then a short budget per target"
+  if ! rustup toolchain list | grep -q '^nightly'; then
+    echo "SKIPPED fuzz: no nightly toolchain (cargo-fuzz needs one)"
+  else
+    command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+    fuzz/run.sh --seconds "${NIGHTJAR_FUZZ_SECONDS:-5}"
+  fi
 fi
 
 step "done"

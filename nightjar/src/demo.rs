@@ -20,6 +20,21 @@ pub fn scenario(seed: u64) -> (Scenario, AppNames) {
     (s, apps)
 }
 
+/// The scenario's apps as the store records them.
+pub fn inventory(scenario: &Scenario) -> Vec<nightjar_store::AppRow> {
+    scenario
+        .apps
+        .iter()
+        .map(|a| nightjar_store::AppRow {
+            uid: a.uid,
+            package: a.package.clone(),
+            label: Some(a.label.clone()),
+            installed_us: Some(a.installed_micros),
+            updated_us: Some(a.updated_micros),
+        })
+        .collect()
+}
+
 /// Replay `scenario` into `sink`.
 pub fn run(
     scenario: &Scenario,

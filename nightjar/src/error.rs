@@ -20,6 +20,27 @@ pub enum CliError {
     /// Writing to standard output failed (a closed pipe, say).
     #[error("writing output: {0}")]
     Stdout(std::io::Error),
+    /// A database problem.
+    #[error(transparent)]
+    Store(#[from] nightjar_store::StoreError),
+    /// A protocol that is neither a name nor a number.
+    #[error("not a protocol (tcp, udp, icmp, icmp6 or a number): {0}")]
+    BadProto(String),
+    /// A memory scenario went over its target.
+    #[error("a scenario went over its memory target (see the table)")]
+    OverBudget,
+    /// A paging cursor that was not printed by `nightjar query`.
+    #[error("not a cursor printed by `nightjar query`: {0}")]
+    BadCursor(String),
+    /// A time that is neither RFC 3339 nor seconds since the epoch.
+    #[error("not a time (RFC 3339 like 2026-11-01T09:00:00Z, or seconds since the epoch): {0}")]
+    BadTime(String),
+    /// A detector model problem.
+    #[error("DGA model: {0}")]
+    Model(#[from] nightjar_detect::ModelError),
+    /// An evaluation list could not be read.
+    #[error(transparent)]
+    Eval(#[from] nightjar_detect::EvalError),
     /// A feed or intel index problem.
     #[error(transparent)]
     Intel(#[from] nightjar_intel::IntelError),
@@ -40,7 +61,8 @@ pub enum CliError {
 }
 
 impl CliError {
-    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> CliError {
+    /// A closure that wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> CliError {
         let path = path.into();
         move |source| CliError::Io { path, source }
     }

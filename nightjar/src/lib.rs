@@ -4,9 +4,13 @@
 
 pub mod demo;
 pub mod error;
+pub mod eval_cmd;
 pub mod intel_cmd;
+pub mod memory_cmd;
 pub mod output;
 pub mod replay;
+pub mod store_cmd;
+pub mod store_sink;
 pub mod zeek_log;
 
 pub use error::CliError;

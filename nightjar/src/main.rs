@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use nightjar::output::{self, JsonSink, LogSink, TopFlows};
 use nightjar::replay::{AppNames, RecordSink, ReplaySummary, Sinks, replay_file};
+use nightjar::store_sink::StoreSink;
 use nightjar::zeek_log::{IntelMarks, LogDir};
-use nightjar::{CliError, demo, intel_cmd};
+use nightjar::{CliError, demo, eval_cmd, intel_cmd, memory_cmd, store_cmd};
 use nightjar_engine::{DnsTransaction, EngineConfig, FlowRecord, HelloRecord, HttpRecord};
 
 /// Per-app network telemetry from raw IP packets.
@@ -47,6 +48,162 @@ enum Command {
         #[command(subcommand)]
         command: IntelCommand,
     },
+    /// Page through a database written with --db: prints JSON lines, then {"next": CURSOR}.
+    Query {
+        /// flows, dns, alerts, top-apps, top-domains or summary.
+        #[arg(value_enum)]
+        what: QueryWhat,
+        #[command(flatten)]
+        filters: FilterArgs,
+    },
+    /// Export a database as Zeek JSON logs, OCSF events or CSV.
+    Export {
+        /// zeek, ocsf or csv.
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// conn, dns, ssl, quic, http or alerts (OCSF and CSV: conn, dns or alerts).
+        #[arg(long, value_enum, default_value = "conn")]
+        log: ExportLog,
+        /// Write here instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        filters: FilterArgs,
+    },
+    /// Precision, recall and false-positive rates of the detectors on labelled data.
+    ///
+    /// With no subcommand: the DGA detector on the fixtures' families (held out of
+    /// training) against their benign lists, and beaconing on generated traffic.
+    Eval {
+        #[command(subcommand)]
+        command: Option<EvalCommand>,
+        /// Fixtures directory (default: $NIGHTJAR_FIXTURES, else ../shared/fixtures).
+        #[arg(long, value_name = "DIR")]
+        fixtures: Option<PathBuf>,
+    },
+    /// Peak memory of the engine under floods and with a 1M-domain index, against the caps.
+    Memory {
+        /// Run one scenario in this process and print its figures as JSON (used by the table run).
+        #[arg(long, hide = true)]
+        scenario: Option<String>,
+        #[arg(long, hide = true)]
+        index: Option<PathBuf>,
+        #[arg(long, hide = true)]
+        scratch: Option<PathBuf>,
+    },
+    /// The DC0113 coverage report: attribution, naming, DNS visibility, blind spots.
+    Coverage {
+        #[command(flatten)]
+        filters: FilterArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EvalCommand {
+    /// The DGA detector on any labelled lists: recall at 1%, 0.1%, 0.01% FPR and AUC.
+    Dga {
+        /// DGA domain lists (one per line, `rank,domain` CSV or maltrail trails).
+        #[arg(long, required = true, num_args = 1..)]
+        positives: Vec<PathBuf>,
+        /// Benign domain lists, same formats.
+        #[arg(long, required = true, num_args = 1..)]
+        benign: Vec<PathBuf>,
+    },
+    /// The beaconing detector on generated traffic (10 s–1 h periods, 0–50% jitter, decoys).
+    Beacon,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum QueryWhat {
+    Flows,
+    Dns,
+    Alerts,
+    TopApps,
+    TopDomains,
+    Summary,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    Zeek,
+    Ocsf,
+    Csv,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ExportLog {
+    Conn,
+    Dns,
+    Ssl,
+    Quic,
+    Http,
+    Alerts,
+}
+
+#[derive(Debug, Args)]
+struct FilterArgs {
+    /// The database.
+    #[arg(long, value_name = "PATH")]
+    db: PathBuf,
+    /// A domain; its subdomains are included.
+    #[arg(long)]
+    domain: Option<String>,
+    /// An app uid.
+    #[arg(long)]
+    app: Option<u32>,
+    /// An address, either side of the flow.
+    #[arg(long)]
+    ip: Option<std::net::IpAddr>,
+    /// tcp, udp, icmp, or a protocol number.
+    #[arg(long)]
+    proto: Option<String>,
+    /// From this time: RFC 3339 (2026-11-01T09:00:00Z) or seconds since the epoch.
+    #[arg(long)]
+    since: Option<String>,
+    /// Until this time (exclusive).
+    #[arg(long)]
+    until: Option<String>,
+    /// Rows per page.
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+    /// Continue from the cursor the previous page printed.
+    #[arg(long)]
+    cursor: Option<String>,
+}
+
+fn parse_time(s: &str) -> Result<u64, CliError> {
+    if let Ok(secs) = s.parse::<f64>() {
+        return Ok((secs * 1e6) as u64);
+    }
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| CliError::BadTime(s.to_string()))?;
+    u64::try_from(t.unix_timestamp_nanos() / 1_000).map_err(|_| CliError::BadTime(s.to_string()))
+}
+
+impl FilterArgs {
+    fn filters(&self) -> Result<store_cmd::Filters, CliError> {
+        let proto = match self.proto.as_deref() {
+            None => None,
+            Some("tcp") => Some(6),
+            Some("udp") => Some(17),
+            Some("icmp") => Some(1),
+            Some("icmp6") => Some(58),
+            Some(n) => Some(n.parse().map_err(|_| CliError::BadProto(n.to_string()))?),
+        };
+        Ok(store_cmd::Filters {
+            domain: self.domain.clone(),
+            app: self.app,
+            ip: self.ip,
+            proto,
+            since_us: self.since.as_deref().map(parse_time).transpose()?,
+            until_us: self.until.as_deref().map(parse_time).transpose()?,
+            limit: self.limit,
+            cursor: self.cursor.clone(),
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,6 +246,9 @@ struct OutputArgs {
     /// Mark flows and DNS transactions that match this intel index in the logs.
     #[arg(long, value_name = "INDEX")]
     intel: Option<PathBuf>,
+    /// Also record flows and DNS in this SQLite database (created if missing).
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
 }
 
 impl OutputArgs {
@@ -102,6 +262,7 @@ impl OutputArgs {
 /// A sink that feeds the table, the logs and the JSON output at once.
 struct Outputs<'a> {
     top: TopFlows,
+    store: Option<StoreSink<'a>>,
     marks: IntelMarks<'a>,
     intel_flows: u64,
     intel_dns: u64,
@@ -118,6 +279,9 @@ impl Outputs<'_> {
         }
         if let Some(j) = &mut self.json {
             s.push(j);
+        }
+        if let Some(d) = &mut self.store {
+            s.push(d);
         }
         s
     }
@@ -143,6 +307,7 @@ impl RecordSink for Outputs<'_> {
 fn run_with_outputs(
     out: &OutputArgs,
     apps: &AppNames,
+    inventory: &[nightjar_store::AppRow],
     heading: &str,
     drive: impl FnOnce(&mut dyn RecordSink) -> Result<ReplaySummary, CliError>,
 ) -> Result<(), CliError> {
@@ -169,8 +334,16 @@ fn run_with_outputs(
         salt,
         intel,
     });
+    let store = match &out.db {
+        Some(path) => Some(StoreSink::open(path, apps, salt)?),
+        None => None,
+    };
+    if let Some(s) = &store {
+        s.apps(inventory.iter().cloned());
+    }
     let mut outputs = Outputs {
         top: TopFlows::new(out.rows),
+        store,
         marks: intel,
         intel_flows: 0,
         intel_dns: 0,
@@ -181,6 +354,7 @@ fn run_with_outputs(
     if let Some(l) = outputs.logs.take() {
         l.logs.finish()?;
     }
+    let stored = outputs.store.take().map(|s| s.finish().1);
     if let Some(mut j) = outputs.json.take() {
         output::write_summary_json(&mut j.out, &summary)?;
         return j.out.flush().map_err(CliError::Stdout);
@@ -225,6 +399,18 @@ fn run_with_outputs(
     if let Some(dir) = &out.logs {
         p(&mut stdout, &format!("logs written to {}", dir.display()))?;
     }
+    if let (Some(path), Some(st)) = (&out.db, stored) {
+        p(
+            &mut stdout,
+            &format!(
+                "database {}: {} records committed, {} dropped (queue full), {} write errors",
+                path.display(),
+                st.committed_rows,
+                st.dropped_full + st.dropped_error + st.dropped_closed,
+                st.write_errors
+            ),
+        )?;
+    }
     Ok(())
 }
 
@@ -244,7 +430,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let apps = AppNames::new();
             let heading = format!("Flows in {}", file.display());
             let config = out.engine_config();
-            run_with_outputs(&out, &apps, &heading, |sink| {
+            run_with_outputs(&out, &apps, &[], &heading, |sink| {
                 replay_file(&file, config, sink, !no_progress, |_, _| {})
             })
         }
@@ -259,9 +445,96 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 scenario.packets.len()
             );
             let config = out.engine_config();
-            run_with_outputs(&out, &apps, &heading, |sink| {
+            let inventory = demo::inventory(&scenario);
+            run_with_outputs(&out, &apps, &inventory, &heading, |sink| {
                 demo::run(&scenario, config, sink)
             })
+        }
+        Command::Query { what, filters } => {
+            let what = match what {
+                QueryWhat::Flows => store_cmd::Listing::Flows,
+                QueryWhat::Dns => store_cmd::Listing::Dns,
+                QueryWhat::Alerts => store_cmd::Listing::Alerts,
+                QueryWhat::TopApps => store_cmd::Listing::TopApps,
+                QueryWhat::TopDomains => store_cmd::Listing::TopDomains,
+                QueryWhat::Summary => store_cmd::Listing::Summary,
+            };
+            let mut stdout = std::io::stdout().lock();
+            store_cmd::query(&filters.db, what, &filters.filters()?, &mut stdout)
+        }
+        Command::Export {
+            format,
+            log,
+            output,
+            filters,
+        } => {
+            let format = match format {
+                ExportFormat::Zeek => store_cmd::Format::Zeek,
+                ExportFormat::Ocsf => store_cmd::Format::Ocsf,
+                ExportFormat::Csv => store_cmd::Format::Csv,
+            };
+            let data = match log {
+                ExportLog::Conn => store_cmd::Dataset::Conn,
+                ExportLog::Dns => store_cmd::Dataset::Dns,
+                ExportLog::Ssl => store_cmd::Dataset::Ssl,
+                ExportLog::Quic => store_cmd::Dataset::Quic,
+                ExportLog::Http => store_cmd::Dataset::Http,
+                ExportLog::Alerts => store_cmd::Dataset::Alerts,
+            };
+            let f = filters.filters()?;
+            let n = match &output {
+                Some(path) => {
+                    let file = std::fs::File::create(path).map_err(CliError::io(path))?;
+                    let mut w = std::io::BufWriter::new(file);
+                    let n = store_cmd::export(&filters.db, format, data, &f, &mut w)?;
+                    w.flush().map_err(CliError::io(path))?;
+                    n
+                }
+                None => {
+                    store_cmd::export(&filters.db, format, data, &f, &mut std::io::stdout().lock())?
+                }
+            };
+            eprintln!("nightjar: exported {n} records");
+            Ok(())
+        }
+        Command::Eval { command, fixtures } => {
+            let text = match command {
+                Some(EvalCommand::Dga { positives, benign }) => eval_cmd::dga(&positives, &benign)?,
+                Some(EvalCommand::Beacon) => eval_cmd::beacon(),
+                None => {
+                    let dir = fixtures
+                        .or_else(|| std::env::var_os("NIGHTJAR_FIXTURES").map(PathBuf::from))
+                        .unwrap_or_else(|| PathBuf::from("../shared/fixtures"));
+                    format!("{}\n{}", eval_cmd::dga_fixtures(&dir)?, eval_cmd::beacon())
+                }
+            };
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{text}").map_err(CliError::Stdout)
+        }
+        Command::Memory {
+            scenario,
+            index,
+            scratch,
+        } => {
+            let mut stdout = std::io::stdout().lock();
+            match scenario {
+                Some(name) => {
+                    let scratch = scratch.unwrap_or_else(std::env::temp_dir);
+                    let f = memory_cmd::run_scenario(&name, index.as_deref(), &scratch)?;
+                    serde_json::to_writer(&mut stdout, &f).map_err(|e| CliError::Stdout(e.into()))
+                }
+                None => {
+                    if memory_cmd::run_all(&mut stdout)? {
+                        Ok(())
+                    } else {
+                        Err(CliError::OverBudget)
+                    }
+                }
+            }
+        }
+        Command::Coverage { filters, json } => {
+            let mut stdout = std::io::stdout().lock();
+            store_cmd::coverage(&filters.db, &filters.filters()?, json, &mut stdout)
         }
         Command::Intel { command } => {
             let text = match command {

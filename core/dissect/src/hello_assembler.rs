@@ -175,7 +175,14 @@ impl HelloAssembler {
                     }
                     let have = have + n;
                     // Judge the stream from its first bytes, before a full header arrives.
-                    if self.msg.is_empty() && have >= 3 && tls::is_sslv2_client_hello(&self.header)
+                    // Only the bytes that have arrived count: the rest of the
+                    // header buffer is still zero (a fuzzer found the answer
+                    // changing with how the stream was split).
+                    if self.msg.is_empty()
+                        && self
+                            .header
+                            .get(..have)
+                            .is_some_and(tls::is_sslv2_client_hello)
                     {
                         return Progress::SslV2;
                     }
@@ -263,6 +270,30 @@ impl HelloAssembler {
 mod tests {
     use super::*;
     use crate::tls::build::*;
+
+    /// Regression (fuzz `tls_hello_assembler`): the SSLv2 sniff must not
+    /// depend on how the stream is split.
+    #[test]
+    fn sslv2_sniff_independent_of_segmentation() {
+        for stream in [
+            &[0xb0u8, 0x01, 0x01, 0x73, 0x00, 0x01, 0x01, 0x73, 0x00][..],
+            &[0xff, 0x03, 0x01, 0x81][..],
+            &[0x80, 0x2e, 0x01, 0x03, 0x01][..],
+        ] {
+            let whole = HelloAssembler::new().push(stream);
+            for size in 1..stream.len() {
+                let mut a = HelloAssembler::new();
+                let mut split = Progress::NeedMore;
+                for piece in stream.chunks(size) {
+                    split = a.push(piece);
+                    if split != Progress::NeedMore {
+                        break;
+                    }
+                }
+                assert_eq!(split, whole, "{stream:02x?} in pieces of {size}");
+            }
+        }
+    }
 
     fn big_hello() -> Vec<u8> {
         // A 1.2 KB key share, as post-quantum hybrids send.

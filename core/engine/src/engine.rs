@@ -543,6 +543,24 @@ impl Engine {
         let Some(e) = self.flows.entry(idx) else {
             return;
         };
+        let (first_payload, dns_ports) = match transport {
+            Transport::Tcp(seg) => (
+                !seg.payload.is_empty(),
+                is_dns_port(seg.src_port) || is_dns_port(seg.dst_port),
+            ),
+            Transport::Udp {
+                src_port, dst_port, ..
+            } => (is_new, is_dns_port(*src_port) || is_dns_port(*dst_port)),
+            _ => (is_new, false),
+        };
+        let extras = e.extras.as_deref();
+        let inspecting = extras.is_some_and(|x| x.inspector.is_some());
+        let started = extras.is_some_and(|x| x.inspected);
+        // The common case, an established flow with nothing left to learn,
+        // leaves here: no addresses built, no extras touched.
+        if !is_new && !inspecting && !dns_ports && (started || !first_payload) {
+            return;
+        }
         let (lo, hi) = e.key.sockets();
         let (orig, resp) = if e.orig_is_lo { (lo, hi) } else { (hi, lo) };
         let ctx = FlowCtx {
@@ -552,7 +570,6 @@ impl Engine {
             resp,
             app: e.app(),
         };
-        let dns_ports = is_dns_port(orig.port()) || is_dns_port(resp.port());
         // A flow to an address learns the name that most recently resolved
         // to it (the app is not known yet; `attribute` refines it).
         if is_new
@@ -563,15 +580,6 @@ impl Engine {
         }
         // TCP inspection starts with the first payload, so a SYN flood costs
         // no inspection state; a QUIC Initial is the first client datagram.
-        let first_payload = match transport {
-            Transport::Tcp(seg) => !seg.payload.is_empty(),
-            _ => is_new,
-        };
-        let started = self
-            .flows
-            .entry(idx)
-            .and_then(|e| e.extras.as_ref())
-            .is_some_and(|x| x.inspected);
         if first_payload && !started {
             let inspector = match transport {
                 Transport::Tcp(_) => Some(Inspector::tcp(dns_ports)),
@@ -602,11 +610,7 @@ impl Engine {
             self.on_dns_payload(&ctx, nightjar_dns::Transport::Udp, from_orig, payload);
         }
         let mut found = Findings::default();
-        let Some(inspector) = self
-            .flows
-            .extras_mut(idx)
-            .and_then(|x| x.inspector.as_mut())
-        else {
+        let Some(inspector) = self.flows.inspector_mut(idx) else {
             return;
         };
         match transport {
@@ -810,7 +814,8 @@ impl Engine {
             reassembly: self.reassembler.buffered_bytes(),
             reassembly_cap: self.config.reassembly.max_buffered_bytes,
             events: self.events.capacity() * event,
-            events_cap: self.config.max_events.next_power_of_two() * event,
+            // A VecDeque allocates at least four slots, then doubles.
+            events_cap: self.config.max_events.max(4).next_power_of_two() * event,
             inspection: self.flows.inspection().1
                 + self.flows.inspection().0 * core::mem::size_of::<Inspector>()
                 + self.flows.extras_live() * core::mem::size_of::<crate::flow_table::Extras>(),
@@ -1104,6 +1109,26 @@ mod tests {
         e.flush();
         assert_eq!(e.pending_events(), 2);
         assert_eq!(e.stats().events_shed, 3);
+    }
+
+    /// Regression (fuzz `engine_sequence`): a queue of one event must still
+    /// account within its cap.
+    #[test]
+    fn event_memory_within_cap_for_tiny_queue() {
+        let cfg = EngineConfig {
+            max_events: 1,
+            ..Default::default()
+        };
+        let mut e = Engine::new(cfg).unwrap();
+        e.on_packet(
+            1,
+            Direction::Outbound,
+            &v4(DEV, SRV, 17, &udp(54_321, 53, &[])),
+        );
+        e.flush();
+        let m = e.memory();
+        assert!(m.events <= m.events_cap, "{m:?}");
+        assert!(m.total() - m.name_cache <= m.total_cap(), "{m:?}");
     }
 
     #[test]

@@ -384,6 +384,15 @@ impl FlowTable {
         Some(e.extras.get_or_insert_with(Box::default))
     }
 
+    /// The inspector of a live flow, if it has one (never allocates).
+    pub(crate) fn inspector_mut(&mut self, idx: u32) -> Option<&mut Inspector> {
+        let e = self
+            .slab
+            .get_mut(idx as usize)
+            .filter(|e| e.class != FREE)?;
+        e.extras.as_deref_mut()?.inspector.as_deref_mut()
+    }
+
     /// Inspectors live now, and the bytes they hold.
     pub(crate) fn inspection(&self) -> (usize, usize) {
         (self.inspectors, self.inspection_bytes)

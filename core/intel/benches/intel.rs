@@ -89,6 +89,18 @@ fn bench(c: &mut Criterion) {
             black_box(idx.lookup_domain(&hits[i], 1))
         })
     });
+    c.bench_function("lookup_ref_miss_4_labels", |b| {
+        b.iter(|| {
+            i = (i + 1) & 4095;
+            black_box(idx.lookup_domain_ref(&misses[i], 1).is_blocked())
+        })
+    });
+    c.bench_function("lookup_ref_hit_4_labels", |b| {
+        b.iter(|| {
+            i = (i + 1) & 4095;
+            black_box(idx.lookup_domain_ref(&hits[i], 1).is_blocked())
+        })
+    });
     c.bench_function("lookup_ip_miss", |b| {
         b.iter(|| {
             i = (i + 1) & 4095;

@@ -68,7 +68,10 @@ pub enum CorruptIndex {
     #[error("bad magic")]
     BadMagic,
     /// Written by an incompatible version of this crate.
-    #[error("unsupported version {0}")]
+    #[error(
+        "index format version {0} is not supported (this build reads version {v}); recompile the feeds",
+        v = crate::format::VERSION
+    )]
     UnsupportedVersion(u32),
     /// The header checksum does not match.
     #[error("header checksum mismatch")]

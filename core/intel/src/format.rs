@@ -1,10 +1,12 @@
 //! The on-disk layout of a compiled index (all integers little-endian). See the crate docs for
 //! the prose description; this module holds the constants and the bounds-checked readers.
 
-use xxhash_rust::xxh3::xxh3_128;
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 pub(crate) const MAGIC: [u8; 8] = *b"NJINTEL\0";
-pub(crate) const VERSION: u32 = 1;
+/// Version 1 (BinaryFuse8, separate key and payload arrays, XXH3-128 keys) is refused: its keys
+/// are hashed differently, so reading it with this layout would answer wrongly.
+pub(crate) const VERSION: u32 = 2;
 
 /// Sections, in table order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,8 +15,9 @@ pub(crate) enum Section {
     Feeds,
     Metas,
     Filter,
-    DomainKeys,
-    DomainPayload,
+    Domains,
+    DomainParams,
+    DomainBuckets,
     V4Dir,
     V4Entries,
     V6Dir,
@@ -22,15 +25,40 @@ pub(crate) enum Section {
     Aux,
 }
 
-pub(crate) const SECTIONS: usize = 11;
+pub(crate) const SECTIONS: usize = 12;
 /// magic, version, section count, built_at, body checksum, table, header checksum.
 pub(crate) const HEADER_LEN: usize = 8 + 4 + 4 + 8 + 8 + SECTIONS * 16 + 8;
 pub(crate) const TABLE_OFFSET: usize = 32;
 
 pub(crate) const FEED_SIZE: usize = 12;
 pub(crate) const META_SIZE: usize = 40;
-pub(crate) const KEY_SIZE: usize = 8;
-pub(crate) const DOMAIN_PAYLOAD_SIZE: usize = 16;
+/// h1 u64, h2 u64, meta u32, line u32: key and payload side by side, so a hit reads one cache
+/// line instead of one in a key array and another in a payload array.
+pub(crate) const DOMAIN_RECORD_SIZE: usize = 24;
+/// Smallest label count of any listed domain (u32), bucket bits (u32).
+pub(crate) const DOMAIN_PARAMS_SIZE: usize = 8;
+/// Average domain records per bucket the compiler aims for: a hit reads the bucket's start, then
+/// about this many records (a few cache lines on one page).
+pub(crate) const RECORDS_PER_BUCKET: usize = 8;
+/// Caps the bucket table at 2^24 + 1 entries (64 MiB, for more than 100 million names).
+pub(crate) const MAX_BUCKET_BITS: u32 = 24;
+
+/// Bucket bits for `n` domain records: about [`RECORDS_PER_BUCKET`] records per bucket.
+pub(crate) fn bucket_bits(n: usize) -> u32 {
+    (n / RECORDS_PER_BUCKET)
+        .max(1)
+        .next_power_of_two()
+        .trailing_zeros()
+        .min(MAX_BUCKET_BITS)
+}
+
+/// The bucket of key `h1`: its top `bits` bits.
+pub(crate) fn bucket_of(h1: u64, bits: u32) -> u64 {
+    h1.checked_shr(64 - bits).unwrap_or(0)
+}
+
+/// Every section starts on this boundary, so the u16 fingerprints can be viewed in place.
+pub(crate) const SECTION_ALIGN: usize = 8;
 pub(crate) const DIR_SIZE: usize = 12;
 pub(crate) const V4_ENTRY_SIZE: usize = 12;
 pub(crate) const V6_ENTRY_SIZE: usize = 24;
@@ -44,11 +72,21 @@ pub(crate) const NONE: u32 = u32::MAX;
 pub(crate) const FLAG_SUBDOMAINS_ONLY: u8 = 1;
 pub(crate) const FLAG_ALLOW: u8 = 2;
 
-/// The two 64-bit halves of a name's 128-bit XXH3 hash: the first is the sorted key (and the
-/// fuse-filter key), the second confirms a hit.
-pub(crate) fn name_key(name: &[u8]) -> (u64, u64) {
-    let h = xxh3_128(name);
-    (h as u64, (h >> 64) as u64)
+/// Seed of the confirming hash; any constant other than XXH3's default seed 0 works, it is
+/// part of the file format.
+const CONFIRM_SEED: u64 = 0x6e6a_696e_7465_6c32;
+
+/// A name's sorted key and fuse-filter key. Every suffix of every query is hashed with it, so
+/// it is the plain 64-bit XXH3; the confirming half ([`name_confirm`]) is only computed when
+/// the filter says "maybe".
+pub(crate) fn name_key(name: &[u8]) -> u64 {
+    xxh3_64(name)
+}
+
+/// The second, independently seeded 64-bit hash that confirms a key match, so two names are
+/// only confused when both 64-bit hashes collide.
+pub(crate) fn name_confirm(name: &[u8]) -> u64 {
+    xxh3_64_with_seed(name, CONFIRM_SEED)
 }
 
 pub(crate) fn u32_at(b: &[u8], off: usize) -> Option<u32> {

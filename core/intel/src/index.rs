@@ -5,19 +5,22 @@ use std::ops::Range;
 use std::path::Path;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use xorf::{BinaryFuse8, BinaryFuse8Ref, DmaSerializable, Filter, FilterRef};
+use xorf::{BinaryFuse16, BinaryFuse16Ref, DmaSerializable, Filter, FilterRef};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::error::{CorruptIndex, IntelError};
 use crate::format::{
-    AUX_SIZE, DIR_SIZE, DOMAIN_PAYLOAD_SIZE, FEED_SIZE, FILTER_DESCRIPTOR_LEN, FLAG_ALLOW,
-    FLAG_SUBDOMAINS_ONLY, HEADER_LEN, KEY_SIZE, MAGIC, META_SIZE, Meta, NONE, SECTIONS, Section,
-    TABLE_OFFSET, V4_ENTRY_SIZE, V6_ENTRY_SIZE, VERSION, name_key, record, string_at, u32_at,
-    u64_at, u128_at,
+    AUX_SIZE, DIR_SIZE, DOMAIN_PARAMS_SIZE, DOMAIN_RECORD_SIZE, FEED_SIZE, FILTER_DESCRIPTOR_LEN,
+    FLAG_ALLOW, FLAG_SUBDOMAINS_ONLY, HEADER_LEN, MAGIC, MAX_BUCKET_BITS, META_SIZE, Meta, NONE,
+    SECTIONS, Section, TABLE_OFFSET, V4_ENTRY_SIZE, V6_ENTRY_SIZE, VERSION, bucket_of,
+    name_confirm, name_key, record, string_at, u32_at, u64_at, u128_at,
 };
 use crate::indicator::{IndicatorKind, Severity};
 use crate::normalize::{Host, MAX_NAME_LEN, fast_lower, normalize_host};
-use crate::verdict::{Match, Matched, Provenance, Verdict};
+use crate::verdict::{
+    DomainSuffix, IndicatorIdRef, MatchRef, MatchedRef, Provenance, ProvenanceRef, Verdict,
+    VerdictRef,
+};
 
 #[derive(Debug)]
 enum Storage {
@@ -69,6 +72,12 @@ pub struct Index {
     sections: [Range<usize>; SECTIONS],
     v4_dir: Vec<DirEntry>,
     v6_dir: Vec<DirEntry>,
+    /// Domain records.
+    domains: usize,
+    /// Suffixes with fewer labels than any listed name are not looked up.
+    min_labels: usize,
+    /// Records are bucketed by the top `bucket_bits` bits of their key.
+    bucket_bits: u32,
     built_at_us: u64,
     body_checksum: u64,
 }
@@ -156,13 +165,12 @@ impl Index {
         check(Section::Feeds, sec_len(Section::Feeds) % FEED_SIZE == 0)?;
         check(Section::Metas, sec_len(Section::Metas) % META_SIZE == 0)?;
         check(
-            Section::DomainKeys,
-            sec_len(Section::DomainKeys) % KEY_SIZE == 0,
+            Section::Domains,
+            sec_len(Section::Domains) % DOMAIN_RECORD_SIZE == 0,
         )?;
         check(
-            Section::DomainPayload,
-            sec_len(Section::DomainPayload)
-                == sec_len(Section::DomainKeys) / KEY_SIZE * DOMAIN_PAYLOAD_SIZE,
+            Section::DomainParams,
+            sec_len(Section::DomainParams) == DOMAIN_PARAMS_SIZE,
         )?;
         check(
             Section::V4Entries,
@@ -192,11 +200,27 @@ impl Index {
             128,
         )
         .ok_or(CorruptIndex::Section(Section::V6Dir as usize))?;
+        let min_labels = u32_at(slice(Section::DomainParams), 0)
+            .and_then(|v| usize::try_from(v).ok())
+            .ok_or(CorruptIndex::Section(Section::DomainParams as usize))?;
+        let bucket_bits = u32_at(slice(Section::DomainParams), 4)
+            .filter(|&b| b <= MAX_BUCKET_BITS)
+            .ok_or(CorruptIndex::Section(Section::DomainParams as usize))?;
+        // Only the table's size is checked here (reading it would page it in); every entry is
+        // bounds-checked when a lookup reads it.
+        check(
+            Section::DomainBuckets,
+            sec_len(Section::DomainBuckets) == ((1usize << bucket_bits) + 1) * 4,
+        )?;
+        let domains = sec_len(Section::Domains) / DOMAIN_RECORD_SIZE;
         Ok(Index {
             storage,
             sections,
             v4_dir,
             v6_dir,
+            domains,
+            min_labels,
+            bucket_bits,
             built_at_us,
             body_checksum,
         })
@@ -233,7 +257,7 @@ impl Index {
         let n = |s: Section, size: usize| (self.section(s).len() / size) as u64;
         let filter = self.section(Section::Filter).len();
         IndexStats {
-            domain_entries: n(Section::DomainKeys, KEY_SIZE),
+            domain_entries: n(Section::Domains, DOMAIN_RECORD_SIZE),
             ipv4_entries: n(Section::V4Entries, V4_ENTRY_SIZE),
             ipv6_entries: n(Section::V6Entries, V6_ENTRY_SIZE),
             other_entries: n(Section::Aux, AUX_SIZE),
@@ -245,8 +269,16 @@ impl Index {
     }
 
     /// The verdict for a domain name at `now_us`. The name may be in any case, with a trailing
-    /// dot, or Unicode; an address literal is looked up as an IP.
+    /// dot, or Unicode; an address literal is looked up as an IP. Allocates the answer's strings
+    /// on a match; [`lookup_domain_ref`](Self::lookup_domain_ref) does not.
     pub fn lookup_domain(&self, name: &str, now_us: u64) -> Verdict {
+        self.lookup_domain_ref(name, now_us).to_verdict()
+    }
+
+    /// [`lookup_domain`](Self::lookup_domain) without allocating: the answer borrows its
+    /// strings from the index. Only names that need IDNA mapping (non-ASCII, `xn--` labels) or
+    /// are malformed take an allocating normalisation first.
+    pub fn lookup_domain_ref(&self, name: &str, now_us: u64) -> VerdictRef<'_> {
         let mut buf = [0u8; MAX_NAME_LEN + 1];
         let owned;
         let name_bytes: &[u8] = match fast_lower(name, &mut buf) {
@@ -256,24 +288,33 @@ impl Index {
                     owned = d;
                     owned.as_bytes()
                 }
-                Ok(Host::Ip(ip)) => return self.lookup_ip(ip, now_us),
-                Err(_) => return Verdict::Clean,
+                Ok(Host::Ip(ip)) => return self.lookup_ip_ref(ip, now_us),
+                Err(_) => return VerdictRef::Clean,
             },
         };
+        if self.domains == 0 {
+            return VerdictRef::Clean;
+        }
+        let mut labels = 1 + name_bytes.iter().filter(|&&c| c == b'.').count();
         let mut block: Option<(usize, Hit)> = None;
         let mut start = 0usize;
-        while let Some(suffix) = name_bytes.get(start..) {
+        // Longest suffix first: an allow answers at once, the first block is the most specific.
+        while labels >= self.min_labels {
+            let Some(suffix) = name_bytes.get(start..) else {
+                break;
+            };
             if let Some(allow) = self.probe_domain(suffix, start == 0, now_us, start, &mut block) {
-                return Verdict::Allowed(self.domain_match(name_bytes, start, allow));
+                return VerdictRef::Allowed(self.domain_match(name_bytes, start, allow));
             }
             match suffix.iter().position(|&c| c == b'.') {
                 Some(dot) => start += dot + 1,
                 None => break,
             }
+            labels -= 1;
         }
         match block {
-            Some((at, hit)) => Verdict::Blocked(self.domain_match(name_bytes, at, hit)),
-            None => Verdict::Clean,
+            Some((at, hit)) => VerdictRef::Blocked(self.domain_match(name_bytes, at, hit)),
+            None => VerdictRef::Clean,
         }
     }
 
@@ -286,22 +327,38 @@ impl Index {
         at: usize,
         block: &mut Option<(usize, Hit)>,
     ) -> Option<Hit> {
-        let (h1, h2) = name_key(suffix);
+        let h1 = name_key(suffix);
         if !self.filter_contains(h1) {
             return None;
         }
-        let keys = self.section(Section::DomainKeys);
-        let payload = self.section(Section::DomainPayload);
-        let n = keys.len() / KEY_SIZE;
-        let mut i = lower_bound(n, h1, |i| u64_at(keys, i * KEY_SIZE));
-        while i < n && u64_at(keys, i * KEY_SIZE) == Some(h1) {
-            let rec = record(payload, i, DOMAIN_PAYLOAD_SIZE);
+        let recs = self.section(Section::Domains);
+        let key = |i: usize| record(recs, i, DOMAIN_RECORD_SIZE).and_then(|r| u64_at(r, 0));
+        // The bucket table gives the few records sharing the key's top bits; the search
+        // inside touches one or two cache lines instead of walking the whole array.
+        let bucket = usize::try_from(bucket_of(h1, self.bucket_bits)).ok()?;
+        let buckets = self.section(Section::DomainBuckets);
+        let start =
+            |b: usize| u32_at(buckets, b.checked_mul(4)?).and_then(|v| usize::try_from(v).ok());
+        let (lo, hi) = (start(bucket)?, start(bucket + 1)?.min(self.domains));
+        if lo > hi {
+            return None; // corrupt table
+        }
+        let klo = bucket_of(h1, self.bucket_bits)
+            .checked_shl(64 - self.bucket_bits)
+            .unwrap_or(0);
+        let khi = klo | u64::MAX.checked_shr(self.bucket_bits).unwrap_or(0);
+        let mut i = lower_bound_in(lo..hi, klo, khi, h1, key);
+        let mut h2 = None;
+        while let Some(rec) = record(recs, i, DOMAIN_RECORD_SIZE) {
             i += 1;
-            let Some(rec) = rec else { break };
-            if u64_at(rec, 0) != Some(h2) {
+            if u64_at(rec, 0) != Some(h1) {
+                break;
+            }
+            let confirm = *h2.get_or_insert_with(|| name_confirm(suffix));
+            if u64_at(rec, 8) != Some(confirm) {
                 continue;
             }
-            let (Some(meta_idx), Some(line)) = (u32_at(rec, 8), u32_at(rec, 12)) else {
+            let (Some(meta_idx), Some(line)) = (u32_at(rec, 16), u32_at(rec, 20)) else {
                 continue;
             };
             let Some(meta) = self.meta(meta_idx) else {
@@ -329,10 +386,17 @@ impl Index {
     fn filter_contains(&self, key: u64) -> bool {
         let f = self.section(Section::Filter);
         let Some((desc, fps)) = f.split_at_checked(FILTER_DESCRIPTOR_LEN) else {
+            // No filter: no domains.
             return false;
         };
+        // xorf asserts u16 alignment. Sections are 8-aligned in the file and a mapping is
+        // page-aligned, but an owned buffer may not be: then every key is a "maybe" and the
+        // search below decides, which is slower but exact.
+        if fps.as_ptr().align_offset(2) != 0 {
+            return true;
+        }
         // Soundness of the descriptor against `fps` was checked on open (`filter_is_sound`).
-        BinaryFuse8Ref::from_dma(desc, fps).contains(&key)
+        BinaryFuse16Ref::from_dma(desc, fps).contains(&key)
     }
 
     fn meta(&self, idx: u32) -> Option<Meta> {
@@ -340,13 +404,14 @@ impl Index {
         Meta::decode(record(self.section(Section::Metas), idx, META_SIZE)?)
     }
 
-    fn domain_match(&self, name: &[u8], at: usize, hit: Hit) -> Match {
+    fn domain_match(&self, name: &[u8], at: usize, hit: Hit) -> MatchRef<'_> {
+        // Lookups only see ASCII names of at most MAX_NAME_LEN bytes, so `new` always succeeds.
         let suffix = name
             .get(at..)
-            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .and_then(DomainSuffix::new)
             .unwrap_or_default();
-        Match {
-            indicator: Matched::Domain {
+        MatchRef {
+            indicator: MatchedRef::Domain {
                 suffix,
                 subdomains_only: hit.meta.flags & FLAG_SUBDOMAINS_ONLY != 0,
             },
@@ -354,19 +419,22 @@ impl Index {
         }
     }
 
-    fn provenance(&self, hit: Hit) -> Provenance {
+    fn provenance(&self, hit: Hit) -> ProvenanceRef<'_> {
         let strings = self.section(Section::Strings);
-        let s = |off: u32| string_at(strings, off).map(str::to_owned);
+        let s = |off: u32| string_at(strings, off);
         let feed = usize::try_from(hit.meta.feed)
             .ok()
             .and_then(|i| record(self.section(Section::Feeds), i, FEED_SIZE));
         let field = |k: usize| feed.and_then(|f| u32_at(f, k * 4)).unwrap_or(NONE);
         let indicator_id = match s(hit.meta.stix_id) {
-            Some(id) => id,
-            None => format!("{}:{}", s(field(2)).unwrap_or_default(), hit.line),
+            Some(id) => IndicatorIdRef::Stix(id),
+            None => IndicatorIdRef::Line {
+                file: s(field(2)).unwrap_or_default(),
+                line: hit.line,
+            },
         };
         let m = hit.meta;
-        Provenance {
+        ProvenanceRef {
             feed: s(field(0)).unwrap_or_default(),
             feed_version: s(field(1)),
             indicator_id,
@@ -383,6 +451,11 @@ impl Index {
     /// The verdict for an address at `now_us`: exact entries and every containing network, v4 and
     /// v6 (IPv4-mapped IPv6 addresses are looked up as IPv4).
     pub fn lookup_ip(&self, ip: IpAddr, now_us: u64) -> Verdict {
+        self.lookup_ip_ref(ip, now_us).to_verdict()
+    }
+
+    /// [`lookup_ip`](Self::lookup_ip) without allocating: the answer borrows from the index.
+    pub fn lookup_ip_ref(&self, ip: IpAddr, now_us: u64) -> VerdictRef<'_> {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
             v4 => v4,
@@ -441,7 +514,7 @@ impl Index {
                 }
                 let hit = Hit { meta, line };
                 if meta.flags & FLAG_ALLOW != 0 {
-                    return Verdict::Allowed(self.net_match(ip, d.prefix, hit));
+                    return VerdictRef::Allowed(self.net_match(ip, d.prefix, hit));
                 }
                 let better = match block {
                     None => true,
@@ -453,12 +526,12 @@ impl Index {
             }
         }
         match block {
-            Some((prefix, hit)) => Verdict::Blocked(self.net_match(ip, prefix, hit)),
-            None => Verdict::Clean,
+            Some((prefix, hit)) => VerdictRef::Blocked(self.net_match(ip, prefix, hit)),
+            None => VerdictRef::Clean,
         }
     }
 
-    fn net_match(&self, ip: IpAddr, prefix: u8, hit: Hit) -> Match {
+    fn net_match(&self, ip: IpAddr, prefix: u8, hit: Hit) -> MatchRef<'_> {
         let net = match ip {
             IpAddr::V4(v4) => Ipv4Net::new(v4, prefix)
                 .map(|n| IpNet::V4(n.trunc()))
@@ -467,8 +540,8 @@ impl Index {
                 .map(|n| IpNet::V6(n.trunc()))
                 .unwrap_or(IpNet::from(ip)),
         };
-        Match {
-            indicator: Matched::Net(net),
+        MatchRef {
+            indicator: MatchedRef::Net(net),
             provenance: self.provenance(hit),
         }
     }
@@ -484,7 +557,7 @@ impl Index {
                 let line = u32_at(rec, 8)?;
                 Some(OtherIndicator {
                     value,
-                    provenance: self.provenance(Hit { meta, line }),
+                    provenance: self.provenance(Hit { meta, line }).to_provenance(),
                 })
             })
     }
@@ -496,49 +569,53 @@ fn looks_like_ip(name: &[u8]) -> bool {
             && std::str::from_utf8(name).is_ok_and(|s| s.parse::<Ipv4Addr>().is_ok())
 }
 
-/// First index in `0..n` whose key is `>= target` (keys sorted ascending). Starts from the
-/// interpolated position (hashes are uniform) and gallops outwards, so a lookup touches one or
-/// two pages instead of log2(n). An unreadable key ends the search (corrupt file: no panic).
+/// First index in `0..n` whose key is `>= target` (keys sorted ascending). Keys are uniform
+/// 64-bit hashes, so interpolation (guess the position from the key's value between the
+/// bracketing keys) narrows a million keys to a few in two or three probes, each one cache line.
+/// Interpolation rounds are capped and a binary search finishes, so a skewed or corrupt key
+/// array costs at most O(log n). An unreadable key ends the search (corrupt file: no panic).
+#[cfg(test)]
 fn lower_bound(n: usize, target: u64, key: impl Fn(usize) -> Option<u64>) -> usize {
-    if n == 0 {
-        return 0;
-    }
-    let guess = ((u128::from(target) * n as u128) >> 64) as usize;
-    let guess = guess.min(n - 1);
-    let (mut lo, mut hi);
-    if key(guess).is_none_or(|k| k >= target) {
-        // Answer is in 0..=guess: gallop down.
-        hi = guess;
-        let mut step = 1usize;
-        loop {
-            let probe = hi.saturating_sub(step);
-            if probe == 0 || key(probe).is_none_or(|k| k < target) {
-                lo = probe;
-                break;
-            }
-            hi = probe;
-            step = step.saturating_mul(2);
+    lower_bound_in(0..n, 0, u64::MAX, target, key)
+}
+
+/// [`lower_bound`] within `range`, whose keys all lie in `klo..=khi`.
+fn lower_bound_in(
+    range: Range<usize>,
+    mut klo: u64,
+    mut khi: u64,
+    target: u64,
+    key: impl Fn(usize) -> Option<u64>,
+) -> usize {
+    const ROUNDS: usize = 6;
+    const SCAN: usize = 8;
+    // Invariant: keys below `lo` are < target, keys from `hi` are >= target; `klo`/`khi`
+    // bound the keys in lo..hi.
+    let (mut lo, mut hi) = (range.start, range.end.max(range.start));
+    for _ in 0..ROUNDS {
+        if hi - lo <= SCAN {
+            break;
         }
-    } else {
-        lo = guess + 1;
-        let mut step = 1usize;
-        loop {
-            let probe = lo.saturating_add(step).min(n);
-            if probe == n || key(probe).is_none_or(|k| k >= target) {
-                hi = probe;
-                break;
-            }
+        let span = u128::from(khi.saturating_sub(klo)) + 1;
+        let offset = (u128::from(target.saturating_sub(klo)) * (hi - lo) as u128 / span) as usize;
+        let probe = lo + offset.min(hi - lo - 1);
+        let Some(k) = key(probe) else {
+            return lo;
+        };
+        if k < target {
             lo = probe + 1;
-            step = step.saturating_mul(2);
+            klo = k;
+        } else {
+            hi = probe;
+            khi = k;
         }
     }
-    // Binary search in lo..hi for the first key >= target.
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        if key(mid).is_some_and(|k| k < target) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
+        match key(mid) {
+            Some(k) if k < target => lo = mid + 1,
+            Some(_) => hi = mid,
+            None => return lo,
         }
     }
     lo
@@ -546,7 +623,7 @@ fn lower_bound(n: usize, target: u64, key: impl Fn(usize) -> Option<u64>) -> usi
 
 /// True when xorf can probe the filter without indexing outside the fingerprints: the
 /// segment length is a power of two, the mask matches it, and the largest index the three hash
-/// positions can take is in range.
+/// positions can take is in range. (Alignment is checked per probe, see `filter_contains`.)
 fn filter_is_sound(f: &[u8]) -> bool {
     if f.is_empty() {
         return true;
@@ -554,17 +631,21 @@ fn filter_is_sound(f: &[u8]) -> bool {
     let Some((desc, fps)) = f.split_at_checked(FILTER_DESCRIPTOR_LEN) else {
         return false;
     };
-    debug_assert_eq!(BinaryFuse8::DESCRIPTOR_LEN, FILTER_DESCRIPTOR_LEN);
+    debug_assert_eq!(BinaryFuse16::DESCRIPTOR_LEN, FILTER_DESCRIPTOR_LEN);
     let (Some(seg_len), Some(mask), Some(seg_count_len)) =
         (u32_at(desc, 8), u32_at(desc, 12), u32_at(desc, 16))
     else {
         return false;
     };
-    seg_len.is_power_of_two()
+    // 16-bit fingerprints: whole ones only, and the largest probe h0 + 2·seg_len (h0 below
+    // seg_count_len, the xor only touches bits inside a segment) must stay inside them.
+    let count = fps.len() / 2;
+    fps.len().is_multiple_of(2)
+        && seg_len.is_power_of_two()
         && mask == seg_len - 1
         && seg_count_len % seg_len == 0
-        && u64::from(seg_count_len) + 2 * u64::from(seg_len) <= fps.len() as u64
-        && fps.len() <= u32::MAX as usize
+        && u64::from(seg_count_len) + 2 * u64::from(seg_len) <= count as u64
+        && count <= u32::MAX as usize
 }
 
 fn parse_dir(b: &[u8], entries: usize, max_prefix: u8) -> Option<Vec<DirEntry>> {
@@ -850,6 +931,108 @@ mod tests {
         assert_eq!(lower_bound(0, 5, get), 0);
     }
 
+    #[test]
+    fn lower_bound_probes_few_keys_on_uniform_hashes() {
+        use std::cell::Cell;
+        let mut keys: Vec<u64> = (0..1_000_000u64)
+            .map(|i| xxhash_rust::xxh3::xxh3_64(&i.to_le_bytes()))
+            .collect();
+        keys.sort_unstable();
+        let probes = Cell::new(0usize);
+        let get = |i: usize| {
+            probes.set(probes.get() + 1);
+            keys.get(i).copied()
+        };
+        let queries = 10_000u64;
+        for q in 0..queries {
+            let present = keys[(q * 97) as usize];
+            assert_eq!(keys[lower_bound(keys.len(), present, get)], present);
+            let absent = xxhash_rust::xxh3::xxh3_64(&(q + 10_000_000).to_le_bytes());
+            let at = lower_bound(keys.len(), absent, get);
+            assert!(at == keys.len() || keys[at] >= absent);
+            assert!(at == 0 || keys[at - 1] < absent);
+        }
+        let per_search = probes.get() as f64 / (2 * queries) as f64;
+        eprintln!("{per_search:.2} key reads per search");
+        // Binary search would read 20 keys; interpolation reads a handful.
+        assert!(per_search < 8.0, "{per_search} key reads per search");
+    }
+
+    #[test]
+    fn every_listed_name_is_found_through_the_buckets() {
+        let names: Vec<String> = (0..5000).map(|i| format!("n{i}.bucket.example")).collect();
+        let idx = index(&names.join("\n"), "");
+        assert!(idx.bucket_bits > 0, "enough names for several buckets");
+        for (i, n) in names.iter().enumerate() {
+            let Verdict::Blocked(m) = idx.lookup_domain(&format!("www.{n}"), 1) else {
+                panic!("{n} not found")
+            };
+            assert_eq!(m.indicator.to_string(), *n);
+            assert_eq!(m.provenance.indicator_id, format!("block.txt:{}", i + 1));
+        }
+        for i in 5000..6000 {
+            assert_eq!(
+                idx.lookup_domain(&format!("n{i}.bucket.example"), 1),
+                Verdict::Clean
+            );
+        }
+        // "example" alone has fewer labels than any listed name: never looked up, still clean.
+        assert_eq!(idx.min_labels, 3);
+        assert_eq!(idx.lookup_domain("bucket.example", 1), Verdict::Clean);
+    }
+
+    #[test]
+    fn borrowed_answers_match_owned_ones() {
+        let idx = index(
+            "example.org\n*.wild.example\n10.0.0.0/8\n",
+            "ok.example.org\n",
+        );
+        for q in [
+            "a.example.org",
+            "ok.example.org",
+            "x.wild.example",
+            "clean.example",
+        ] {
+            let r = idx.lookup_domain_ref(q, 1);
+            let o = idx.lookup_domain(q, 1);
+            assert_eq!(r.to_string(), o.to_string(), "{q}");
+            assert_eq!(r.is_blocked(), o.is_blocked());
+            assert_eq!(r.is_allowed(), o.is_allowed());
+        }
+        let VerdictRef::Blocked(m) = idx.lookup_domain_ref("A.Example.ORG.", 1) else {
+            panic!("not blocked")
+        };
+        assert_eq!(m.provenance.feed, "block");
+        assert_eq!(
+            m.provenance.indicator_id,
+            IndicatorIdRef::Line {
+                file: "block.txt",
+                line: 1
+            }
+        );
+        let MatchedRef::Domain { suffix, .. } = m.indicator else {
+            panic!("not a domain match")
+        };
+        assert_eq!(suffix.as_str(), "example.org");
+        let ip = idx.lookup_ip_ref("10.1.2.3".parse().unwrap(), 1);
+        assert_eq!(
+            ip.to_string(),
+            idx.lookup_ip("10.1.2.3".parse().unwrap(), 1).to_string()
+        );
+    }
+
+    #[test]
+    fn version_1_files_are_refused() {
+        let mut b = small_index_bytes();
+        b[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let err = Index::from_bytes(b).unwrap_err();
+        assert!(matches!(
+            err,
+            IntelError::CorruptIndex(CorruptIndex::UnsupportedVersion(1))
+        ));
+        assert!(err.to_string().contains("version 1"), "{err}");
+    }
+
     fn small_index_bytes() -> Vec<u8> {
         let mut b = IndexBuilder::new();
         b.add_feed(&feed(
@@ -930,7 +1113,8 @@ mod tests {
     #[test]
     fn forged_filter_descriptors_are_refused() {
         assert!(filter_is_sound(&[]));
-        let mut f = vec![0u8; FILTER_DESCRIPTOR_LEN + 64];
+        // 64 fingerprints of 2 bytes.
+        let mut f = vec![0u8; FILTER_DESCRIPTOR_LEN + 128];
         // seg_len 16, mask 15, seg_count_len 32: max index 32 + 2*16 = 64 fits.
         f[8] = 16;
         f[12] = 15;
@@ -942,6 +1126,8 @@ mod tests {
             "indices would exceed the fingerprints"
         );
         f[16] = 32;
+        assert!(!filter_is_sound(&f[..f.len() - 2]), "one fingerprint short");
+        assert!(!filter_is_sound(&f[..f.len() - 1]), "half a fingerprint");
         f[12] = 7;
         assert!(!filter_is_sound(&f), "mask must match");
         f[12] = 15;
@@ -959,13 +1145,13 @@ mod tests {
         let keys: Vec<u64> = (0..5000u64)
             .map(|i| i.wrapping_mul(0x2545_F491_4F6C_DD1D))
             .collect();
-        let owned = BinaryFuse8::try_from(&keys).unwrap();
-        let mut desc = vec![0u8; BinaryFuse8::DESCRIPTOR_LEN];
+        let owned = BinaryFuse16::try_from(&keys).unwrap();
+        let mut desc = vec![0u8; BinaryFuse16::DESCRIPTOR_LEN];
         owned.dma_copy_descriptor_to(&mut desc);
         desc.extend_from_slice(owned.dma_fingerprints());
         assert!(filter_is_sound(&desc));
         let (d, fp) = desc.split_at(FILTER_DESCRIPTOR_LEN);
-        let view = BinaryFuse8Ref::from_dma(d, fp);
+        let view = BinaryFuse16Ref::from_dma(d, fp);
         for k in (0..20_000u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)) {
             assert_eq!(view.contains(&k), owned.contains(&k));
         }

@@ -28,27 +28,33 @@
 //! * An entry outside its validity window (`valid_from` > now or `valid_until` < now) never
 //!   matches. Time is passed in by the caller (`now_us`, µs since the Unix epoch).
 //!
-//! # File format (version 1, little-endian)
+//! # File format (version 2, little-endian)
 //!
 //! ```text
-//! header  magic "NJINTEL\0" | version u32 | section count u32 (11) | built_at_us u64
+//! header  magic "NJINTEL\0" | version u32 | section count u32 (12) | built_at_us u64
 //!         | body checksum u64 (XXH3-64 of everything after the header)
-//!         | 11 × (offset u64, length u64) | header checksum u64 (XXH3-64 of the bytes before)
+//!         | 12 × (offset u64, length u64) | header checksum u64 (XXH3-64 of the bytes before)
+//!         every section starts on an 8-byte boundary (zero padding between)
 //! 0 strings         u32 length + UTF-8, referenced by offset (interned: feed names, versions,
 //!                   categories, STIX ids; u32::MAX = none)
 //! 1 feeds           12 B each: name, version, file (string refs)
 //! 2 metas           40 B each, shared by all entries with equal provenance: feed, category,
 //!                   family, STIX id, name, severity, flags (allow, subdomains-only), kind,
 //!                   valid_from_us, valid_until_us
-//! 3 filter          xorf BinaryFuse8 descriptor (20 B) + fingerprints, over the domain keys
-//! 4 domain keys     sorted u64: low half of XXH3-128(name)
-//! 5 domain payload  16 B each, parallel to the keys: high half of the hash, meta, line
-//! 6 v4 directory    12 B each: prefix length, start, count — one per prefix length, longest first
-//! 7 v4 entries      12 B each, sorted by network within a prefix: network u32, meta, line
-//! 8 v6 directory    as v4
-//! 9 v6 entries      24 B each: network u128, meta, line
-//! 10 other          16 B each: meta, value (string ref), line — app ids, file hashes, paths
+//! 3 filter          xorf BinaryFuse16 descriptor (20 B) + u16 fingerprints, over the keys
+//! 4 domains         24 B each, sorted by key: key u64 = XXH3-64(name), confirm u64 =
+//!                   XXH3-64 seeded (name), meta u32, line u32
+//! 5 domain params   fewest labels of any listed name u32, bucket bits b u32
+//! 6 domain buckets  2^b + 1 × u32: first record whose key's top b bits are >= the bucket
+//! 7 v4 directory    12 B each: prefix length, start, count — one per prefix length, longest first
+//! 8 v4 entries      12 B each, sorted by network within a prefix: network u32, meta, line
+//! 9 v6 directory    as v4
+//! 10 v6 entries     24 B each: network u128, meta, line
+//! 11 other          16 B each: meta, value (string ref), line — app ids, file hashes, paths
 //! ```
+//!
+//! Version 1 files (BinaryFuse8, XXH3-128 keys, split key/payload arrays) are refused with
+//! [`CorruptIndex::UnsupportedVersion`]: they must be recompiled, never read with this layout.
 //!
 //! Open checks magic, version and header checksum, bounds-checks every section and record size,
 //! and checks the filter descriptor against its fingerprints (so xorf's unchecked indexing stays
@@ -57,16 +63,20 @@
 //! file in); [`Index::verify`] does it, and the compiler writes through a temp file, fsync and
 //! rename so a reader never sees a partial index.
 //!
-//! A domain lookup costs, per suffix, one XXH3-128 of the suffix and three fingerprint reads;
-//! only when the filter says "maybe" (≈0.4 % of absent keys) does it search the sorted keys
-//! (interpolation guess, then gallop) and confirm the 128-bit hash. Two different names collide
-//! on all 128 bits with probability about n·q/2¹²⁸ over n names and q queries — for 10⁷ names and
-//! 10¹² lookups, about 3·10⁻²⁰: names are not stored.
+//! A domain lookup normalises the name into a stack buffer (IDNA, which allocates, only for
+//! non-ASCII or `xn--` names) and costs, per suffix with at least as many labels as the
+//! shortest listed name, one XXH3-64 and three fingerprint reads. Only when the filter says
+//! "maybe" (≈0.0015 % of absent keys) does it read the bucket table and the few records of that
+//! bucket (interpolation, then binary search) and confirm with the second, seeded hash. Two
+//! different names collide on both 64-bit hashes with probability about n·q/2¹²⁸ over n names
+//! and q queries — for 10⁷ names and 10¹² lookups, about 3·10⁻²⁰: names are not stored.
+//! [`Index::lookup_domain_ref`] answers without allocating (strings borrowed from the map);
+//! [`Index::lookup_domain`] copies them into an owned [`Verdict`].
 //!
 //! # Dependencies
 //!
-//! * `xorf` — binary fuse filter (≈9 bits/key, <0.4 % false positives) with zero-copy
-//!   (`BinaryFuse8Ref::from_dma`) probing of the mapped fingerprints.
+//! * `xorf` — binary fuse filter (≈18 bits/key, ≈0.0015 % false positives) with zero-copy
+//!   (`BinaryFuse16Ref::from_dma`) probing of the mapped fingerprints.
 //! * `xxhash-rust` (XXH3) — fast, specified, stable hash, so files built on one machine
 //!   work on another and across releases.
 //! * `memmap2` — read-only mapping; the one `unsafe` call is isolated in `mmap.rs`, which is why
@@ -107,4 +117,7 @@ pub use indicator::{Indicator, IndicatorId, IndicatorKind, ListKind, Severity, T
 pub use report::{
     GARBAGE_MIN_LINES, GARBAGE_RATIO_PERCENT, LoadReport, MAX_SKIPPED_KEPT, SkipReason, Skipped,
 };
-pub use verdict::{Match, Matched, Provenance, Verdict};
+pub use verdict::{
+    DomainSuffix, IndicatorIdRef, Match, MatchRef, Matched, MatchedRef, Provenance, ProvenanceRef,
+    Verdict, VerdictRef,
+};

@@ -6,12 +6,13 @@
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::mpsc::TrySendError;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nightjar_store::{
-    AlertAction, AlertRow, AlertState, DnsRow, FlowRow, Query, Severity, Store, StoreConfig,
-    TalkerGroup, TimeWindow,
+    AlertAction, AlertRow, AlertState, DnsRow, FlowRow, Query, Record, Severity, Store,
+    StoreConfig, TalkerGroup, TimeWindow,
 };
 
 const T0: u64 = 1_700_000_000_000_000;
@@ -100,13 +101,13 @@ fn alert(i: u64) -> AlertRow {
 /// Pushes `n` flows through the writer, spinning when the queue is full
 /// (the benchmark measures the writer, not drop behaviour).
 fn push(writer: &nightjar_store::StoreWriter, base: u64, n: u64) {
+    let sender = writer.sender().expect("writer running");
     for i in 0..n {
-        let mut row = Some(flow(base + i));
-        while let Some(r) = row.take() {
-            if !writer.flow(r.clone()) {
-                row = Some(r);
-                std::thread::yield_now();
-            }
+        // try_send hands a row back on a full queue: no clone per row.
+        let mut rec = Record::Flow(Box::new(flow(base + i)));
+        while let Err(TrySendError::Full(back)) = sender.try_send(rec) {
+            rec = back;
+            std::thread::yield_now();
         }
     }
 }

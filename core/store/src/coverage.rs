@@ -179,16 +179,19 @@ impl Store {
         let mut named_by = BTreeMap::new();
         {
             let mut st = self.conn.prepare_cached(
-                "SELECT coalesce(name_source, 'unknown'), count(*) FROM flows \
+                "SELECT name_source, count(*) FROM flows \
                  WHERE first_us >= ?1 AND first_us < ?2 AND name IS NOT NULL \
                  GROUP BY name_source",
             )?;
+            // name_source holds a code or a text (`crate::codes`).
             let rows = st.query_map([s, u], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?))
+                let source = crate::codes::decode(crate::codes::NAME_SOURCES, r.get_ref(0)?);
+                Ok((source, r.get::<_, u64>(1)?))
             })?;
             for row in rows {
                 let (k, n) = row?;
-                named_by.insert(k, n);
+                let k = k.unwrap_or_else(|| "unknown".to_string());
+                *named_by.entry(k).or_insert(0) += n;
             }
         }
         let dns_rows: u64 = self.conn.query_row(

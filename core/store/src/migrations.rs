@@ -150,8 +150,81 @@ ALTER TABLE flows ADD COLUMN ech INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX flows_app ON flows(app_uid, first_us);
 "#;
 
+/// v3: a smaller flows row (≈25% fewer bytes per flow), rebuilt in place.
+///
+/// - `last_us` becomes `dur_us` (`last_us - first_us`, 2-4 bytes instead of 8).
+/// - `conn_state`, `end_reason`, `name_source` hold the integer codes of
+///   [`crate::codes`] for known names and the text otherwise, so the columns
+///   are declared without a type (no affinity: SQLite keeps what is bound).
+/// - `flags` packs `ech` with "sni equals name" and "http_host equals name";
+///   a flagged column is stored NULL instead of repeating the name.
+/// - `community_id` may be the 20 raw hash bytes (new rows; v2 rows keep
+///   their text, which reads back the same).
+///
+/// The indexes are the v2 set, recreated on the rebuilt table.
+/// SQLite's ALTER TABLE cannot change a column's type, hence the copy; it
+/// runs once, inside the migration transaction.
+pub const V3: &str = r#"
+CREATE TABLE flows_v3 (
+    id INTEGER PRIMARY KEY,
+    uid TEXT NOT NULL,
+    app_uid INTEGER,
+    app_name TEXT,
+    proto INTEGER NOT NULL,
+    orig_h BLOB NOT NULL,
+    orig_p INTEGER NOT NULL,
+    resp_h BLOB NOT NULL,
+    resp_p INTEGER NOT NULL,
+    first_us INTEGER NOT NULL,
+    dur_us INTEGER NOT NULL,
+    orig_pkts INTEGER NOT NULL,
+    resp_pkts INTEGER NOT NULL,
+    orig_ip_bytes INTEGER NOT NULL,
+    resp_ip_bytes INTEGER NOT NULL,
+    conn_state NOT NULL,
+    end_reason NOT NULL,
+    name_source,
+    flags INTEGER NOT NULL,
+    community_id,
+    name TEXT,
+    rev_name TEXT,
+    sni TEXT,
+    alpn TEXT,
+    ja4 TEXT,
+    http_host TEXT
+);
+INSERT INTO flows_v3 (id, uid, app_uid, app_name, proto, orig_h, orig_p, resp_h, resp_p,
+    first_us, dur_us, orig_pkts, resp_pkts, orig_ip_bytes, resp_ip_bytes, conn_state,
+    end_reason, name_source, flags, community_id, name, rev_name, sni, alpn, ja4, http_host)
+SELECT id, uid, app_uid, app_name, proto, orig_h, orig_p, resp_h, resp_p,
+    first_us, last_us - first_us, orig_pkts, resp_pkts, orig_ip_bytes, resp_ip_bytes,
+    CASE conn_state WHEN 'S0' THEN 1 WHEN 'S1' THEN 2 WHEN 'SF' THEN 3 WHEN 'REJ' THEN 4
+        WHEN 'S2' THEN 5 WHEN 'S3' THEN 6 WHEN 'RSTO' THEN 7 WHEN 'RSTR' THEN 8
+        WHEN 'RSTOS0' THEN 9 WHEN 'RSTRH' THEN 10 WHEN 'SH' THEN 11 WHEN 'SHR' THEN 12
+        WHEN 'OTH' THEN 13 ELSE conn_state END,
+    CASE end_reason WHEN 'fin' THEN 1 WHEN 'rst' THEN 2 WHEN 'idle' THEN 3
+        WHEN 'evicted' THEN 4 WHEN 'shutdown' THEN 5 ELSE end_reason END,
+    CASE name_source WHEN 'sni' THEN 1 WHEN 'quic_sni' THEN 2 WHEN 'http_host' THEN 3
+        WHEN 'dns' THEN 4 ELSE name_source END,
+    (ech != 0)
+        | (CASE WHEN sni IS NOT NULL AND sni IS name THEN 2 ELSE 0 END)
+        | (CASE WHEN http_host IS NOT NULL AND http_host IS name THEN 4 ELSE 0 END),
+    community_id, name, rev_name,
+    CASE WHEN sni IS name THEN NULL ELSE sni END,
+    alpn, ja4,
+    CASE WHEN http_host IS name THEN NULL ELSE http_host END
+FROM flows;
+DROP TABLE flows;
+ALTER TABLE flows_v3 RENAME TO flows;
+CREATE INDEX flows_time ON flows(first_us);
+CREATE INDEX flows_rev_name ON flows(rev_name, first_us);
+CREATE INDEX flows_resp_h ON flows(resp_h, first_us);
+CREATE INDEX flows_orig_h ON flows(orig_h, first_us);
+CREATE INDEX flows_app ON flows(app_uid, first_us);
+"#;
+
 /// All steps; step `i` takes the database from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The version a fully migrated database has.
 pub fn current_version() -> u32 {

@@ -180,15 +180,21 @@ impl Where {
         self.args.len() + 1
     }
 
-    fn domain(&mut self, col: &str, domain: &str) {
+    /// `broad`: the name matches so many rows that walking the time index
+    /// newest-first and filtering finds a page sooner than collecting and
+    /// sorting every match from the name index. The unary `+` stops SQLite
+    /// from using the name index for the term, so it picks an index that
+    /// already yields `ORDER BY time DESC` and stops at the LIMIT.
+    fn domain(&mut self, col: &str, domain: &str, broad: bool) {
         let (exact, lo, hi) = subdomain_bounds(domain);
         let i = self.next();
+        let c = if broad {
+            format!("+{col}")
+        } else {
+            col.to_string()
+        };
         self.push(
-            &format!(
-                "({col} = ?{i} OR ({col} >= ?{} AND {col} < ?{}))",
-                i + 1,
-                i + 2
-            ),
+            &format!("({c} = ?{i} OR ({c} >= ?{} AND {c} < ?{}))", i + 1, i + 2),
             [Value::Text(exact), Value::Text(lo), Value::Text(hi)],
         );
     }
@@ -221,10 +227,29 @@ impl Where {
     }
 }
 
-fn flow_where(q: &Query) -> Where {
+/// Matches above which a domain filter counts as broad (see [`Where::domain`]).
+/// Sorting this many rows costs about what scanning the time index for a
+/// page costs when one row in 250 of a million matches.
+const BROAD_MATCHES: u32 = 4_096;
+
+/// Whether `domain` (with subdomains) matches at least [`BROAD_MATCHES`] rows
+/// of `table`: a count over the name index that stops at the threshold.
+fn domain_is_broad(conn: &Connection, table: &str, col: &str, domain: &str) -> Result<bool> {
+    let (exact, lo, hi) = subdomain_bounds(domain);
+    let sql = format!(
+        "SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {col} = ?1 OR \
+         ({col} >= ?2 AND {col} < ?3) LIMIT {BROAD_MATCHES})"
+    );
+    let n: u32 = conn
+        .prepare_cached(&sql)?
+        .query_row(params![exact, lo, hi], |r| r.get(0))?;
+    Ok(n >= BROAD_MATCHES)
+}
+
+fn flow_where(q: &Query, broad_domain: bool) -> Where {
     let mut w = Where::default();
     if let Some(d) = &q.domain {
-        w.domain("rev_name", d);
+        w.domain("rev_name", d, broad_domain);
     }
     if let Some(a) = q.app_uid {
         let i = w.next();
@@ -247,10 +272,10 @@ fn flow_where(q: &Query) -> Where {
     w
 }
 
-fn dns_where(q: &Query) -> Where {
+fn dns_where(q: &Query, broad_domain: bool) -> Where {
     let mut w = Where::default();
     if let Some(d) = &q.domain {
-        w.domain("rev_query", d);
+        w.domain("rev_query", d, broad_domain);
     }
     if let Some(a) = q.app_uid {
         let i = w.next();
@@ -279,7 +304,8 @@ fn dns_where(q: &Query) -> Where {
 fn alert_where(q: &Query) -> Where {
     let mut w = Where::default();
     if let Some(d) = &q.domain {
-        w.domain("rev_domain", d);
+        // Alerts are few; the name index is always the better start.
+        w.domain("rev_domain", d, false);
     }
     if let Some(a) = q.app_uid {
         let i = w.next();
@@ -297,18 +323,33 @@ fn alert_where(q: &Query) -> Where {
     w
 }
 
+/// The page query for flows and its arguments.
+fn flow_sql(
+    conn: &Connection,
+    q: &Query,
+    after: Option<Cursor>,
+    n: usize,
+) -> Result<(String, Where)> {
+    let broad = match &q.domain {
+        Some(d) => domain_is_broad(conn, "flows", "rev_name", d)?,
+        None => false,
+    };
+    let mut w = flow_where(q, broad);
+    w.keyset("first_us", "id", KIND_FLOW, after);
+    let sql = format!(
+        "SELECT {FLOW_COLS} FROM flows WHERE 1{} ORDER BY first_us DESC, id DESC LIMIT {n}",
+        w.sql
+    );
+    Ok((sql, w))
+}
+
 fn fetch_flows(
     conn: &Connection,
     q: &Query,
     after: Option<Cursor>,
     n: usize,
 ) -> Result<Vec<FlowRow>> {
-    let mut w = flow_where(q);
-    w.keyset("first_us", "id", KIND_FLOW, after);
-    let sql = format!(
-        "SELECT {FLOW_COLS} FROM flows WHERE 1{} ORDER BY first_us DESC, id DESC LIMIT {n}",
-        w.sql
-    );
+    let (sql, w) = flow_sql(conn, q, after, n)?;
     let mut st = conn.prepare_cached(&sql)?;
     let rows = st.query_map(params_from_iter(w.args.iter()), codec::read_flow)?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -320,7 +361,11 @@ fn fetch_dns(
     after: Option<Cursor>,
     n: usize,
 ) -> Result<Vec<(i64, DnsRow)>> {
-    let mut w = dns_where(q);
+    let broad = match &q.domain {
+        Some(d) => domain_is_broad(conn, "dns", "rev_query", d)?,
+        None => false,
+    };
+    let mut w = dns_where(q, broad);
     w.keyset("ts_us", "seq", KIND_DNS, after);
     let sql = format!(
         "SELECT {DNS_COLS} FROM dns WHERE 1{} ORDER BY ts_us DESC, seq DESC LIMIT {n}",
@@ -609,5 +654,132 @@ impl Store {
             bytes_out,
             bytes_in,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::*;
+    use crate::codec::insert_flow;
+
+    fn flow(id: u64, name: &str) -> FlowRow {
+        FlowRow {
+            id,
+            uid: format!("C{id}"),
+            app_uid: Some(1),
+            app_name: None,
+            proto: 6,
+            orig_h: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            orig_p: 40_000,
+            resp_h: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            resp_p: 443,
+            // Not in id order, so time order and rowid order differ.
+            first_us: 1_000_000 + (id * 7_919) % 10_007,
+            last_us: 2_000_000,
+            orig_pkts: 1,
+            resp_pkts: 1,
+            orig_ip_bytes: 60,
+            resp_ip_bytes: 60,
+            conn_state: "SF".into(),
+            community_id: None,
+            name: Some(name.into()),
+            name_source: Some("sni".into()),
+            sni: Some(name.into()),
+            alpn: None,
+            ja4: None,
+            http_host: None,
+            ech: false,
+            end_reason: "fin".into(),
+        }
+    }
+
+    fn db() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::migrations::migrate(&mut conn).unwrap();
+        let tx = conn.transaction().unwrap();
+        let broad = u64::from(BROAD_MATCHES) + 500;
+        for id in 0..broad {
+            insert_flow(&tx, &flow(id, &format!("h{}.wide.example", id % 5))).unwrap();
+        }
+        for id in broad..broad + 40 {
+            insert_flow(&tx, &flow(id, "a.narrow.example")).unwrap();
+        }
+        for id in broad + 40..broad + 80 {
+            insert_flow(&tx, &flow(id, "notwide.example")).unwrap();
+        }
+        tx.commit().unwrap();
+        conn
+    }
+
+    fn plan(conn: &Connection, q: &Query) -> String {
+        let (sql, w) = flow_sql(conn, q, None, 101).unwrap();
+        let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = st
+            .query_map(params_from_iter(w.args.iter()), |r| r.get::<_, String>(3))
+            .unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+    }
+
+    /// Every page, keyset-paged, newest first.
+    fn all_ids(conn: &Connection, domain: &str) -> Vec<u64> {
+        let q = Query::new().domain(domain).limit(700);
+        let mut after = None;
+        let mut ids = Vec::new();
+        loop {
+            let items = fetch_flows(conn, &q, after, 701).unwrap();
+            let page = paginate(items, 700, flow_cursor);
+            ids.extend(page.items.iter().map(|f| f.id));
+            match page.next {
+                Some(c) => after = Some(c),
+                None => return ids,
+            }
+        }
+    }
+
+    fn expected(conn: &Connection, domain: &str) -> Vec<u64> {
+        let mut all: Vec<FlowRow> = fetch_flows(conn, &Query::new(), None, 100_000).unwrap();
+        let (exact, lo, hi) = subdomain_bounds(domain);
+        all.retain(|f| {
+            let r = crate::schema::reverse_name(f.name.as_deref().unwrap());
+            r == exact || (r >= lo && r < hi)
+        });
+        all.iter().map(|f| f.id).collect()
+    }
+
+    #[test]
+    fn broad_parent_walks_the_time_index_without_sorting() {
+        let conn = db();
+        assert!(domain_is_broad(&conn, "flows", "rev_name", "wide.example").unwrap());
+        assert!(!domain_is_broad(&conn, "flows", "rev_name", "narrow.example").unwrap());
+
+        let broad = plan(&conn, &Query::new().domain("wide.example"));
+        assert!(broad.contains("flows_time"), "{broad}");
+        assert!(!broad.contains("TEMP B-TREE"), "{broad}");
+        let narrow = plan(&conn, &Query::new().domain("narrow.example"));
+        assert!(narrow.contains("flows_rev_name"), "{narrow}");
+    }
+
+    #[test]
+    fn both_plans_return_the_same_rows_in_the_same_order() {
+        let conn = db();
+        for domain in [
+            "wide.example",
+            "narrow.example",
+            "h3.wide.example",
+            "example",
+        ] {
+            let got = all_ids(&conn, domain);
+            let want = expected(&conn, domain);
+            assert!(!want.is_empty(), "{domain}");
+            assert_eq!(got, want, "{domain}");
+        }
+        // The label boundary holds on the broad path too.
+        assert!(
+            all_ids(&conn, "wide.example")
+                .iter()
+                .all(|id| *id < u64::from(BROAD_MATCHES) + 500)
+        );
     }
 }

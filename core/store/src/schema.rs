@@ -16,8 +16,22 @@ use rusqlite::Connection;
 use crate::error::{Result, StoreError};
 use crate::migrations;
 
+/// WAL pages that trigger an automatic checkpoint (of 4 KiB: 16 MiB). Four
+/// times SQLite's default: a writer batch (tens of thousands of rows, each
+/// touching pages of five indexes) no longer checkpoints on every commit, and
+/// a page rewritten by several commits is copied into the database once.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 4096;
+
 /// Largest WAL file kept after a checkpoint; bounds the disk the WAL holds.
-const JOURNAL_SIZE_LIMIT: i64 = 8 * 1024 * 1024;
+/// A little above the checkpoint size, so the file is not cut and regrown
+/// after every checkpoint.
+const JOURNAL_SIZE_LIMIT: i64 = 20 * 1024 * 1024;
+
+/// Page cache per connection, in KiB (the bound on its memory). The random
+/// inserts into the name and address indexes touch pages all over them;
+/// with SQLite's 2 MiB default the writer evicted and re-read them within
+/// one batch (measured: about a third more wall time per batch).
+const CACHE_KIB: i64 = 16 * 1024;
 
 /// Opens (creating if needed) a database, applies the pragmas and migrates it.
 pub fn open_connection(path: &Path, busy_timeout: Duration) -> Result<Connection> {
@@ -43,6 +57,8 @@ pub fn configure(conn: &Connection, busy_timeout: Duration) -> Result<()> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
     Ok(())
 }
 

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 use serde::Serialize;
 
-use crate::codec::insert_record;
+use crate::codec::{FlowInserter, insert_record};
 use crate::error::{Result, StoreError};
 use crate::retention::{Clock, RetentionPolicy, SystemClock, step as retention_step};
 use crate::rows::{AlertRow, DnsRow, FlowRow, Record};
@@ -46,7 +46,9 @@ pub type CommitCallback = Arc<dyn Fn(&CommitInfo) + Send + Sync>;
 pub struct StoreConfig {
     /// Records the queue holds before `send` starts dropping.
     pub queue_capacity: usize,
-    /// Commit once this many records are waiting.
+    /// Commit once this many records are waiting. Larger batches amortise
+    /// the commit and the index pages each one rewrites; half the default
+    /// queue, so senders keep filling it while a batch is written.
     pub batch_rows: usize,
     /// Commit at least this often while records are waiting.
     pub commit_interval: Duration,
@@ -70,7 +72,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             queue_capacity: 65_536,
-            batch_rows: 8_192,
+            batch_rows: 32_768,
             commit_interval: Duration::from_secs(1),
             busy_timeout: Duration::from_millis(500),
             max_pending_rows: 200_000,
@@ -227,6 +229,16 @@ impl RecordSender {
                 false
             }
         }
+    }
+
+    /// Queues a record without waiting, handing it back instead of dropping
+    /// it when the queue is full or the writer has stopped. Nothing is
+    /// counted as dropped: the caller still holds the record and decides
+    /// (retry later, or give up through [`RecordSender::send`]).
+    pub fn try_send(&self, rec: Record) -> std::result::Result<(), TrySendError<Record>> {
+        self.tx.try_send(rec)?;
+        self.shared.accepted.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Queues a flow; see [`RecordSender::send`].
@@ -463,8 +475,14 @@ impl Worker {
             return Ok(0);
         };
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for rec in &self.pending {
-            insert_record(&tx, rec)?;
+        {
+            let mut flows = FlowInserter::new(&tx);
+            for rec in &self.pending {
+                match rec {
+                    Record::Flow(f) => flows.insert(f)?,
+                    other => insert_record(&tx, other)?,
+                }
+            }
         }
         tx.commit()?;
         Ok(u64::try_from(self.pending.len()).unwrap_or(u64::MAX))

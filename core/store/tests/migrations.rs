@@ -56,7 +56,7 @@ fn v1_database_migrates_and_keeps_data() {
         store.schema_version().unwrap(),
         migrations::current_version()
     );
-    assert_eq!(migrations::current_version(), 2);
+    assert_eq!(migrations::current_version(), 3);
 
     let old = store.flow(2).unwrap().unwrap();
     assert_eq!(old.uid, "Cv12");
@@ -66,16 +66,18 @@ fn v1_database_migrates_and_keeps_data() {
     assert_eq!(old.ja4, None);
     assert!(!old.ech);
 
-    // The v2 columns and index exist and are used.
+    // v3 rebuilt the table and recreated every index.
     let conn = rusqlite::Connection::open(&path).unwrap();
     let idx: i64 = conn
         .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'flows_app'",
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'flows' \
+             AND name IN ('flows_time', 'flows_rev_name', 'flows_resp_h', 'flows_orig_h', \
+             'flows_app')",
             [],
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(idx, 1);
+    assert_eq!(idx, 5);
     let auto_vacuum: i64 = conn
         .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
         .unwrap();
@@ -117,8 +119,116 @@ fn newer_schema_is_refused() {
     match Store::open_reader(&path, Duration::from_secs(1)) {
         Err(StoreError::SchemaTooNew {
             found: 99,
-            supported: 2,
+            supported: 3,
         }) => {}
         other => panic!("expected SchemaTooNew, got {other:?}"),
+    }
+}
+
+/// A v2 database (v1 DDL, then the v2 step) with v2-shaped rows covering the
+/// v3 encodings: known and unknown enum names, sni/http_host equal to and
+/// different from the name, ECH, a Community ID and none, no name at all.
+#[test]
+fn v2_rows_survive_the_v3_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v2.db");
+    let mut conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+        .unwrap();
+    assert_eq!(migrations::migrate_to(&mut conn, 2).unwrap(), 2);
+    assert_eq!(migrations::version(&conn).unwrap(), 2);
+
+    let mut expected = Vec::new();
+    type Tweak = Box<dyn Fn(&mut nightjar_store::FlowRow)>;
+    let variants: Vec<Tweak> = vec![
+        Box::new(|_| {}),
+        Box::new(|f| {
+            f.conn_state = "RSTOS0".into();
+            f.end_reason = "rst".into();
+            f.ech = true;
+        }),
+        Box::new(|f| {
+            // Names the v3 code tables do not know stay text.
+            f.conn_state = "XYZ".into();
+            f.end_reason = "cosmic_ray".into();
+            f.name_source = Some("guess".into());
+            f.community_id = None;
+        }),
+        Box::new(|f| {
+            f.sni = Some("other.example.net".into());
+            f.http_host = Some("www.example.com".into());
+            f.name_source = Some("http_host".into());
+        }),
+        Box::new(|f| {
+            f.name = None;
+            f.name_source = None;
+            f.sni = None;
+            f.alpn = None;
+            f.ja4 = None;
+            f.last_us = f.first_us;
+        }),
+    ];
+    for (i, tweak) in variants.iter().enumerate() {
+        let id = 100 + i as u64;
+        let mut f = flow(id, T0 + id);
+        tweak(&mut f);
+        conn.execute(
+            "INSERT INTO flows (id, uid, app_uid, app_name, proto, orig_h, orig_p, resp_h, resp_p, \
+             first_us, last_us, orig_pkts, resp_pkts, orig_ip_bytes, resp_ip_bytes, conn_state, \
+             community_id, name, rev_name, name_source, sni, alpn, ja4, http_host, ech, \
+             end_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
+             ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+            rusqlite::params![
+                f.id,
+                f.uid,
+                f.app_uid,
+                f.app_name,
+                f.proto,
+                ip_to_blob(f.orig_h),
+                f.orig_p,
+                ip_to_blob(f.resp_h),
+                f.resp_p,
+                f.first_us,
+                f.last_us,
+                f.orig_pkts,
+                f.resp_pkts,
+                f.orig_ip_bytes,
+                f.resp_ip_bytes,
+                f.conn_state,
+                f.community_id,
+                f.name,
+                f.name.as_deref().map(nightjar_store::schema::reverse_name),
+                f.name_source,
+                f.sni,
+                f.alpn,
+                f.ja4,
+                f.http_host,
+                f.ech,
+                f.end_reason,
+            ],
+        )
+        .unwrap();
+        expected.push(f);
+    }
+    drop(conn);
+
+    let store = Store::open_reader(&path, Duration::from_secs(1)).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 3);
+    for f in &expected {
+        assert_eq!(store.flow(f.id).unwrap().as_ref(), Some(f));
+    }
+    // The domain index still answers after the rebuild.
+    let page = store.flows(&Query::new().domain("example.com")).unwrap();
+    assert_eq!(page.items.len(), expected.len() - 1);
+    // Rows written by the v3 code read back the same as migrated ones.
+    let (_, writer) = Store::open(&path, StoreConfig::default()).unwrap();
+    let mut fresh = expected.clone();
+    for f in &mut fresh {
+        f.id += 1_000;
+        writer.flow(f.clone());
+    }
+    writer.shutdown();
+    for f in &fresh {
+        assert_eq!(store.flow(f.id).unwrap().as_ref(), Some(f));
     }
 }

@@ -228,3 +228,66 @@ fn other_records_round_trip() {
     })));
     assert_eq!(sender.status().dropped_closed, 1);
 }
+
+/// A flow re-emitted with the same id (a longer-lived flow) replaces the
+/// stored row, whether the first copy is in the same batch or already
+/// committed, and the plain-insert fast path leaves no duplicate behind.
+#[test]
+fn re_emitted_flow_replaces_the_stored_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let (store, writer) = Store::open(&path, StoreConfig::default()).unwrap();
+    let first = flow(7, T0);
+    let mut longer = first.clone();
+    longer.last_us += 60_000_000;
+    longer.resp_ip_bytes *= 3;
+    longer.end_reason = "idle".into();
+    assert!(writer.flow(first.clone()));
+    assert!(writer.flow(longer.clone()));
+    assert!(writer.flush(Duration::from_secs(10)));
+    assert_eq!(store.flow(7).unwrap().as_ref(), Some(&longer));
+
+    let mut last = longer.clone();
+    last.last_us += 1;
+    last.ech = true;
+    assert!(writer.flow(last.clone()));
+    assert!(writer.flow(flow(8, T0 + 1)));
+    let status = writer.shutdown();
+    assert_eq!(status.committed_rows, 4);
+    assert_eq!(status.write_errors, 0);
+    assert_eq!(count(&store, "flows"), 2);
+    assert_eq!(store.flow(7).unwrap().as_ref(), Some(&last));
+    assert_eq!(store.flows(&Query::new()).unwrap().items.len(), 2);
+}
+
+/// `try_send` hands a record back instead of counting it dropped.
+#[test]
+fn try_send_hands_back_when_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let cfg = StoreConfig {
+        queue_capacity: 1,
+        commit_interval: Duration::from_secs(3600),
+        batch_rows: 1_000_000,
+        ..StoreConfig::default()
+    };
+    let (_store, writer) = Store::open(&path, cfg).unwrap();
+    let sender = writer.sender().unwrap();
+    let mut handed_back = 0u64;
+    let mut sent = 0u64;
+    for i in 0..2_000 {
+        match sender.try_send(Record::Flow(Box::new(flow(i, T0 + i)))) {
+            Ok(()) => sent += 1,
+            Err(std::sync::mpsc::TrySendError::Full(Record::Flow(f))) => {
+                assert_eq!(f.id, i);
+                handed_back += 1;
+            }
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(handed_back > 0, "a one-slot queue must fill up");
+    let status = writer.shutdown();
+    assert_eq!(status.accepted, sent);
+    assert_eq!(status.dropped_full, 0);
+    assert_eq!(status.committed_rows, sent);
+}

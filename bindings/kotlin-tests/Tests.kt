@@ -1,0 +1,391 @@
+// Host tests of the Kotlin bindings, run on the JVM against the host cdylib (see run.sh).
+// They cover the bindings, not the engine's logic: every exported function, both callbacks
+// arriving from Rust threads, every error variant, a caught panic, and a capture replayed
+// through `ingest` compared with what `nightjar replay --json` says about the same file.
+
+import org.nightjar.ffi.*
+import java.io.File
+import java.nio.ByteBuffer
+import java.nio.ByteOrder
+import java.util.concurrent.LinkedBlockingQueue
+import java.util.concurrent.TimeUnit
+
+var passed = 0
+var failed = 0
+
+fun test(name: String, body: () -> Unit) {
+    try {
+        body()
+        passed++
+        println("PASS $name")
+    } catch (t: Throwable) {
+        failed++
+        println("FAIL $name: $t")
+        t.printStackTrace(System.out)
+    }
+}
+
+fun check(cond: Boolean, msg: () -> String = { "check failed" }) {
+    if (!cond) throw AssertionError(msg())
+}
+
+inline fun <reified E : Throwable> expectThrows(body: () -> Unit): E {
+    try {
+        body()
+    } catch (e: Throwable) {
+        if (e is E) return e
+        throw AssertionError("expected ${E::class.simpleName}, got $e")
+    }
+    throw AssertionError("expected ${E::class.simpleName}, nothing thrown")
+}
+
+val tmp: File = File(System.getProperty("nightjar.tmp") ?: System.getProperty("java.io.tmpdir"))
+
+fun settings(db: File? = null, caps: MemoryCaps = defaultMemoryCaps(), mode: Mode = Mode.MONITOR) =
+    EngineSettings(db?.path, null, mode, caps, 0x5eed_1234UL)
+
+// ---- a minimal pcap reader: 24-byte header, 16-byte record headers, Ethernet or raw IP ----
+
+data class Frame(val tsUs: Long, val ip: ByteArray)
+
+fun readPcap(file: File): List<Frame> {
+    val buf = ByteBuffer.wrap(file.readBytes())
+    val magic = buf.order(ByteOrder.LITTLE_ENDIAN).getInt(0)
+    val order = when (magic) {
+        0xa1b2c3d4.toInt(), 0xa1b23c4d.toInt() -> ByteOrder.LITTLE_ENDIAN
+        else -> ByteOrder.BIG_ENDIAN
+    }
+    buf.order(order)
+    val nanos = buf.getInt(0) == 0xa1b23c4d.toInt()
+    val link = buf.getInt(20)
+    val strip = when (link) {
+        1 -> 14      // Ethernet
+        101, 12 -> 0 // raw IP
+        113 -> 16    // Linux cooked
+        else -> throw IllegalArgumentException("link type $link")
+    }
+    val frames = mutableListOf<Frame>()
+    var off = 24
+    while (off + 16 <= buf.limit()) {
+        val sec = buf.getInt(off).toLong() and 0xffffffffL
+        val frac = buf.getInt(off + 4).toLong() and 0xffffffffL
+        val incl = buf.getInt(off + 8)
+        val start = off + 16
+        if (start + incl > buf.limit()) break
+        if (incl > strip) {
+            val bytes = ByteArray(incl - strip)
+            System.arraycopy(buf.array(), start + strip, bytes, 0, bytes.size)
+            frames.add(Frame(sec * 1_000_000 + if (nanos) frac / 1000 else frac, bytes))
+        }
+        off = start + incl
+    }
+    return frames
+}
+
+fun srcIp(ip: ByteArray): String = when (ip[0].toInt() shr 4) {
+    4 -> java.net.InetAddress.getByAddress(ip.copyOfRange(12, 16)).hostAddress
+    else -> java.net.InetAddress.getByAddress(ip.copyOfRange(8, 24)).hostAddress
+}
+
+// ---- synthetic packets built here (no fixture bytes in the repository) ----
+
+fun checksum(b: ByteArray, from: Int, len: Int): Int {
+    var sum = 0L
+    var i = from
+    while (i < from + len - 1) { sum += ((b[i].toInt() and 0xff) shl 8) or (b[i + 1].toInt() and 0xff); i += 2 }
+    if (len % 2 == 1) sum += (b[from + len - 1].toInt() and 0xff) shl 8
+    while (sum shr 16 != 0L) sum = (sum and 0xffff) + (sum shr 16)
+    return (sum.inv() and 0xffff).toInt()
+}
+
+/** An IPv4/UDP packet from 10.0.0.2:sport to 192.0.2.dst:dport (checksum left 0: optional). */
+fun udp(sport: Int, dport: Int, dst: Int, payload: ByteArray = ByteArray(8) { it.toByte() }, reverse: Boolean = false): ByteArray {
+    val p = ByteArray(28 + payload.size)
+    val len = p.size
+    p[0] = 0x45; p[2] = (len shr 8).toByte(); p[3] = len.toByte(); p[8] = 64; p[9] = 17
+    val a = byteArrayOf(10, 0, 0, 2); val b = byteArrayOf(192.toByte(), 0, 2, dst.toByte())
+    System.arraycopy(if (reverse) b else a, 0, p, 12, 4); System.arraycopy(if (reverse) a else b, 0, p, 16, 4)
+    val c = checksum(p, 0, 20); p[10] = (c shr 8).toByte(); p[11] = c.toByte()
+    val (s, d) = if (reverse) dport to sport else sport to dport
+    p[20] = (s shr 8).toByte(); p[21] = s.toByte(); p[22] = (d shr 8).toByte(); p[23] = d.toByte()
+    val ul = 8 + payload.size; p[24] = (ul shr 8).toByte(); p[25] = ul.toByte()
+    System.arraycopy(payload, 0, p, 28, payload.size)
+    return p
+}
+
+fun syntheticAlert(ts: ULong) = Alert(
+    0UL, ts, AlertSeverity.HIGH, 0.8f, AlertState.NEW, 10_100u, "synthetic.test",
+    listOf("192.0.2.9"), listOf(), "synthetic", listOf("T1637.001"),
+    listOf(AlertSignal("test_signal", 2.0, 0.5)), "{\"feed\":\"kotlin\"}", false, AlertAction.NOTIFY,
+)
+
+fun main() {
+    val fixtures = File(System.getProperty("nightjar.fixtures") ?: "")
+    val cliJson = System.getProperty("nightjar.cliJson")?.let { File(it) }
+
+    test("generated bindings are up to date") {
+        val stale = System.getProperty("nightjar.generatedStale") ?: "unknown"
+        check(stale == "false") { "bindings/generated differs from a fresh generation (run bindings/generate.sh): $stale" }
+    }
+
+    test("free functions: version, caps, logging") {
+        check(nightjarVersion().isNotEmpty())
+        val caps = defaultMemoryCaps()
+        check(caps.maxFlows > 0UL && caps.maxEvents > 0UL && caps.maxInspectionBytes > 0UL)
+        initLogging(LogLevel.WARN)
+        initLogging(LogLevel.ERROR) // a second call only changes the level
+    }
+
+    test("ingest, stats, memory, poll on a monitor engine") {
+        NightjarEngine(settings()).use { e ->
+            check(e.isUsable())
+            val out = udp(40000, 9999, 1)
+            val back = udp(40000, 9999, 1, reverse = true)
+            val r = e.ingest(listOf(Packet(out, true, 1_000_000UL), Packet(back, false, 1_000_100UL), Packet(ByteArray(3), true, 1_000_200UL)))
+            check(r.verdicts.size == 3)
+            check(r.verdicts.all { it.action == Action.PASS })
+            check(r.toTunnel.isEmpty())
+            check(r.verdicts[0].isNew && r.verdicts[0].flowId != null)
+            check(!r.verdicts[1].isNew && r.verdicts[1].flowId == r.verdicts[0].flowId)
+            check(r.verdicts[2].flowId == null) { "3 bytes make no flow" }
+            val s = e.stats()
+            check(s.packets == 3UL && s.packetsInFlows == 2UL) { "$s" }
+            check(s.noFlow.sumOf { it.packets } == 1UL)
+            check(s.liveFlows == 1UL && s.writer == null)
+            val m = e.memory()
+            check(m.flowTable <= m.flowTableCap && m.total > 0UL)
+            e.poll(1_000_000UL + 3_600_000_000UL) // an hour later the UDP flow has expired
+            check(e.stats().liveFlows == 0UL)
+        }
+    }
+
+    test("app resolver is called from the ingesting thread with the device-side 5-tuple") {
+        NightjarEngine(settings()).use { e ->
+            val seen = LinkedBlockingQueue<Pair<FlowKey5, String>>()
+            e.setAppResolver(object : AppResolver {
+                override fun owner(flow: FlowKey5): UInt? {
+                    seen.add(flow to Thread.currentThread().name)
+                    return if (flow.remotePort.toInt() == 443) 10_055u else null
+                }
+            })
+            var thread = ""
+            val t = Thread({
+                thread = Thread.currentThread().name
+                e.ingest(listOf(Packet(udp(5555, 443, 7), true, 5UL), Packet(udp(5556, 53, 8), true, 6UL), Packet(udp(5556, 53, 8, reverse = true), false, 7UL)))
+            }, "packet-thread")
+            t.start(); t.join()
+            check(seen.size == 2) { "one call per new flow: $seen" }
+            val (k, name) = seen.take()
+            check(name == "packet-thread" && thread == "packet-thread")
+            check(k.protocol.toInt() == 17 && k.localIp == "10.0.0.2" && k.localPort.toInt() == 5555)
+            check(k.remoteIp == "192.0.2.7" && k.remotePort.toInt() == 443) { "$k" }
+            check(e.stats().flowsAttributed == 1UL)
+            // A resolver that throws is counted; the engine stays usable.
+            e.setAppResolver(object : AppResolver {
+                override fun owner(flow: FlowKey5): UInt? = throw IllegalStateException("resolver bug")
+            })
+            e.ingest(listOf(Packet(udp(6000, 80, 9), true, 8UL)))
+            check(e.isUsable())
+            e.setAppResolver(null)
+        }
+    }
+
+    test("alert listener receives synthetic alerts on the nightjar-alerts thread; alerts are stored") {
+        val db = File(tmp, "alerts.db")
+        NightjarEngine(settings(db)).use { e ->
+            val got = LinkedBlockingQueue<Pair<Alert, String>>()
+            e.setAlertListener(object : AlertListener {
+                override fun onAlert(alert: Alert) { got.add(alert to Thread.currentThread().name) }
+            })
+            e.debugDeliverAlert(syntheticAlert(1_700_000_000_000_000UL))
+            e.debugDeliverAlert(syntheticAlert(1_700_000_000_000_001UL))
+            val (a1, t1) = got.poll(10, TimeUnit.SECONDS) ?: throw AssertionError("no alert")
+            val (a2, t2) = got.poll(10, TimeUnit.SECONDS) ?: throw AssertionError("no second alert")
+            // JNA attaches the Rust thread afresh for each callback and names it "Thread-N", so the
+            // name cannot be compared with "nightjar-alerts" (the Rust tests do that); what shows
+            // here is that delivery is not on the caller's thread.
+            val me = Thread.currentThread().name
+            check(t1 != me && t2 != me) { "$t1 $t2" }
+            check(a1 == syntheticAlert(1_700_000_000_000_000UL) && a2.tsUs == 1_700_000_000_000_001UL)
+            check(e.commit(5000u))
+            val page = e.queryAlerts(QueryFilter(), null, 1u)
+            check(page.items.size == 1 && page.nextCursor != null)
+            val rest = e.queryAlerts(QueryFilter(), page.nextCursor, 10u)
+            check(rest.items.size == 1 && rest.nextCursor == null)
+            val newest = page.items[0]
+            check(newest.domain == "synthetic.test" && newest.ips == listOf("192.0.2.9") && newest.signals.size == 1)
+            check(e.setAlertState(newest.id, AlertState.RESOLVED))
+            check(e.queryAlerts(QueryFilter(state = AlertState.RESOLVED), null, 10u).items.size == 1)
+            check(e.stats().alertsDelivered == 2UL)
+            e.setAlertListener(null)
+            e.shutdown()
+        }
+    }
+
+    test("feeds compile; reload_intel swaps the index; check_domain and check_ip answer") {
+        val block = File(tmp, "block.hosts").apply { writeText("0.0.0.0 c2.bad-example.org\n0.0.0.0 ads.bad-example.net\n0.0.0.0 x.bad-example.com\n") }
+        val allow = File(tmp, "allow.hosts").apply { writeText("0.0.0.0 ok.c2.bad-example.org\n") }
+        val out = File(tmp, "intel.idx")
+        val rep = compileFeeds(listOf("kt=${block.path}"), listOf(allow.path), out.path)
+        check(rep.feeds.size == 2 && rep.feeds[0].name == "kt" && rep.feeds[0].accepted == 3UL && rep.feeds[1].allow)
+        check(rep.domainEntries >= 4UL && rep.fileBytes > 0UL)
+        NightjarEngine(EngineSettings(null, out.path, Mode.MONITOR, defaultMemoryCaps(), 1UL)).use { e ->
+            val v = e.checkDomain("www.c2.bad-example.org", 0UL)
+            check(v.outcome == IntelOutcome.BLOCKED && v.indicator == "c2.bad-example.org" && v.feed == "kt") { "$v" }
+            check(e.checkDomain("ok.c2.bad-example.org", 0UL).outcome == IntelOutcome.ALLOWED)
+            check(e.checkIp("192.0.2.1", 0UL).outcome == IntelOutcome.CLEAN)
+            block.writeText("0.0.0.0 ads.bad-example.net\n")
+            compileFeeds(listOf(block.path), listOf(), out.path)
+            e.reloadIntel(out.path)
+            check(e.checkDomain("www.c2.bad-example.org", 0UL).outcome == IntelOutcome.CLEAN)
+            check(e.checkDomain("ads.bad-example.net", 0UL).outcome == IntelOutcome.BLOCKED)
+        }
+    }
+
+    test("every error variant reaches Kotlin as a typed exception") {
+        expectThrows<NightjarException.Unsupported> { NightjarEngine(settings(mode = Mode.RELAY)) }
+        expectThrows<NightjarException.InvalidConfig> { NightjarEngine(settings(caps = defaultMemoryCaps().copy(maxFlows = 0UL))) }
+        File(tmp, "garbage.idx").writeText("not an index")
+        expectThrows<NightjarException.Intel> {
+            NightjarEngine(EngineSettings(null, File(tmp, "garbage.idx").path, Mode.MONITOR, defaultMemoryCaps(), 1UL))
+        }
+        expectThrows<NightjarException.Store> { NightjarEngine(settings(File(tmp, "no/such/dir/x.db"))) }
+        NightjarEngine(settings()).use { e ->
+            expectThrows<NightjarException.NoDatabase> { e.queryFlows(QueryFilter(), null, 10u) }
+            expectThrows<NightjarException.Intel> { e.checkDomain("example.org", 0UL) }
+            expectThrows<NightjarException.Io> { e.reloadIntel(File(tmp, "missing.idx").path) }
+        }
+        NightjarEngine(settings(File(tmp, "errors.db"))).use { e ->
+            expectThrows<NightjarException.InvalidArgument> { e.queryFlows(QueryFilter(), "not-a-cursor", 10u) }
+            expectThrows<NightjarException.InvalidArgument> { e.queryDns(QueryFilter(ip = "999.0.0.1"), null, 10u) }
+            expectThrows<NightjarException.InvalidArgument> { e.export(ExportFormat.CSV, ExportTable.TLS, QueryFilter(), File(tmp, "x").path) }
+            expectThrows<NightjarException.Io> { e.export(ExportFormat.CSV, ExportTable.FLOWS, QueryFilter(), File(tmp, "no/dir/x.csv").path) }
+            e.shutdown()
+            check(!e.isUsable())
+            expectThrows<NightjarException.EngineUnusable> { e.stats() }
+        }
+    }
+
+    test("a panic inside Rust comes back as Internal; the process lives; the engine is unusable") {
+        NightjarEngine(settings()).use { e ->
+            val ex = expectThrows<NightjarException.Internal> { e.debugPanic() }
+            check(ex.detail.contains("debug_panic")) { ex.detail }
+            check(!e.isUsable())
+            expectThrows<NightjarException.EngineUnusable> { e.ingest(listOf()) }
+        }
+        NightjarEngine(settings()).use { e2 -> check(e2.isUsable()) } // the library still works
+    }
+
+    test("replay of pcapdroid two_flows.pcap through ingest matches `nightjar replay --json`") {
+        val pcap = File(fixtures, "pcap/pcapdroid/pcap/two_flows.pcap")
+        if (!pcap.exists() || cliJson == null || !cliJson.exists()) {
+            System.err.println("SKIPPED: fixtures not found at ${fixtures.path}")
+            return@test
+        }
+        val frames = readPcap(pcap)
+        val device = srcIp(frames[0].ip)
+        val db = File(tmp, "replay.db")
+        NightjarEngine(settings(db)).use { e ->
+            val r = e.ingest(frames.map { Packet(it.ip, srcIp(it.ip) == device, it.tsUs.toULong()) })
+            check(r.verdicts.size == frames.size)
+            check(e.shutdown().flowsFlushed >= 1UL)
+        }
+        // The CLI's conn lines: proto, 5-tuple, packets each way, name.
+        val want = cliJson.readLines().filter { it.contains("\"_path\":\"conn\"") }.map { line ->
+            fun s(k: String) = Regex("\"$k\":\"([^\"]*)\"").find(line)!!.groupValues[1]
+            fun n(k: String) = Regex("\"$k\":(\\d+)").find(line)!!.groupValues[1]
+            listOf(s("proto"), s("id.orig_h"), n("id.orig_p"), s("id.resp_h"), n("id.resp_p"), n("orig_pkts"), n("resp_pkts"), s("name")).joinToString(" ")
+        }.sorted()
+        NightjarEngine(settings(db)).use { e ->
+            val got = e.queryFlows(QueryFilter(), null, 100u).items.map {
+                val proto = when (it.proto.toInt()) { 6 -> "tcp"; 17 -> "udp"; else -> "icmp" }
+                listOf(proto, it.origIp, it.origPort, it.respIp, it.respPort, it.origPkts, it.respPkts, it.name ?: "").joinToString(" ")
+            }.sorted()
+            check(want.isNotEmpty())
+            check(got == want) { "bindings: $got\ncli:      $want" }
+            e.shutdown()
+        }
+    }
+
+    test("store queries and exports: flows, dns, domains, apps, coverage, zeek/ocsf/csv") {
+        val db = File(tmp, "queries.db")
+        NightjarEngine(settings(db)).use { e ->
+            e.setAppInventory(listOf(AppInfo(10_001u, "org.example.one", "One", 1UL, 2UL), AppInfo(10_002u, "org.example.two", null, null, null)))
+            e.setAppResolver(object : AppResolver {
+                override fun owner(flow: FlowKey5): UInt? = if (flow.localPort.toInt() % 2 == 0) 10_001u else 10_002u
+            })
+            val pk = mutableListOf<Packet>()
+            for (i in 0 until 30) {
+                val ts = 1_000_000UL + i.toULong() * 1000UL
+                pk.add(Packet(udp(20000 + i, 7000, 10 + i % 5), true, ts))
+                pk.add(Packet(udp(20000 + i, 7000, 10 + i % 5, reverse = true), false, ts + 10UL))
+            }
+            e.ingest(pk)
+            e.shutdown()
+        }
+        NightjarEngine(settings(db)).use { e ->
+            e.setAppInventory(listOf(AppInfo(10_001u, "org.example.one", "One", 1UL, 2UL)))
+            var cursor: String? = null
+            val all = mutableListOf<FlowItem>()
+            do {
+                val page = e.queryFlows(QueryFilter(), cursor, 7u)
+                check(page.items.size <= 7)
+                all += page.items
+                cursor = page.nextCursor
+            } while (cursor != null)
+            check(all.size == 30 && all.map { it.id }.toSet().size == 30) { "${all.size}" }
+            check(e.queryFlows(QueryFilter(appUid = 10_001u), null, 100u).items.all { it.appUid == 10_001u && it.appName == "org.example.one" })
+            check(e.queryFlows(QueryFilter(ip = "192.0.2.10"), null, 100u).items.size == 6)
+            check(e.queryDns(QueryFilter(), null, 10u).items.isEmpty())
+            val apps = e.queryApps(QueryFilter(), null, 1u)
+            check(apps.items.size == 1 && apps.nextCursor != null)
+            val apps2 = e.queryApps(QueryFilter(), apps.nextCursor, 10u)
+            val allApps = apps.items + apps2.items
+            check(allApps.mapNotNull { it.uid }.toSet() == setOf(10_001u, 10_002u)) { "$allApps" }
+            check(allApps.first { it.uid == 10_001u }.label == "One")
+            val domains = e.queryDomains(QueryFilter(), null, 10u)
+            check(domains.items.size == 1 && domains.items[0].domain == null && domains.items[0].flows == 30UL) { "${domains.items}" }
+            val cov = e.coverage(0UL, 4_000_000_000_000_000UL)
+            check(cov.flows == 30UL && cov.attributed == 30UL && cov.named == 0UL)
+            check(cov.blindSpots.any { it is BlindSpot.NoDns }) { "${cov.blindSpots}" }
+            for ((fmt, table) in listOf(ExportFormat.CSV to ExportTable.FLOWS, ExportFormat.OCSF to ExportTable.FLOWS, ExportFormat.ZEEK to ExportTable.FLOWS)) {
+                val f = File(tmp, "export-$fmt.out")
+                val n = e.export(fmt, table, QueryFilter(), f.path)
+                check(n == 30UL) { "$fmt $n" }
+                check(f.readLines().size == 30 + if (fmt == ExportFormat.CSV) 1 else 0)
+            }
+            val rep = e.shutdown()
+            check(rep.writer != null && rep.flowsFlushed == 0UL)
+        }
+    }
+
+    test("ingest from two threads at once") {
+        NightjarEngine(settings()).use { e ->
+            val threads = (0 until 2).map { t ->
+                Thread {
+                    for (i in 0 until 200) e.ingest(listOf(Packet(udp(30000 + i, 53, 20 + t), true, 1_000UL + i.toULong())))
+                }
+            }
+            threads.forEach { it.start() }; threads.forEach { it.join() }
+            check(e.stats().packets == 400UL)
+        }
+    }
+
+    // Timing only: printed, never asserted.
+    test("timing: ingest overhead per packet from Kotlin") {
+        NightjarEngine(settings(caps = defaultMemoryCaps())).use { e ->
+            for (batch in listOf(1, 32, 256)) {
+                val packets = (0 until batch).map { Packet(udp(40000 + it % 1000, 443, 30 + it % 50), true, 0UL) }
+                val rounds = maxOf(20_000 / batch, 200)
+                repeat(rounds) { e.ingest(packets) } // warm-up (JIT)
+                val t0 = System.nanoTime()
+                repeat(rounds) { e.ingest(packets) }
+                val ns = (System.nanoTime() - t0).toDouble() / (rounds * batch)
+                println("TIMING batch=$batch: ${"%.0f".format(ns)} ns/packet (${"%.1f".format(ns * batch / 1000)} µs/call)")
+            }
+        }
+    }
+
+    println("$passed passed, $failed failed")
+    System.exit(if (failed == 0) 0 else 1)
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Kotlin host tests of the UniFFI bindings. Installs what is missing (Debian's libjna-java,
+# kotlinc from the npm package `kotlin-compiler` into the gitignored .tools/), builds the
+# cdylib with the test features, checks bindings/generated is fresh, builds the CLI for the
+# replay comparison, compiles Tests.kt against freshly generated bindings and runs it on the
+# JVM. The last line is `N passed, M failed`; the exit status is non-zero on any failure.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+bindings="$(cd "$here/.." && pwd)"
+root="$(cd "$bindings/.." && pwd)"
+tools="$root/.tools"
+kotlin_version="2.4.20"
+kotlin_home="$tools/kotlinc-$kotlin_version"
+target="${CARGO_TARGET_DIR:-$root/target}"
+fixtures="${NIGHTJAR_FIXTURES:-$root/../shared/fixtures}"
+jna=/usr/share/java/jna.jar
+
+if [ ! -f "$jna" ]; then
+    echo "installing libjna-java" >&2
+    # A fresh machine's package lists may be empty or stale.
+    apt-get update -qq >&2 || true
+    apt-get install -y libjna-java >&2
+fi
+if [ ! -x "$kotlin_home/bin/kotlinc" ]; then
+    echo "installing kotlin-compiler@$kotlin_version into $tools" >&2
+    mkdir -p "$tools"
+    (cd "$tools" && npm pack --silent "kotlin-compiler@$kotlin_version" >/dev/null \
+        && rm -rf package && tar xzf "kotlin-compiler-$kotlin_version.tgz" \
+        && mv package "$kotlin_home")
+fi
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+# 1. The committed bindings must equal a fresh generation from the default-feature library.
+"$bindings/generate.sh" "$work/fresh" >/dev/null
+if diff -r "$bindings/generated" "$work/fresh" >"$work/stale.diff"; then
+    stale=false
+else
+    stale="$(head -c 400 "$work/stale.diff" | tr '\n' ' ')"
+fi
+
+# 2. The test build (debug_panic, debug_deliver_alert) and its bindings; this leaves the test
+#    cdylib in target/debug for the JVM.
+NIGHTJAR_FFI_FEATURES=test-panic,test-support "$bindings/generate.sh" "$work/gen" >/dev/null
+
+# 3. What the CLI says about the replayed capture.
+capture="$fixtures/pcap/pcapdroid/pcap/two_flows.pcap"
+cli_json="$work/cli.json"
+if [ -f "$capture" ]; then
+    cargo build --quiet -p nightjar \
+        || echo "warning: the CLI did not build; comparing with the last built one, if any" >&2
+    if [ -x "$target/debug/nightjar" ]; then
+        "$target/debug/nightjar" replay --json "$capture" >"$cli_json"
+    fi
+fi
+
+# 4. Compile and run.
+K="$kotlin_home"
+cp="$jna:$K/lib/kotlinx-coroutines-core-jvm.jar"
+mapfile -t sources < <(find "$work/gen/kotlin" -name '*.kt')
+"$K/bin/kotlinc" -nowarn "${sources[@]}" "$here/Tests.kt" -cp "$cp" -d "$work/tests.jar" 2>&1 \
+    | grep -v '^warning:' >&2 || true
+[ -f "$work/tests.jar" ] || { echo "0 passed, 1 failed"; exit 1; }
+mkdir -p "$work/tmp"
+java -Djna.library.path="$target/debug" \
+    -Dnightjar.fixtures="$fixtures" -Dnightjar.cliJson="$cli_json" \
+    -Dnightjar.generatedStale="$stale" -Dnightjar.tmp="$work/tmp" \
+    -cp "$work/tests.jar:$jna:$K/lib/kotlin-stdlib.jar:$K/lib/kotlinx-coroutines-core-jvm.jar" \
+    TestsKt

@@ -1,0 +1,805 @@
+//! [`NightjarEngine`], the one object the host app holds.
+//!
+//! # Locks and threads
+//! The handle is `Send + Sync`; uniffi keeps it in an `Arc`. The engine and the database writer
+//! sit behind one `Mutex` (`inner`), taken by `ingest`, `poll`, `stats`, `memory`,
+//! `set_app_inventory` and `shutdown`. Queries and exports use a separate read connection behind
+//! its own `Mutex` (`db`), so the UI thread can page through history while the packet thread
+//! ingests. The intel index is an `Arc` swapped under an `RwLock`: a reload never blocks
+//! `ingest` for longer than a pointer copy. Foreign callbacks are never called with `inner`
+//! held (see [`crate::callbacks`]).
+//!
+//! # Panics
+//! Every exported method runs inside `catch_unwind`. A caught panic becomes
+//! `NightjarError::Internal` and marks the handle poisoned: its state may be half-updated, so
+//! every later call fails with `EngineUnusable` and `is_usable()` says false.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::Duration;
+
+use nightjar_engine::{AppId, Direction, Engine, Event, FlowRef};
+use nightjar_intel::Index;
+use nightjar_store::export::Table;
+use nightjar_store::export::zeek::ZeekLog;
+use nightjar_store::{Cursor, Query, Store, StoreConfig, TalkerGroup, TimeWindow};
+use nightjar_wire::{Transport, parse_ip, parse_transport};
+
+use crate::callbacks::{AlertDispatcher, AlertListener, AppResolver};
+use crate::config::EngineSettings;
+use crate::error::{NightjarError, Result};
+use crate::intel::intel_verdict;
+use crate::panic_guard::panic_message;
+use crate::records::{
+    Action, Alert, AlertPage, AlertState, AppInfo, AppItem, AppPage, CoverageReport, DnsItem,
+    DnsPage, DomainItem, DomainPage, ExportFormat, ExportTable, FlowItem, FlowKey5, FlowPage,
+    IngestResult, IntelVerdict, MemoryReport, Packet, QueryFilter, ShutdownReport, Stats, Verdict,
+    WriterStats, engine_stats,
+};
+use crate::store_rows::{MAX_PENDING, StoreSink};
+
+/// Apps kept in the inventory at most; more are refused and counted.
+pub const MAX_APPS: usize = 50_000;
+
+/// Rows a talker page (domains, apps) can reach: the store ranks at most this many.
+const MAX_RANKED: usize = 10_000;
+
+/// Salt for flow uids, so uids do not reveal the engine's flow counter.
+const UID_SALT: u64 = 0x6e6a_7569_6473_616c;
+
+/// What `inner` guards.
+#[derive(Debug)]
+struct Inner {
+    engine: Engine,
+    sink: Option<StoreSink>,
+    apps: HashMap<u32, AppInfo>,
+    apps_shed: u64,
+    alerts: Arc<AlertDispatcher>,
+}
+
+impl Inner {
+    /// Feeds packets to the engine, appending their verdicts, until one opens a flow while
+    /// `want_keys` is set: then it stops and returns how many packets it took and the new
+    /// flow's 5-tuple, so the caller can ask the app resolver before the flow's next packet
+    /// (a short flow could otherwise complete before it is attributed).
+    fn ingest_until_new(
+        &mut self,
+        packets: &[Packet],
+        verdicts: &mut Vec<Verdict>,
+        want_keys: bool,
+    ) -> (usize, Option<(FlowRef, FlowKey5)>) {
+        for (i, p) in packets.iter().enumerate() {
+            let direction = if p.outbound {
+                Direction::Outbound
+            } else {
+                Direction::Inbound
+            };
+            let v = self.engine.on_packet(p.ts_us, direction, &p.bytes);
+            verdicts.push(Verdict {
+                action: match v.action {
+                    nightjar_engine::Action::Drop => Action::Drop,
+                    _ => Action::Pass,
+                },
+                flow_id: v.flow.map(|f| f.id.0),
+                is_new: v.flow.is_some_and(|f| f.is_new),
+            });
+            // Drained after every packet, so the engine's event cap only bites when a sweep
+            // completes more flows at once than it holds.
+            if self.engine.pending_events() > 0 {
+                self.drain();
+            }
+            if want_keys
+                && let Some(flow) = v.flow.filter(|f| f.is_new)
+                && let Some(key) = flow_key(&p.bytes, p.outbound)
+            {
+                return (i + 1, Some((flow, key)));
+            }
+        }
+        (packets.len(), None)
+    }
+
+    /// Moves the engine's events to the store.
+    fn drain(&mut self) {
+        while let Some(event) = self.engine.next_event() {
+            // TODO(detect): once core/detect lands, each event goes to the detectors here and
+            // every alert they return goes through `self.raise_alert`, the path
+            // `debug_deliver_alert` and the tests already exercise.
+            let Some(sink) = self.sink.as_mut() else {
+                continue;
+            };
+            match &event {
+                Event::FlowCompleted(r) => sink.flow(r, &self.apps),
+                Event::Dns(tx) => sink.dns(tx),
+                Event::Hello(h) => sink.hello(h),
+                Event::Http(h) => sink.http(h),
+                _ => {}
+            }
+        }
+    }
+
+    /// The one way an alert leaves the engine: to the store (when configured) and to the
+    /// listener's queue. Never blocks and never calls the listener itself.
+    #[cfg_attr(
+        not(any(test, feature = "test-support")),
+        expect(
+            dead_code,
+            reason = "the hook core/detect will call; tests call it now"
+        )
+    )]
+    fn raise_alert(&mut self, alert: Alert) {
+        if let Some(sink) = &self.sink {
+            sink.alert(alert.to_row());
+        }
+        self.alerts.offer(alert);
+    }
+}
+
+/// A new flow's 5-tuple seen from the device.
+fn flow_key(bytes: &[u8], outbound: bool) -> Option<FlowKey5> {
+    let ip = parse_ip(bytes).ok()?;
+    let (sport, dport) = if ip.fragment.is_none() {
+        match parse_transport(ip.protocol, ip.payload) {
+            Ok(Transport::Tcp(seg)) => (seg.src_port, seg.dst_port),
+            Ok(
+                Transport::Udp {
+                    src_port, dst_port, ..
+                }
+                | Transport::Sctp { src_port, dst_port },
+            ) => (src_port, dst_port),
+            _ => (0, 0),
+        }
+    } else {
+        (0, 0)
+    };
+    let (local, lport, remote, rport) = if outbound {
+        (ip.src, sport, ip.dst, dport)
+    } else {
+        (ip.dst, dport, ip.src, sport)
+    };
+    Some(FlowKey5 {
+        protocol: ip.protocol,
+        local_ip: local.to_string(),
+        local_port: lport,
+        remote_ip: remote.to_string(),
+        remote_port: rport,
+    })
+}
+
+/// A Nightjar engine: give it the tunnel's packets, read back what the device talked to.
+#[derive(uniffi::Object)]
+pub struct NightjarEngine {
+    inner: Mutex<Option<Inner>>,
+    db: Mutex<Option<Store>>,
+    intel: RwLock<Option<Arc<Index>>>,
+    resolver: RwLock<Option<Arc<dyn AppResolver>>>,
+    alerts: Arc<AlertDispatcher>,
+    poisoned: AtomicBool,
+    shut_down: AtomicBool,
+    attributed: AtomicU64,
+    resolver_failures: AtomicU64,
+}
+
+impl std::fmt::Debug for NightjarEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NightjarEngine")
+            .field("poisoned", &self.poisoned.load(Ordering::Relaxed))
+            .field("shut_down", &self.shut_down.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl NightjarEngine {
+    /// Runs an exported method's body: a panic poisons the handle and becomes `Internal`.
+    pub(crate) fn run<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        if !self.is_usable_now() {
+            return Err(NightjarError::EngineUnusable);
+        }
+        catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+            self.poisoned.store(true, Ordering::Release);
+            log::error!("panic caught at the FFI boundary; engine marked unusable");
+            Err(NightjarError::Internal {
+                detail: panic_message(payload.as_ref()),
+            })
+        })
+    }
+
+    fn is_usable_now(&self) -> bool {
+        !self.poisoned.load(Ordering::Acquire) && !self.shut_down.load(Ordering::Acquire)
+    }
+
+    /// Runs `f` on the engine under its lock.
+    fn with_inner<T>(&self, f: impl FnOnce(&mut Inner) -> Result<T>) -> Result<T> {
+        let mut guard = self.inner.lock().map_err(|_| self.poison())?;
+        let inner = guard.as_mut().ok_or(NightjarError::EngineUnusable)?;
+        f(inner)
+    }
+
+    /// Runs `f` on the read connection.
+    fn with_db<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+        let guard: MutexGuard<'_, Option<Store>> = self.db.lock().map_err(|_| self.poison())?;
+        let store = guard.as_ref().ok_or(NightjarError::NoDatabase)?;
+        f(store)
+    }
+
+    fn poison(&self) -> NightjarError {
+        self.poisoned.store(true, Ordering::Release);
+        NightjarError::EngineUnusable
+    }
+
+    fn index(&self) -> Option<Arc<Index>> {
+        self.intel
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Asks the resolver who owns a new flow (no lock held), then attributes it under the lock.
+    fn attribute(
+        &self,
+        resolver: &Arc<dyn AppResolver>,
+        flow: FlowRef,
+        key: FlowKey5,
+    ) -> Result<()> {
+        // The resolver is foreign code: an exception there must not poison the engine.
+        let uid = match catch_unwind(AssertUnwindSafe(|| resolver.owner(key))) {
+            Ok(Some(uid)) => uid,
+            Ok(None) => return Ok(()),
+            Err(_) => {
+                self.resolver_failures.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+        };
+        self.with_inner(|inner| {
+            if inner.engine.attribute(flow, AppId(uid)) {
+                self.attributed.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        })
+    }
+
+    fn store_query(
+        &self,
+        filter: &QueryFilter,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<Query> {
+        let mut q = Query::new().limit(usize::try_from(limit).unwrap_or(usize::MAX));
+        if let Some(d) = &filter.domain {
+            q = q.domain(d.clone());
+        }
+        if let Some(a) = filter.app_uid {
+            q = q.app(a);
+        }
+        if let Some(ip) = &filter.ip {
+            let ip = IpAddr::from_str(ip.trim())
+                .map_err(|_| NightjarError::arg("ip is not an IPv4 or IPv6 address"))?;
+            q = q.ip(ip);
+        }
+        q.since_us = filter.since_us;
+        q.until_us = filter.until_us;
+        q.proto = filter.proto;
+        q.severity = filter.severity.map(Into::into);
+        q.state = filter.state.map(Into::into);
+        if let Some(c) = cursor {
+            q = q.after(Some(Cursor::from_str(&c)?));
+        }
+        Ok(q)
+    }
+}
+
+fn window(filter: &QueryFilter) -> TimeWindow {
+    TimeWindow::new(
+        filter.since_us.unwrap_or(0),
+        filter.until_us.unwrap_or(TimeWindow::all().until_us),
+    )
+}
+
+/// Offset cursors for ranked lists (top talkers), which have no natural key.
+fn offset_of(cursor: Option<&str>) -> Result<usize> {
+    match cursor {
+        None => Ok(0),
+        Some(c) => c
+            .strip_prefix("rank.")
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| NightjarError::arg("cursor was not produced by this query")),
+    }
+}
+
+/// The slice `[offset, offset + limit)` of a ranking and the cursor after it.
+fn rank_page<T>(mut ranked: Vec<T>, offset: usize, limit: usize) -> (Vec<T>, Option<String>) {
+    let more = ranked.len() > offset + limit;
+    ranked.truncate(offset + limit);
+    let items = ranked.into_iter().skip(offset).collect();
+    (items, more.then(|| format!("rank.{}", offset + limit)))
+}
+
+fn page_limit(limit: u32) -> usize {
+    usize::try_from(limit)
+        .unwrap_or(MAX_RANKED)
+        .clamp(1, MAX_RANKED)
+}
+
+#[uniffi::export]
+impl NightjarEngine {
+    /// Creates an engine: validates the settings, opens (creating or migrating) the database and
+    /// starts its writer thread, and maps the intel index.
+    #[uniffi::constructor]
+    pub fn new(settings: EngineSettings) -> Result<Arc<Self>> {
+        crate::panic_guard::guard(|| Self::open(&settings).map(Arc::new))
+    }
+
+    /// Feeds a batch of packets, in the order they crossed the tunnel. Call it from the packet
+    /// thread. When a packet opens a flow, the [`AppResolver`] (if set) is asked for the owner
+    /// on this thread, with the engine lock released, before the batch goes on.
+    pub fn ingest(&self, packets: Vec<Packet>) -> Result<IngestResult> {
+        self.run(|| {
+            let resolver = self
+                .resolver
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            let mut verdicts = Vec::with_capacity(packets.len());
+            let mut rest = packets.as_slice();
+            while !rest.is_empty() {
+                let (taken, new_flow) = self.with_inner(|inner| {
+                    Ok(inner.ingest_until_new(rest, &mut verdicts, resolver.is_some()))
+                })?;
+                rest = rest.get(taken..).unwrap_or_default();
+                if let (Some(r), Some((flow, key))) = (&resolver, new_flow) {
+                    self.attribute(r, flow, key)?;
+                }
+            }
+            Ok(IngestResult {
+                verdicts,
+                to_tunnel: Vec::new(),
+            })
+        })
+    }
+
+    /// Lets time pass without packets (call about once a second when the tunnel is quiet):
+    /// idle flows complete and are written.
+    pub fn poll(&self, now_us: u64) -> Result<()> {
+        self.run(|| {
+            self.with_inner(|inner| {
+                inner.engine.poll(now_us);
+                inner.drain();
+                Ok(())
+            })
+        })
+    }
+
+    /// Sets (or with `None` removes) the app-attribution callback.
+    pub fn set_app_resolver(&self, resolver: Option<Arc<dyn AppResolver>>) -> Result<()> {
+        self.run(|| {
+            *self
+                .resolver
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = resolver;
+            Ok(())
+        })
+    }
+
+    /// Sets (or with `None` removes) the alert listener. Alerts arrive on the `nightjar-alerts`
+    /// thread; the first listener starts it.
+    pub fn set_alert_listener(&self, listener: Option<Arc<dyn AlertListener>>) -> Result<()> {
+        self.run(|| {
+            self.alerts
+                .set_listener(listener)
+                .map_err(|e| NightjarError::Internal {
+                    detail: format!("cannot start the alert thread: {e}"),
+                })
+        })
+    }
+
+    /// Replaces the app inventory (names for flow rows and app queries); written to the
+    /// database's apps table when one is configured. At most [`MAX_APPS`] are kept.
+    pub fn set_app_inventory(&self, apps: Vec<AppInfo>) -> Result<()> {
+        self.run(|| {
+            self.with_inner(|inner| {
+                inner.apps.clear();
+                for app in apps {
+                    if inner.apps.len() >= MAX_APPS && !inner.apps.contains_key(&app.uid) {
+                        inner.apps_shed += 1;
+                        continue;
+                    }
+                    if let Some(sink) = &inner.sink {
+                        sink.app(&app);
+                    }
+                    inner.apps.insert(app.uid, app);
+                }
+                Ok(())
+            })
+        })
+    }
+
+    /// Flows matching `filter`, newest first, `limit` a page (the store caps it). Pass the
+    /// returned cursor back for the next page.
+    pub fn query_flows(
+        &self,
+        filter: QueryFilter,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<FlowPage> {
+        self.run(|| {
+            let q = self.store_query(&filter, cursor, limit)?;
+            let page = self.with_db(|s| Ok(s.flows(&q)?))?;
+            Ok(FlowPage {
+                items: page.items.iter().map(FlowItem::from).collect(),
+                next_cursor: page.next.map(|c| c.to_string()),
+            })
+        })
+    }
+
+    /// DNS transactions matching `filter`, newest first.
+    pub fn query_dns(
+        &self,
+        filter: QueryFilter,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<DnsPage> {
+        self.run(|| {
+            let q = self.store_query(&filter, cursor, limit)?;
+            let page = self.with_db(|s| Ok(s.dns(&q)?))?;
+            Ok(DnsPage {
+                items: page.items.iter().map(DnsItem::from).collect(),
+                next_cursor: page.next.map(|c| c.to_string()),
+            })
+        })
+    }
+
+    /// Alerts matching `filter`, newest first.
+    pub fn query_alerts(
+        &self,
+        filter: QueryFilter,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<AlertPage> {
+        self.run(|| {
+            let q = self.store_query(&filter, cursor, limit)?;
+            let page = self.with_db(|s| Ok(s.alerts(&q)?))?;
+            Ok(AlertPage {
+                items: page.items.iter().map(Alert::from).collect(),
+                next_cursor: page.next.map(|c| c.to_string()),
+            })
+        })
+    }
+
+    /// Sets an alert's triage state. Returns whether the alert exists.
+    pub fn set_alert_state(&self, alert_id: u64, state: AlertState) -> Result<bool> {
+        self.run(|| self.with_db(|s| Ok(s.set_alert_state(alert_id, state.into())?)))
+    }
+
+    /// Top talkers by domain over the filter's time window, most bytes first. Only the window
+    /// applies; at most 10,000 domains are ranked.
+    pub fn query_domains(
+        &self,
+        filter: QueryFilter,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<DomainPage> {
+        self.run(|| {
+            let offset = offset_of(cursor.as_deref())?;
+            let limit = page_limit(limit);
+            let ranked = self.with_db(|s| {
+                Ok(s.top_talkers(
+                    TalkerGroup::Domain,
+                    window(&filter),
+                    (offset + limit + 1).min(MAX_RANKED),
+                )?)
+            })?;
+            let (items, next_cursor) = rank_page(ranked, offset, limit);
+            Ok(DomainPage {
+                items: items.iter().map(DomainItem::from).collect(),
+                next_cursor,
+            })
+        })
+    }
+
+    /// Traffic per app over the filter's time window, most bytes first, with package and label
+    /// from the inventory.
+    pub fn query_apps(
+        &self,
+        filter: QueryFilter,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<AppPage> {
+        self.run(|| {
+            let offset = offset_of(cursor.as_deref())?;
+            let limit = page_limit(limit);
+            let ranked = self.with_db(|s| {
+                Ok(s.top_talkers(
+                    TalkerGroup::App,
+                    window(&filter),
+                    (offset + limit + 1).min(MAX_RANKED),
+                )?)
+            })?;
+            let (talkers, next_cursor) = rank_page(ranked, offset, limit);
+            let items = self.with_inner(|inner| {
+                Ok(talkers
+                    .iter()
+                    .map(|t| {
+                        let app = t.app_uid.and_then(|u| inner.apps.get(&u));
+                        AppItem {
+                            uid: t.app_uid,
+                            package: app.map(|a| a.package.clone()).or(t.app_name.clone()),
+                            label: app.and_then(|a| a.label.clone()),
+                            flows: t.flows,
+                            bytes_out: t.bytes_out,
+                            bytes_in: t.bytes_in,
+                        }
+                    })
+                    .collect())
+            })?;
+            Ok(AppPage { items, next_cursor })
+        })
+    }
+
+    /// What Nightjar could and could not see in `[since_us, until_us)`.
+    pub fn coverage(&self, since_us: u64, until_us: u64) -> Result<CoverageReport> {
+        self.run(|| {
+            self.with_db(|s| {
+                Ok(CoverageReport::from(
+                    &s.coverage(TimeWindow::new(since_us, until_us))?,
+                ))
+            })
+        })
+    }
+
+    /// Writes `table` in `format` to the file at `path` (replaced). Returns the rows written.
+    pub fn export(
+        &self,
+        format: ExportFormat,
+        table: ExportTable,
+        filter: QueryFilter,
+        path: String,
+    ) -> Result<u64> {
+        self.run(|| {
+            let q = self.store_query(&filter, None, 0)?;
+            let zeek_only =
+                || NightjarError::arg("the tls, quic and http tables exist only as Zeek logs");
+            let plain = match table {
+                ExportTable::Flows => Some(Table::Flows),
+                ExportTable::Dns => Some(Table::Dns),
+                ExportTable::Alerts => Some(Table::Alerts),
+                ExportTable::Tls | ExportTable::Quic | ExportTable::Http => None,
+            };
+            if format != ExportFormat::Zeek && plain.is_none() {
+                return Err(zeek_only());
+            }
+            self.with_db(|s| {
+                let file =
+                    std::fs::File::create(&path).map_err(|e| NightjarError::io(&path, &e))?;
+                let mut w = std::io::BufWriter::new(file);
+                let n = match (format, plain) {
+                    (ExportFormat::Zeek, _) => {
+                        let log = match table {
+                            ExportTable::Flows => ZeekLog::Conn,
+                            ExportTable::Dns => ZeekLog::Dns,
+                            ExportTable::Alerts => ZeekLog::Alerts,
+                            ExportTable::Tls => ZeekLog::Ssl,
+                            ExportTable::Quic => ZeekLog::Quic,
+                            ExportTable::Http => ZeekLog::Http,
+                        };
+                        s.export_zeek(log, &q, &mut w)?
+                    }
+                    (ExportFormat::Ocsf, Some(t)) => s.export_ocsf(t, &q, &mut w)?,
+                    (ExportFormat::Csv, Some(t)) => s.export_csv(t, &q, &mut w)?,
+                    (_, None) => return Err(zeek_only()),
+                };
+                std::io::Write::flush(&mut w).map_err(|e| NightjarError::io(&path, &e))?;
+                Ok(n)
+            })
+        })
+    }
+
+    /// Maps the index at `path` and swaps it in atomically: lookups in flight finish on the old
+    /// index. On error the old index stays.
+    pub fn reload_intel(&self, path: String) -> Result<()> {
+        self.run(|| {
+            let index = Arc::new(Index::open(Path::new(&path))?);
+            *self.intel.write().unwrap_or_else(PoisonError::into_inner) = Some(index);
+            log::info!("intel index reloaded");
+            Ok(())
+        })
+    }
+
+    /// Looks a domain (or URL, or `host:port`) up in the intel index at `now_us`.
+    pub fn check_domain(&self, name: String, now_us: u64) -> Result<IntelVerdict> {
+        self.run(|| {
+            let index = self.index().ok_or_else(no_index)?;
+            let verdict = match nightjar_intel::normalize::normalize_host(name.trim()) {
+                Ok(nightjar_intel::normalize::Host::Domain(d)) => index.lookup_domain(&d, now_us),
+                Ok(nightjar_intel::normalize::Host::Ip(ip)) => index.lookup_ip(ip, now_us),
+                Err(_) => return Err(NightjarError::arg("not a domain name")),
+            };
+            Ok(intel_verdict(&verdict))
+        })
+    }
+
+    /// Looks an address up in the intel index at `now_us`.
+    pub fn check_ip(&self, ip: String, now_us: u64) -> Result<IntelVerdict> {
+        self.run(|| {
+            let index = self.index().ok_or_else(no_index)?;
+            let ip = IpAddr::from_str(ip.trim())
+                .map_err(|_| NightjarError::arg("not an IPv4 or IPv6 address"))?;
+            Ok(intel_verdict(&index.lookup_ip(ip, now_us)))
+        })
+    }
+
+    /// Counters: packets by fate, flows, what was shed where, the writer's counters.
+    pub fn stats(&self) -> Result<Stats> {
+        self.run(|| {
+            let mut s = self.with_inner(|inner| {
+                let mut s = engine_stats(&inner.engine.stats());
+                if let Some(sink) = &inner.sink {
+                    s.details_shed = sink.details_shed();
+                    s.writer = Some(WriterStats::from(&sink.status()));
+                }
+                s.apps_shed = inner.apps_shed;
+                Ok(s)
+            })?;
+            s.flows_attributed = self.attributed.load(Ordering::Relaxed);
+            s.alerts_delivered = self.alerts.delivered();
+            s.alerts_shed = self.alerts.shed();
+            s.resolver_failures = self.resolver_failures.load(Ordering::Relaxed);
+            Ok(s)
+        })
+    }
+
+    /// Memory in use against the caps.
+    pub fn memory(&self) -> Result<MemoryReport> {
+        self.run(|| {
+            self.with_inner(|inner| {
+                let pending = inner.sink.as_ref().map_or(0, StoreSink::pending);
+                Ok(MemoryReport::new(
+                    &inner.engine.memory(),
+                    pending,
+                    MAX_PENDING,
+                ))
+            })
+        })
+    }
+
+    /// Waits up to `timeout_ms` until every record queued so far is committed (before the app
+    /// is suspended, or before a query that must see the latest flows). Holds the engine lock
+    /// meanwhile: not for the packet thread. Returns whether everything was committed.
+    pub fn commit(&self, timeout_ms: u32) -> Result<bool> {
+        self.run(|| {
+            self.with_inner(|inner| {
+                Ok(inner
+                    .sink
+                    .as_ref()
+                    .is_none_or(|s| s.flush(Duration::from_millis(u64::from(timeout_ms)))))
+            })
+        })
+    }
+
+    /// Completes every live flow, writes everything to the database and stops its writer and
+    /// the alert thread. Every later call fails with `EngineUnusable`.
+    pub fn shutdown(&self) -> Result<ShutdownReport> {
+        self.run(|| {
+            let taken = {
+                let mut guard = self.inner.lock().map_err(|_| self.poison())?;
+                self.shut_down.store(true, Ordering::Release);
+                guard.take()
+            };
+            let Some(mut inner) = taken else {
+                return Err(NightjarError::EngineUnusable);
+            };
+            let live = inner.engine.stats().live_flows;
+            inner.engine.flush();
+            inner.drain();
+            let writer = inner.sink.take().map(|s| WriterStats::from(&s.finish()));
+            self.alerts.close();
+            log::info!("engine shut down");
+            Ok(ShutdownReport {
+                flows_flushed: u64::try_from(live).unwrap_or(u64::MAX),
+                writer,
+            })
+        })
+    }
+
+    /// False once the engine was shut down or a panic was caught inside it; then drop the
+    /// handle and create a new engine.
+    pub fn is_usable(&self) -> bool {
+        self.is_usable_now()
+    }
+}
+
+#[cfg(feature = "test-panic")]
+#[uniffi::export]
+impl NightjarEngine {
+    /// Test builds only (`test-panic`): panics inside the engine, to prove the panic comes back
+    /// as `Internal` and poisons the handle.
+    #[expect(
+        clippy::panic,
+        reason = "a test-only export whose whole job is to panic"
+    )]
+    pub fn debug_panic(&self) -> Result<()> {
+        self.run(|| self.with_inner(|_| panic!("debug_panic called")))
+    }
+}
+
+#[cfg(feature = "test-support")]
+#[uniffi::export]
+impl NightjarEngine {
+    /// Test builds only (`test-support`): raises `alert` through the path detector alerts will
+    /// take (store, then the listener's queue).
+    pub fn debug_deliver_alert(&self, alert: Alert) -> Result<()> {
+        self.run(|| {
+            self.with_inner(|inner| {
+                inner.raise_alert(alert);
+                Ok(())
+            })
+        })
+    }
+}
+
+fn no_index() -> NightjarError {
+    NightjarError::Intel {
+        reason: "no intel index loaded".into(),
+    }
+}
+
+impl NightjarEngine {
+    fn open(settings: &EngineSettings) -> Result<Self> {
+        let config = settings.engine_config()?;
+        let engine = Engine::new(config)?;
+        let intel = match &settings.intel_index_path {
+            Some(p) => Some(Arc::new(Index::open(&PathBuf::from(p))?)),
+            None => None,
+        };
+        let (db, sink) = match &settings.db_path {
+            Some(p) => {
+                let (store, writer) = Store::open(p, StoreConfig::default())?;
+                let offset = store.max_flow_id()?.map_or(0, |m| m.saturating_add(1));
+                (
+                    Some(store),
+                    Some(StoreSink::new(
+                        writer,
+                        offset,
+                        settings.hash_seed ^ UID_SALT,
+                    )),
+                )
+            }
+            None => (None, None),
+        };
+        let alerts = Arc::new(AlertDispatcher::default());
+        log::info!(
+            "engine created (database: {}, intel: {})",
+            db.is_some(),
+            intel.is_some()
+        );
+        Ok(NightjarEngine {
+            inner: Mutex::new(Some(Inner {
+                engine,
+                sink,
+                apps: HashMap::new(),
+                apps_shed: 0,
+                alerts: Arc::clone(&alerts),
+            })),
+            db: Mutex::new(db),
+            intel: RwLock::new(intel),
+            resolver: RwLock::new(None),
+            alerts,
+            poisoned: AtomicBool::new(false),
+            shut_down: AtomicBool::new(false),
+            attributed: AtomicU64::new(0),
+            resolver_failures: AtomicU64::new(0),
+        })
+    }
+
+    /// Raises an alert through the engine's alert path (what detectors will call).
+    #[cfg(test)]
+    pub(crate) fn raise_alert_for_test(&self, alert: Alert) -> Result<()> {
+        self.with_inner(|inner| {
+            inner.raise_alert(alert);
+            Ok(())
+        })
+    }
+}

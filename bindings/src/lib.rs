@@ -1,0 +1,42 @@
+//! UniFFI bindings for Nightjar: the only surface a mobile VPN app (Swift, Kotlin) calls.
+//!
+//! The inner/outer split of Mozilla's application-services: the core crates never derive uniffi
+//! traits; this crate defines the FFI records and enums ([`records`]) and converts. One object,
+//! [`NightjarEngine`], holds an engine, its database writer, the intel index and the callbacks;
+//! free functions compile feeds ([`compile_feeds`]), configure logging ([`init_logging`]) and
+//! give default caps ([`default_memory_caps`]).
+//!
+//! No panic crosses the FFI: every exported function runs inside `catch_unwind` and returns
+//! [`NightjarError::Internal`] instead; an engine that panicked marks itself unusable. Which
+//! thread each callback runs on is documented in [`callbacks`].
+//!
+//! Bindings: `bindings/generate.sh` regenerates `bindings/generated/{swift,kotlin}` with the
+//! pinned generator (`--features bindgen --bin uniffi-bindgen`).
+#![forbid(unsafe_code)]
+
+uniffi::setup_scaffolding!();
+
+pub mod callbacks;
+mod config;
+mod error;
+mod handle;
+mod intel;
+mod logging;
+mod panic_guard;
+pub mod records;
+mod store_rows;
+#[cfg(test)]
+mod tests;
+
+pub use callbacks::{ALERT_QUEUE, AlertListener, AppResolver};
+pub use config::{EngineSettings, MemoryCaps, Mode, default_memory_caps};
+pub use error::{NightjarError, Result};
+pub use handle::{MAX_APPS, NightjarEngine};
+pub use intel::compile_feeds;
+pub use logging::{LogLevel, init_logging};
+
+/// The version of the Nightjar library, for bug reports.
+#[uniffi::export]
+pub fn nightjar_version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}

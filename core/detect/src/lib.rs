@@ -1,0 +1,37 @@
+//! Detector building blocks for Nightjar: DGA scoring ([`dga`]), beaconing
+//! ([`beacon`]), NXDOMAIN bursts ([`nxdomain`]), DNS tunnelling ([`tunnel`]),
+//! previously-unseen domains ([`first_seen`]), contacts right after an app
+//! install/update ([`install`]), the alert type and gate ([`alert`]) and the
+//! evaluation harnesses ([`eval`], [`beacon_eval`]).
+//!
+//! Everything is sans-IO: callers pass names, sizes and the time (`now_us`,
+//! microseconds since the Unix epoch); every table is capped and counts what it
+//! sheds. Only the evaluation loaders read files, and they are not on the
+//! packet path.
+#![forbid(unsafe_code)]
+
+pub mod alert;
+pub mod beacon;
+pub mod beacon_eval;
+pub mod dga;
+pub mod domain;
+pub mod eval;
+pub mod first_seen;
+pub mod install;
+pub mod nxdomain;
+pub mod tunnel;
+
+#[cfg(test)]
+mod test_fixtures;
+
+pub use alert::{
+    Action, Alert, AlertGate, AttackRef, Detector, GateConfig, Policy, Severity, Signal,
+};
+pub use beacon::{Allowlist, BeaconConfig, BeaconKey, BeaconScore, BeaconTracker};
+pub use beacon_eval::{BeaconEval, BeaconEvalConfig, eval_beacon};
+pub use dga::{DgaModel, DgaScore, ModelError};
+pub use eval::{DgaEval, EvalError, eval_dga};
+pub use first_seen::{FirstSeen, FirstSeenConfig, Novelty, StateError};
+pub use install::{AppInfo, ContactContext, InstallConfig, PostInstallDetector, PostInstallScore};
+pub use nxdomain::{NxBurst, NxdomainConfig, NxdomainTracker};
+pub use tunnel::{TunnelConfig, TunnelDetector, TunnelScore};

@@ -1,0 +1,800 @@
+//! Relay behaviour, driven by a smoltcp client standing in for the device and
+//! an in-memory dialer standing in for the network.
+
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io::{self, ErrorKind};
+use std::rc::Rc;
+
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
+use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::socket::tcp;
+use smoltcp::time::Instant;
+use smoltcp::wire::{
+    HardwareAddress, Icmpv4Message, Icmpv4Packet, IpCidr, IpProtocol, Ipv4Address, Ipv4Packet,
+    Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
+};
+
+use crate::device::TunQueues;
+use crate::dns::tests::{answer_bytes, query_bytes};
+use crate::ip::{self, Classified};
+use crate::*;
+
+const T0: u64 = 1_700_000_000_000_000;
+const RELAY_IP: Ipv4Addr = Ipv4Addr::new(10, 111, 0, 1);
+const DEVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 111, 0, 2);
+const DNS_IP: Ipv4Addr = Ipv4Addr::new(10, 111, 0, 53);
+const UPSTREAM: &str = "192.0.2.53:53";
+
+#[derive(Debug, Default)]
+struct Far {
+    to_far: Vec<u8>,
+    from_far: VecDeque<u8>,
+    eof: bool,
+    write_blocked: bool,
+    fail: Option<ErrorKind>,
+    shut: bool,
+}
+
+#[derive(Debug, Default)]
+struct FarUdp {
+    sent: Vec<Vec<u8>>,
+    inbox: VecDeque<Vec<u8>>,
+}
+
+#[derive(Debug, Default)]
+struct Dials {
+    tcp: Vec<(Token, SocketAddr, Rc<RefCell<Far>>)>,
+    udp: Vec<(Token, SocketAddr, Rc<RefCell<FarUdp>>)>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct MemDialer(Rc<RefCell<Dials>>);
+
+#[derive(Debug)]
+struct MemTcp(Rc<RefCell<Far>>);
+#[derive(Debug)]
+struct MemUdp(Rc<RefCell<FarUdp>>);
+
+impl Outbound for MemTcp {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut far = self.0.borrow_mut();
+        if let Some(kind) = far.fail {
+            return Err(kind.into());
+        }
+        if far.from_far.is_empty() {
+            return if far.eof {
+                Ok(0)
+            } else {
+                Err(ErrorKind::WouldBlock.into())
+            };
+        }
+        let n = buf.len().min(far.from_far.len());
+        for (dst, src) in buf.iter_mut().zip(far.from_far.drain(..n)) {
+            *dst = src;
+        }
+        Ok(n)
+    }
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut far = self.0.borrow_mut();
+        if let Some(kind) = far.fail {
+            return Err(kind.into());
+        }
+        if far.write_blocked {
+            return Err(ErrorKind::WouldBlock.into());
+        }
+        far.to_far.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.0.borrow_mut().shut = true;
+        Ok(())
+    }
+}
+
+impl OutboundDatagram for MemUdp {
+    fn send(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.borrow_mut().sent.push(buf.to_vec());
+        Ok(buf.len())
+    }
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.0.borrow_mut().inbox.pop_front() {
+            Some(d) => {
+                buf[..d.len()].copy_from_slice(&d);
+                Ok(d.len())
+            }
+            None => Err(ErrorKind::WouldBlock.into()),
+        }
+    }
+}
+
+impl Dialer for MemDialer {
+    fn dial_tcp(&mut self, token: Token, dst: SocketAddr) -> Result<Box<dyn Outbound>, DialError> {
+        let far = Rc::new(RefCell::new(Far::default()));
+        self.0.borrow_mut().tcp.push((token, dst, far.clone()));
+        Ok(Box::new(MemTcp(far)))
+    }
+    fn dial_udp(
+        &mut self,
+        token: Token,
+        dst: SocketAddr,
+    ) -> Result<Box<dyn OutboundDatagram>, DialError> {
+        let far = Rc::new(RefCell::new(FarUdp::default()));
+        self.0.borrow_mut().udp.push((token, dst, far.clone()));
+        Ok(Box::new(MemUdp(far)))
+    }
+}
+
+/// Blocks flows to one port.
+#[derive(Debug)]
+struct BlockPort(u16);
+impl FlowPolicy for BlockPort {
+    fn decide(&self, dst: SocketAddr, _name: Option<&str>, _app: Option<u32>) -> FlowDecision {
+        if dst.port() == self.0 {
+            FlowDecision::Block
+        } else {
+            FlowDecision::Allow
+        }
+    }
+}
+
+fn config() -> RelayConfig {
+    RelayConfig {
+        ipv4: RELAY_IP,
+        dns: Some(DnsConfig {
+            addr: IpAddr::V4(DNS_IP),
+            upstream: UPSTREAM.parse().unwrap(),
+            max_inflight: 8,
+            timeout_us: 2_000_000,
+        }),
+        tcp_rx_buffer: 64 * 1024,
+        tcp_tx_buffer: 64 * 1024,
+        ..RelayConfig::default()
+    }
+}
+
+fn relay_with(
+    config: RelayConfig,
+    dns: Box<dyn DnsPolicy>,
+    flows: Box<dyn FlowPolicy>,
+) -> (Relay, MemDialer) {
+    let dialer = MemDialer::default();
+    let relay = Relay::new(config, Box::new(dialer.clone()), dns, flows, T0).unwrap();
+    (relay, dialer)
+}
+
+fn relay() -> (Relay, MemDialer) {
+    relay_with(config(), Box::new(AllowAll), Box::new(AllowAll))
+}
+
+/// The device: a smoltcp stack routing everything to the relay.
+struct Client {
+    iface: Interface,
+    dev: TunQueues,
+    sockets: SocketSet<'static>,
+}
+
+impl Client {
+    fn new() -> Self {
+        let mut dev = TunQueues::new(1500, 1 << 20);
+        let mut iface = Interface::new(
+            Config::new(HardwareAddress::Ip),
+            &mut dev,
+            Instant::from_micros(T0 as i64),
+        );
+        iface.update_ip_addrs(|a| a.push(IpCidr::new(DEVICE_IP.into(), 24)).unwrap());
+        iface.routes_mut().add_default_ipv4_route(RELAY_IP).unwrap();
+        Client {
+            iface,
+            dev,
+            sockets: SocketSet::new(Vec::new()),
+        }
+    }
+
+    fn connect(&mut self, dst: SocketAddr, port: u16) -> SocketHandle {
+        let mut sock = tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; 256 * 1024]),
+            tcp::SocketBuffer::new(vec![0; 256 * 1024]),
+        );
+        sock.connect(self.iface.context(), dst, port).unwrap();
+        self.sockets.add(sock)
+    }
+
+    fn sock(&mut self, h: SocketHandle) -> &mut tcp::Socket<'static> {
+        self.sockets.get_mut::<tcp::Socket>(h)
+    }
+}
+
+/// Shuttle packets both ways until both sides are quiet for a few rounds.
+fn run(relay: &mut Relay, c: &mut Client, now: &mut u64) -> Vec<Vec<u8>> {
+    let mut seen = Vec::new();
+    let mut quiet = 0;
+    for _ in 0..10_000 {
+        c.iface.poll(
+            Instant::from_micros(*now as i64),
+            &mut c.dev,
+            &mut c.sockets,
+        );
+        let up = c.dev.take_tx();
+        for p in &up {
+            relay.on_tun_packet(*now, p);
+        }
+        let down = relay.poll(*now);
+        for p in &down {
+            assert!(c.dev.push_rx(p));
+        }
+        if up.is_empty() && down.is_empty() {
+            quiet += 1;
+            if quiet > 30 {
+                break;
+            }
+        } else {
+            quiet = 0;
+        }
+        seen.extend(down);
+        *now += 1_000;
+    }
+    seen
+}
+
+fn raw_syn(src: SocketAddr, dst: SocketAddr) -> Vec<u8> {
+    let (IpAddr::V4(s), IpAddr::V4(d)) = (src.ip(), dst.ip()) else {
+        unreachable!()
+    };
+    let tcp = TcpRepr {
+        src_port: src.port(),
+        dst_port: dst.port(),
+        control: TcpControl::Syn,
+        seq_number: TcpSeqNumber(1000),
+        ack_number: None,
+        window_len: 64240,
+        window_scale: Some(7),
+        max_seg_size: Some(1460),
+        sack_permitted: false,
+        sack_ranges: [None; 3],
+        timestamp: None,
+        payload: &[],
+    };
+    let ip = Ipv4Repr {
+        src_addr: s,
+        dst_addr: d,
+        next_header: IpProtocol::Tcp,
+        payload_len: tcp.buffer_len(),
+        hop_limit: 64,
+    };
+    let mut buf = vec![0; ip.buffer_len() + tcp.buffer_len()];
+    let caps = ChecksumCapabilities::default();
+    let mut packet = Ipv4Packet::new_unchecked(&mut buf);
+    ip.emit(&mut packet, &caps);
+    let mut seg = TcpPacket::new_unchecked(packet.payload_mut());
+    tcp.emit(&mut seg, &s.into(), &d.into(), &caps);
+    buf
+}
+
+/// The TCP header of an IPv4 packet: (src, dst, control, mss).
+fn tcp_of(packet: &[u8]) -> Option<(SocketAddr, SocketAddr, TcpControl, Option<u16>, bool)> {
+    let ip = Ipv4Packet::new_checked(packet).ok()?;
+    if ip.next_header() != IpProtocol::Tcp {
+        return None;
+    }
+    let seg = TcpPacket::new_checked(ip.payload()).ok()?;
+    let (s, d): (Ipv4Address, Ipv4Address) = (ip.src_addr(), ip.dst_addr());
+    assert!(seg.verify_checksum(&s.into(), &d.into()), "bad checksum");
+    let repr = TcpRepr::parse(&seg, &s.into(), &d.into(), &ChecksumCapabilities::default()).ok()?;
+    Some((
+        SocketAddr::new(s.into(), seg.src_port()),
+        SocketAddr::new(d.into(), seg.dst_port()),
+        repr.control,
+        repr.max_seg_size,
+        seg.ack(),
+    ))
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn syn_ack_advertises_mtu_minus_40() {
+    for mtu in [1500usize, 1280, 9000] {
+        let cfg = RelayConfig {
+            mtu,
+            tcp_rx_buffer: 64 * 1024,
+            tcp_tx_buffer: 64 * 1024,
+            ..config()
+        };
+        let (mut relay, dialer) = relay_with(cfg, Box::new(AllowAll), Box::new(AllowAll));
+        let (src, dst) = (addr("10.111.0.2:40000"), addr("198.51.100.7:443"));
+        relay.on_tun_packet(T0, &raw_syn(src, dst));
+        let out = relay.poll(T0);
+        let synack = out.iter().find_map(|p| tcp_of(p)).expect("a TCP answer");
+        assert_eq!(
+            synack.0, dst,
+            "answered from the address the device dialled"
+        );
+        assert_eq!(synack.1, src);
+        assert_eq!(synack.2, TcpControl::Syn);
+        assert!(synack.4, "SYN-ACK");
+        assert_eq!(synack.3, Some((mtu - 40) as u16), "mss for mtu {mtu}");
+        assert_eq!(
+            dialer.0.borrow().tcp[0].1,
+            dst,
+            "dialled the real destination"
+        );
+    }
+}
+
+#[test]
+fn tcp_relays_both_ways_and_closes() {
+    let (mut relay, dialer) = relay();
+    let mut c = Client::new();
+    let mut now = T0;
+    let dst = addr("198.51.100.7:80");
+    let h = c.connect(dst, 40000);
+    run(&mut relay, &mut c, &mut now);
+    assert_eq!(c.sock(h).state(), tcp::State::Established);
+
+    let up: Vec<u8> = (0..300_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    let mut sent = 0;
+    let far = dialer.0.borrow().tcp[0].2.clone();
+    let token = dialer.0.borrow().tcp[0].0;
+    let down: Vec<u8> = (0..500_000u32).map(|i| (i * 13 + i / 509) as u8).collect();
+    far.borrow_mut().from_far.extend(down.iter().copied());
+    relay.on_outbound_readable(token);
+    let mut got = Vec::new();
+    for _ in 0..200 {
+        if sent < up.len() {
+            sent += c.sock(h).send_slice(&up[sent..]).unwrap();
+        }
+        run(&mut relay, &mut c, &mut now);
+        while c.sock(h).can_recv() {
+            c.sock(h)
+                .recv(|b| {
+                    got.extend_from_slice(b);
+                    (b.len(), ())
+                })
+                .unwrap();
+        }
+        if got.len() == down.len() && far.borrow().to_far.len() == up.len() {
+            break;
+        }
+    }
+    assert_eq!(far.borrow().to_far, up, "device to network intact");
+    assert_eq!(got, down, "network to device intact");
+    let stats = relay.stats();
+    assert_eq!(stats.tcp_bytes_up, up.len() as u64);
+    assert_eq!(stats.tcp_bytes_down, down.len() as u64);
+
+    // Far side closes, then the device does: both FINs pass, the socket goes.
+    far.borrow_mut().eof = true;
+    relay.on_outbound_readable(token);
+    run(&mut relay, &mut c, &mut now);
+    assert!(!c.sock(h).may_recv(), "device saw the far side's FIN");
+    c.sock(h).close();
+    run(&mut relay, &mut c, &mut now);
+    assert!(far.borrow().shut, "device FIN passed on");
+    assert_eq!(relay.live().0, 0, "connection removed");
+    assert_eq!(relay.stats().tcp_closed, 1);
+    // The engine saw both directions.
+    let engine = relay.engine().stats();
+    assert!(engine.packets.packets >= relay.stats().tun_packets_in + relay.stats().tun_packets_out);
+}
+
+#[test]
+fn blocked_flow_gets_rst_and_an_event() {
+    let (mut relay, dialer) = relay_with(config(), Box::new(AllowAll), Box::new(BlockPort(25)));
+    let (src, dst) = (addr("10.111.0.2:40001"), addr("198.51.100.9:25"));
+    relay.on_tun_packet(T0, &raw_syn(src, dst));
+    let out = relay.poll(T0);
+    let rst = out.iter().find_map(|p| tcp_of(p)).expect("an answer");
+    assert_eq!((rst.0, rst.1, rst.2), (dst, src, TcpControl::Rst));
+    assert!(dialer.0.borrow().tcp.is_empty(), "never dialled");
+    assert_eq!(relay.stats().tcp_blocked, 1);
+    match relay.next_event() {
+        Some(RelayEvent::FlowBlocked(b)) => {
+            assert_eq!(
+                (b.transport, b.src, b.dst, b.name),
+                (Transport::Tcp, src, dst, None)
+            );
+        }
+        other => panic!("expected FlowBlocked, got {other:?}"),
+    }
+
+    // UDP to a blocked port gets ICMP port unreachable.
+    let udp = ip::udp_packet(src, dst, b"x").unwrap();
+    relay.on_tun_packet(T0, &udp);
+    let out = relay.poll(T0);
+    let icmp = out
+        .iter()
+        .find_map(|p| {
+            let ip = Ipv4Packet::new_checked(&p[..]).ok()?;
+            (ip.next_header() == IpProtocol::Icmp).then(|| ip.payload().to_vec())
+        })
+        .expect("an ICMP answer");
+    let icmp = Icmpv4Packet::new_checked(&icmp[..]).unwrap();
+    assert_eq!(icmp.msg_type(), Icmpv4Message::DstUnreachable);
+    assert_eq!(icmp.msg_code(), 3, "port unreachable");
+    assert!(dialer.0.borrow().udp.is_empty());
+    assert!(
+        matches!(relay.next_event(), Some(RelayEvent::FlowBlocked(b)) if b.transport == Transport::Udp)
+    );
+}
+
+#[test]
+fn socket_cap_refuses_with_rst_and_memory_stays_under_cap() {
+    let cfg = RelayConfig {
+        max_tcp: 4,
+        ..config()
+    };
+    let (mut relay, dialer) = relay_with(cfg, Box::new(AllowAll), Box::new(AllowAll));
+    let mut rsts = 0;
+    let mut synacks = 0;
+    for i in 0..20u16 {
+        let src = SocketAddr::new(DEVICE_IP.into(), 50_000 + i);
+        relay.on_tun_packet(T0, &raw_syn(src, addr("198.51.100.7:443")));
+        for p in relay.poll(T0) {
+            match tcp_of(&p) {
+                Some((_, _, TcpControl::Rst, _, _)) => rsts += 1,
+                Some((_, _, TcpControl::Syn, _, true)) => synacks += 1,
+                _ => {}
+            }
+        }
+        let mem = relay.memory();
+        assert!(mem.tcp_sockets <= mem.tcp_sockets_cap);
+        assert!(mem.tcp_buffers <= mem.tcp_buffers_cap);
+    }
+    assert_eq!((synacks, rsts), (4, 16));
+    assert_eq!(relay.stats().tcp_refused_cap, 16);
+    assert_eq!(dialer.0.borrow().tcp.len(), 4);
+
+    // Once those four have idled long enough, a new SYN evicts one.
+    let later = T0 + config().tcp_evict_min_idle_us + 1;
+    relay.on_tun_packet(
+        later,
+        &raw_syn(addr("10.111.0.2:60000"), addr("198.51.100.7:443")),
+    );
+    let out = relay.poll(later);
+    assert!(
+        out.iter()
+            .any(|p| matches!(tcp_of(p), Some((_, _, TcpControl::Syn, _, true))))
+    );
+    assert_eq!(relay.stats().tcp_evicted, 1);
+    assert_eq!(relay.live().0, 4);
+}
+
+#[test]
+fn buffer_pool_limits_sockets() {
+    let cfg = RelayConfig {
+        max_tcp: 1000,
+        tcp_rx_buffer: 64 * 1024,
+        tcp_tx_buffer: 64 * 1024,
+        buffer_pool_bytes: 3 * 128 * 1024,
+        ..config()
+    };
+    assert_eq!(cfg.tcp_cap(), 3);
+    let (relay, _) = relay_with(cfg, Box::new(AllowAll), Box::new(AllowAll));
+    assert_eq!(relay.memory().tcp_buffers_cap, 3 * 128 * 1024);
+    let bad = RelayConfig {
+        buffer_pool_bytes: 1024,
+        ..config()
+    };
+    assert!(
+        Relay::new(
+            bad,
+            Box::new(MemDialer::default()),
+            Box::new(AllowAll),
+            Box::new(AllowAll),
+            T0
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn slow_network_closes_the_device_window() {
+    let (mut relay, dialer) = relay();
+    let mut c = Client::new();
+    let mut now = T0;
+    let h = c.connect(addr("198.51.100.7:80"), 40002);
+    run(&mut relay, &mut c, &mut now);
+    let (token, far) = {
+        let d = dialer.0.borrow();
+        (d.tcp[0].0, d.tcp[0].2.clone())
+    };
+    far.borrow_mut().write_blocked = true;
+    // Make the relay try a write, hit WouldBlock, and stop reading.
+    let data = vec![0x5a; 200_000];
+    let mut sent = c.sock(h).send_slice(&data).unwrap();
+    for _ in 0..5 {
+        run(&mut relay, &mut c, &mut now);
+        sent += c.sock(h).send_slice(&data[sent..]).unwrap();
+    }
+    assert!(far.borrow().to_far.is_empty());
+    // The relay holds at most its receive buffer; the rest waits on the device.
+    let held = sent - c.sock(h).send_queue();
+    assert!(held <= 64 * 1024, "relay took {held} bytes past its buffer");
+    assert!(c.sock(h).send_queue() > 0, "device is back-pressured");
+    assert_eq!(c.sock(h).state(), tcp::State::Established);
+
+    far.borrow_mut().write_blocked = false;
+    relay.on_outbound_writable(token);
+    for _ in 0..50 {
+        run(&mut relay, &mut c, &mut now);
+        if sent < data.len() {
+            sent += c.sock(h).send_slice(&data[sent..]).unwrap();
+        }
+        if far.borrow().to_far.len() == data.len() {
+            break;
+        }
+    }
+    assert_eq!(far.borrow().to_far.len(), data.len());
+}
+
+#[test]
+fn outbound_failure_resets_the_device() {
+    let (mut relay, dialer) = relay();
+    let mut c = Client::new();
+    let mut now = T0;
+    let h = c.connect(addr("198.51.100.7:80"), 40003);
+    run(&mut relay, &mut c, &mut now);
+    let (token, far) = {
+        let d = dialer.0.borrow();
+        (d.tcp[0].0, d.tcp[0].2.clone())
+    };
+    far.borrow_mut().fail = Some(ErrorKind::ConnectionRefused);
+    relay.on_outbound_readable(token);
+    run(&mut relay, &mut c, &mut now);
+    assert_eq!(c.sock(h).state(), tcp::State::Closed, "device got RST");
+    assert_eq!(relay.stats().tcp_outbound_failed, 1);
+    assert_eq!(relay.live().0, 0);
+}
+
+#[test]
+fn udp_is_relayed_and_idles_out() {
+    let (mut relay, dialer) = relay();
+    let (src, dst) = (addr("10.111.0.2:5000"), addr("198.51.100.3:7"));
+    relay.on_tun_packet(T0, &ip::udp_packet(src, dst, b"ping").unwrap());
+    relay.on_tun_packet(T0, &ip::udp_packet(src, dst, b"ping2").unwrap());
+    assert!(relay.poll(T0).is_empty());
+    let (token, to, far) = {
+        let d = dialer.0.borrow();
+        (d.udp[0].0, d.udp[0].1, d.udp[0].2.clone())
+    };
+    assert_eq!(dialer.0.borrow().udp.len(), 1, "one socket per flow");
+    assert_eq!(to, dst);
+    assert_eq!(far.borrow().sent, vec![b"ping".to_vec(), b"ping2".to_vec()]);
+    far.borrow_mut().inbox.push_back(b"pong".to_vec());
+    relay.on_outbound_readable(token);
+    let out = relay.poll(T0 + 10);
+    assert_eq!(out.len(), 1);
+    match ip::classify(&out[0]) {
+        Classified::Udp {
+            src: s,
+            dst: d,
+            payload,
+        } => {
+            assert_eq!((s, d, payload), (dst, src, &b"pong"[..]));
+        }
+        other => panic!("not udp: {other:?}"),
+    }
+    assert!(
+        relay.next_deadline(T0 + 10).is_some(),
+        "a live flow needs sweeping"
+    );
+    let late = T0 + config().udp_idle_us + 2_000_000;
+    relay.poll(late);
+    assert_eq!(relay.live().1, 0);
+    assert_eq!(relay.stats().udp_expired, 1);
+    assert_eq!(relay.next_deadline(late), None, "idle relay sleeps");
+}
+
+#[test]
+fn udp_flow_cap_drops_and_counts() {
+    let cfg = RelayConfig {
+        max_udp: 3,
+        ..config()
+    };
+    let (mut relay, dialer) = relay_with(cfg, Box::new(AllowAll), Box::new(AllowAll));
+    for port in 0..10u16 {
+        let src = SocketAddr::new(DEVICE_IP.into(), 6000 + port);
+        relay.on_tun_packet(
+            T0,
+            &ip::udp_packet(src, addr("198.51.100.3:9"), b"x").unwrap(),
+        );
+    }
+    relay.poll(T0);
+    assert_eq!(dialer.0.borrow().udp.len(), 3);
+    assert_eq!(relay.stats().udp_refused_cap, 7);
+    assert_eq!(relay.memory().udp_flows, 3);
+}
+
+#[test]
+fn dns_is_forwarded_and_names_feed_the_flow_policy() {
+    let blocked = NameList::new(["tracker.example"], DnsDecision::Forward);
+    let (mut relay, dialer) = relay_with(config(), Box::new(AllowAll), Box::new(blocked));
+    let client = addr("10.111.0.2:33333");
+    let dns = SocketAddr::new(DNS_IP.into(), 53);
+    let query = query_bytes(0x1234, "tracker.example.", hickory_proto::rr::RecordType::A);
+    relay.on_tun_packet(T0, &ip::udp_packet(client, dns, &query).unwrap());
+    relay.poll(T0);
+    let (token, to, far) = {
+        let d = dialer.0.borrow();
+        (d.udp[0].0, d.udp[0].1, d.udp[0].2.clone())
+    };
+    assert_eq!(to, addr(UPSTREAM), "forwarded upstream");
+    assert_eq!(far.borrow().sent, vec![query]);
+    assert_eq!(relay.memory().dns_inflight, 1);
+    let tracker_ip = Ipv4Addr::new(203, 0, 113, 66);
+    let answer = answer_bytes(0x1234, "tracker.example.", tracker_ip);
+    far.borrow_mut().inbox.push_back(answer.clone());
+    relay.on_outbound_readable(token);
+    let out = relay.poll(T0 + 100);
+    match ip::classify(&out[0]) {
+        Classified::Udp { src, dst, payload } => {
+            assert_eq!(
+                (src, dst, payload),
+                (dns, client, &answer[..]),
+                "answer from the tunnel resolver"
+            );
+        }
+        other => panic!("not udp: {other:?}"),
+    }
+    assert_eq!(relay.memory().dns_inflight, 0, "answered query closed");
+    // The engine saw the exchange and paired it.
+    let mut saw_dns = false;
+    relay.engine_mut().flush();
+    while let Some(ev) = relay.engine_mut().next_event() {
+        saw_dns |= matches!(ev, nightjar_engine::Event::Dns(_));
+    }
+    assert!(saw_dns, "engine recorded the DNS transaction");
+
+    // A connection to the answered address is judged by its name.
+    let dst = SocketAddr::new(tracker_ip.into(), 443);
+    relay.on_tun_packet(T0 + 200, &raw_syn(addr("10.111.0.2:41000"), dst));
+    let out = relay.poll(T0 + 200);
+    assert!(
+        out.iter()
+            .any(|p| matches!(tcp_of(p), Some((_, _, TcpControl::Rst, _, _))))
+    );
+    match relay.next_event() {
+        Some(RelayEvent::FlowBlocked(b)) => assert_eq!(b.name.as_deref(), Some("tracker.example")),
+        other => panic!("expected FlowBlocked, got {other:?}"),
+    }
+    // Other addresses pass.
+    relay.on_tun_packet(
+        T0 + 300,
+        &raw_syn(addr("10.111.0.2:41001"), addr("203.0.113.67:443")),
+    );
+    let out = relay.poll(T0 + 300);
+    assert!(
+        out.iter()
+            .any(|p| matches!(tcp_of(p), Some((_, _, TcpControl::Syn, _, true))))
+    );
+}
+
+#[test]
+fn dns_policy_answers_nxdomain_and_sinkhole_locally() {
+    for (decision, rcode) in [
+        (
+            DnsDecision::NxDomain,
+            hickory_proto::op::ResponseCode::NXDomain,
+        ),
+        (
+            DnsDecision::Sinkhole,
+            hickory_proto::op::ResponseCode::NoError,
+        ),
+    ] {
+        let list = NameList::new(["ads.example"], decision);
+        let (mut relay, dialer) = relay_with(config(), Box::new(list), Box::new(AllowAll));
+        let client = addr("10.111.0.2:33334");
+        let dns = SocketAddr::new(DNS_IP.into(), 53);
+        let query = query_bytes(77, "x.ads.example.", hickory_proto::rr::RecordType::A);
+        relay.on_tun_packet(T0, &ip::udp_packet(client, dns, &query).unwrap());
+        let out = relay.poll(T0);
+        assert!(dialer.0.borrow().udp.is_empty(), "not forwarded");
+        let Classified::Udp { src, dst, payload } = ip::classify(&out[0]) else {
+            panic!("not udp")
+        };
+        assert_eq!((src, dst), (dns, client));
+        let msg = hickory_proto::op::Message::from_vec(payload).unwrap();
+        assert_eq!(msg.metadata.id, 77);
+        assert_eq!(msg.metadata.response_code, rcode);
+        assert_eq!(
+            msg.answers.len(),
+            usize::from(decision == DnsDecision::Sinkhole)
+        );
+        assert!(matches!(
+            relay.next_event(),
+            Some(RelayEvent::DnsBlocked { qname, decision: d, .. }) if qname == "x.ads.example" && d == decision
+        ));
+    }
+}
+
+#[test]
+fn dns_inflight_cap_and_timeout() {
+    let (mut relay, dialer) = relay();
+    let dns = SocketAddr::new(DNS_IP.into(), 53);
+    for port in 0..20u16 {
+        let client = SocketAddr::new(DEVICE_IP.into(), 20_000 + port);
+        let q = query_bytes(port, "a.example.", hickory_proto::rr::RecordType::A);
+        relay.on_tun_packet(T0, &ip::udp_packet(client, dns, &q).unwrap());
+    }
+    relay.poll(T0);
+    assert_eq!(dialer.0.borrow().udp.len(), 8);
+    assert_eq!(relay.stats().dns_refused_cap, 12);
+    assert_eq!(relay.memory().dns_inflight, 8);
+    relay.poll(T0 + 3_000_000);
+    assert_eq!(relay.memory().dns_inflight, 0);
+    assert_eq!(relay.stats().dns_timeouts, 8);
+}
+
+#[test]
+fn tcp_dns_goes_upstream() {
+    let (mut relay, dialer) = relay();
+    relay.on_tun_packet(
+        T0,
+        &raw_syn(addr("10.111.0.2:40500"), SocketAddr::new(DNS_IP.into(), 53)),
+    );
+    relay.poll(T0);
+    assert_eq!(dialer.0.borrow().tcp[0].1, addr(UPSTREAM));
+}
+
+#[test]
+fn icmp_echo_is_answered_locally() {
+    let (mut relay, _) = relay();
+    // Build an echo request by hand: type 8, code 0, id 1, seq 1, payload.
+    let body = [8u8, 0, 0, 0, 0, 1, 0, 1, b'h', b'i'];
+    let mut icmp = body.to_vec();
+    let mut pkt = Icmpv4Packet::new_unchecked(&mut icmp);
+    pkt.fill_checksum();
+    let ip = Ipv4Repr {
+        src_addr: DEVICE_IP,
+        dst_addr: Ipv4Addr::new(198, 51, 100, 1),
+        next_header: IpProtocol::Icmp,
+        payload_len: icmp.len(),
+        hop_limit: 64,
+    };
+    let mut buf = vec![0; ip.buffer_len() + icmp.len()];
+    let mut p = Ipv4Packet::new_unchecked(&mut buf);
+    ip.emit(&mut p, &ChecksumCapabilities::default());
+    p.payload_mut().copy_from_slice(&icmp);
+    relay.on_tun_packet(T0, &buf);
+    let out = relay.poll(T0);
+    assert_eq!(out.len(), 1);
+    let reply = Ipv4Packet::new_checked(&out[0][..]).unwrap();
+    assert_eq!(reply.src_addr(), Ipv4Addr::new(198, 51, 100, 1));
+    assert_eq!(reply.dst_addr(), DEVICE_IP);
+    let echo = Icmpv4Packet::new_checked(reply.payload()).unwrap();
+    assert_eq!(echo.msg_type(), Icmpv4Message::EchoReply);
+    assert_eq!(relay.stats().icmp_echo_answered, 1);
+}
+
+#[test]
+fn idle_relay_has_no_deadline_and_garbage_is_counted() {
+    let (mut relay, _) = relay();
+    assert_eq!(relay.next_deadline(T0), None);
+    let mut state = 0x9e37_79b9_u32;
+    for len in 0..400usize {
+        let bytes: Vec<u8> = (0..len)
+            .map(|i| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                match i {
+                    0 => 0x45,
+                    9 => [6u8, 17, 1][(state % 3) as usize],
+                    _ => state as u8,
+                }
+            })
+            .collect();
+        relay.on_tun_packet(T0, &bytes);
+        relay.poll(T0);
+    }
+    assert!(relay.stats().malformed > 0);
+    assert_eq!(
+        relay.live().0,
+        0,
+        "garbage opened no connection that lingers"
+    );
+}

@@ -1,0 +1,58 @@
+//! `nightjar eval`: precision, recall and false-positive rates of the
+//! detectors on labelled data, so a security team can check the claims.
+
+use std::path::{Path, PathBuf};
+
+use nightjar_detect::{BeaconEvalConfig, DgaModel, eval_beacon, eval_dga};
+
+use crate::error::CliError;
+
+/// Every list under `dir` (recursively) whose name ends in one of `exts`.
+fn lists(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| exts.iter().any(|x| n.ends_with(x)))
+            {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The DGA detector on the given labelled lists.
+pub fn dga(positives: &[PathBuf], benign: &[PathBuf]) -> Result<String, CliError> {
+    let model = DgaModel::builtin()?;
+    Ok(eval_dga(&model, positives, benign)?.to_string())
+}
+
+/// The DGA detector on the fixtures' DGA families against their benign lists.
+pub fn dga_fixtures(fixtures: &Path) -> Result<String, CliError> {
+    let positives = lists(&fixtures.join("dga"), &[".txt"]);
+    let benign = [lists(&fixtures.join("benign"), &[".csv", ".json"])].concat();
+    if positives.is_empty() || benign.is_empty() {
+        return Ok(format!(
+            "SKIPPED dga: no lists under {}",
+            fixtures.display()
+        ));
+    }
+    dga(&positives, &benign)
+}
+
+/// The beaconing detector on generated traffic (calibrated on one seed,
+/// measured on another).
+pub fn beacon() -> String {
+    eval_beacon(1, 2, &BeaconEvalConfig::default()).to_string()
+}
