@@ -49,6 +49,8 @@
 mod codec;
 mod codes;
 pub mod coverage;
+#[cfg(feature = "engine")]
+pub mod engine_rows;
 pub mod error;
 pub mod export;
 pub mod migrations;

@@ -1,0 +1,162 @@
+//! Engine records → store rows (feature `engine`), shared by the CLI and the
+//! bindings so there is one conversion.
+//!
+//! A flow's hello and HTTP details arrive as separate events before the flow
+//! completes; they wait in a bounded map keyed by flow id and join the flow's
+//! row when it is written. Engine flow ids restart at zero with every engine,
+//! while the store keys flows by id across restarts, so ids are offset past
+//! the highest id already stored.
+
+use std::collections::BTreeMap;
+
+use nightjar_engine::{
+    DnsTransaction, DnsTransport, EndReason, FlowId, FlowRecord, HelloRecord, HttpRecord, uid_for,
+};
+
+use crate::rows::{DnsRow, FlowRow};
+
+/// Details of a flow seen before it completes.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Details {
+    sni: Option<String>,
+    alpn: Option<String>,
+    ja4: Option<String>,
+    http_host: Option<String>,
+}
+
+/// Builds store rows from engine records.
+#[derive(Debug)]
+pub struct EngineRows {
+    id_offset: u64,
+    salt: u64,
+    max_pending: usize,
+    // Flow ids grow, so the first key is the oldest flow: eviction is `pop_first`.
+    pending: BTreeMap<FlowId, Details>,
+    details_shed: u64,
+}
+
+impl EngineRows {
+    /// Rows whose flow ids are shifted by `id_offset` (use the store's
+    /// `max_flow_id()`), uids keyed by `salt`, with details held for at most
+    /// `max_pending` flows (past it the oldest flow's details are dropped, its
+    /// row still written, and the drop counted).
+    pub fn new(id_offset: u64, salt: u64, max_pending: usize) -> Self {
+        EngineRows {
+            id_offset,
+            salt,
+            max_pending,
+            pending: BTreeMap::new(),
+            details_shed: 0,
+        }
+    }
+
+    fn uid(&self, id: u64) -> String {
+        uid_for(FlowId(id.wrapping_add(self.id_offset)), self.salt)
+    }
+
+    fn details(&mut self, id: FlowId) -> &mut Details {
+        if self.pending.len() >= self.max_pending
+            && !self.pending.contains_key(&id)
+            && self.pending.pop_first().is_some()
+        {
+            self.details_shed += 1;
+        }
+        self.pending.entry(id).or_default()
+    }
+
+    /// A ClientHello: held until its flow completes.
+    pub fn hello(&mut self, h: &HelloRecord) {
+        let d = self.details(h.flow);
+        d.sni.clone_from(&h.server_name);
+        d.alpn = h.alpn.first().cloned();
+        d.ja4 = Some(h.ja4.clone());
+    }
+
+    /// An HTTP request head: the first Host is held until its flow completes.
+    pub fn http(&mut self, r: &HttpRecord) {
+        let d = self.details(r.flow);
+        if d.http_host.is_none() {
+            d.http_host.clone_from(&r.host);
+        }
+    }
+
+    /// A completed flow's row, with any details waiting for it.
+    pub fn flow_row(&mut self, r: &FlowRecord, app_name: Option<String>) -> FlowRow {
+        let d = self.pending.remove(&r.id).unwrap_or_default();
+        FlowRow {
+            id: r.id.0.wrapping_add(self.id_offset),
+            uid: self.uid(r.id.0),
+            app_uid: r.app.map(|a| a.0),
+            app_name,
+            proto: r.protocol,
+            orig_h: r.orig.ip(),
+            orig_p: r.orig.port(),
+            resp_h: r.resp.ip(),
+            resp_p: r.resp.port(),
+            first_us: r.first_us,
+            last_us: r.last_us,
+            orig_pkts: r.orig_pkts,
+            resp_pkts: r.resp_pkts,
+            orig_ip_bytes: r.orig_ip_bytes,
+            resp_ip_bytes: r.resp_ip_bytes,
+            conn_state: r.conn_state().as_str().to_owned(),
+            community_id: r.community_id(0),
+            name: r.name.as_deref().map(str::to_owned),
+            name_source: r.name_source.map(|s| s.as_str().to_owned()),
+            sni: d.sni,
+            alpn: d.alpn,
+            ja4: d.ja4,
+            http_host: d.http_host,
+            ech: r.ech,
+            end_reason: end_reason(r.end).to_owned(),
+        }
+    }
+
+    /// A DNS transaction's row.
+    pub fn dns_row(&self, tx: &DnsTransaction) -> DnsRow {
+        DnsRow {
+            ts_us: tx.ts_us,
+            flow_uid: Some(self.uid(tx.flow_ref)),
+            app_uid: None,
+            client: tx.client,
+            server: tx.server,
+            transport: if tx.transport == DnsTransport::Tcp {
+                "tcp"
+            } else {
+                "udp"
+            }
+            .to_owned(),
+            id: tx.id,
+            query: tx.query.clone().unwrap_or_default(),
+            qtype: tx.qtype.unwrap_or(0),
+            qclass: tx.qclass.unwrap_or(0),
+            rcode: tx.rcode,
+            rcode_name: tx.rcode_name().map(str::to_owned),
+            answers: tx.answers.clone(),
+            ttls: tx.ttls.clone(),
+            rtt_us: tx.rtt_us,
+            answered: tx.answered,
+        }
+    }
+
+    /// Flows with details waiting.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Details dropped at the cap.
+    pub fn details_shed(&self) -> u64 {
+        self.details_shed
+    }
+}
+
+/// Zeek-style spelling of why a flow ended.
+pub fn end_reason(e: EndReason) -> &'static str {
+    match e {
+        EndReason::Closed => "closed",
+        EndReason::IdleTimeout => "idle_timeout",
+        EndReason::Evicted => "evicted",
+        EndReason::Reused => "reused",
+        EndReason::Flushed => "flushed",
+    }
+}
