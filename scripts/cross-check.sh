@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Proves the arm64 build on an x86-64 Debian machine with no Apple or Android SDK:
+#
+#   1. linux: builds the workspace and its test suite for aarch64-unknown-linux-gnu with
+#      Debian's rustc-web and runs the tests under qemu-aarch64 (user-mode emulation);
+#   2. mobile: compiles the bindings crate (nightjar-ffi) as a release staticlib for
+#      aarch64-apple-ios and aarch64-linux-android with -Zbuild-std, C code (ring, bundled
+#      SQLite) compiled by clang against the libc headers the PyPI package `ziglang` ships,
+#      the `oslog` feature off (it needs the iOS SDK); reports each library's size as built
+#      and with debug info stripped.
+#
+#   scripts/cross-check.sh            both, the whole workspace (about 25 min clean on 2 cores)
+#   scripts/cross-check.sh --ci       the CI subset: the sans-IO core crates under qemu and
+#                                     the Android staticlib (about 5 min clean, 1 warm)
+#   scripts/cross-check.sh --linux    only step 1 (combines with --ci)
+#   scripts/cross-check.sh --mobile   only step 2 (combines with --ci)
+#
+# Installs what it needs (apt: rustc-web, cargo-web, libstd-rust-web-dev:arm64, rust-web-src,
+# gcc-aarch64-linux-gnu, qemu-user, clang-22, llvm-22; pip: ziglang into .tools/ziglang) and is
+# idempotent. Builds go to target/cross so they never contend with the host build's
+# artifacts. The mobile libraries prove the code compiles for the target; they are not
+# shippable (macOS and musl headers stand in for the iOS SDK and bionic): release builds use
+# ios-harness/build-xcframework.sh on macOS and cargo-ndk (android-harness/) with the NDK.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+ci=0
+do_linux=1
+do_mobile=1
+for arg in "$@"; do
+    case "$arg" in
+        --ci) ci=1 ;;
+        --linux) do_mobile=0 ;;
+        --mobile) do_linux=0 ;;
+        -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
+        *) echo "unknown argument: $arg (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+step() { printf '\n==> %s\n' "$*"; }
+# Wall-clock seconds of the command, printed after it.
+timed() {
+    local label="$1" start end
+    shift
+    start=$(date +%s)
+    "$@"
+    end=$(date +%s)
+    printf 'TIME %s: %ss\n' "$label" "$((end - start))"
+}
+
+tools="$root/.tools"
+export CARGO_TARGET_DIR="$root/target/cross"
+
+# ---------------------------------------------------------------------------------------------
+# Installation (each part only when missing)
+# ---------------------------------------------------------------------------------------------
+apt_packages=(rustc-web cargo-web rust-web-src clang-22 llvm-22)
+[ "$do_linux" = 1 ] && apt_packages+=(libstd-rust-web-dev:arm64 gcc-aarch64-linux-gnu
+    libc6-dev-arm64-cross qemu-user)
+missing=()
+for p in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    step "installing ${missing[*]}"
+    dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${missing[@]}" >/dev/null
+fi
+
+# Debian's toolchain (1.96, with the arm64 std and the std sources); rustup's stays first on
+# PATH for everything else, so name Debian's by full path.
+export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
+cargo=/usr/bin/cargo
+"$RUSTC" --version
+
+# ---------------------------------------------------------------------------------------------
+# 1. aarch64 Linux: build the tests, run them under qemu
+# ---------------------------------------------------------------------------------------------
+if [ "$do_linux" = 1 ]; then
+    step "aarch64-unknown-linux-gnu: build the test suite, run it under qemu-aarch64"
+    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+    # Plain runner: `-L /usr/aarch64-linux-gnu` makes thread spawns hang (platform-recipes).
+    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=qemu-aarch64
+    export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
+    export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
+    # Fixture tests read the fixtures by absolute path (test binaries run from their crate).
+    if [ -z "${NIGHTJAR_FIXTURES:-}" ] && [ -d "$root/../shared/fixtures" ]; then
+        NIGHTJAR_FIXTURES="$(cd "$root/../shared/fixtures" && pwd)"
+    fi
+    export NIGHTJAR_FIXTURES="${NIGHTJAR_FIXTURES:-}"
+    if [ "$ci" = 1 ]; then
+        # The sans-IO packet path: what must behave identically on a phone's CPU.
+        packages=(-p nightjar-wire -p nightjar-engine -p nightjar-dns -p nightjar-dissect)
+    else
+        packages=(--workspace)
+    fi
+    # Doc tests are left out: running them for another target needs -Zdoctest-xcompile.
+    timed "aarch64 linux test build" \
+        "$cargo" test --target aarch64-unknown-linux-gnu "${packages[@]}" --lib --bins --tests --no-run
+    timed "aarch64 linux tests under qemu" \
+        "$cargo" test --target aarch64-unknown-linux-gnu "${packages[@]}" --lib --bins --tests \
+        --no-fail-fast
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 2. Mobile staticlibs with -Zbuild-std
+# ---------------------------------------------------------------------------------------------
+if [ "$do_mobile" = 1 ]; then
+    zig_pkg="$tools/ziglang"
+    if [ ! -d "$zig_pkg/ziglang/lib/libc/include" ]; then
+        step "installing the ziglang wheel (libc headers) into $zig_pkg"
+        python3 -m pip install --quiet --disable-pip-version-check --target "$zig_pkg" ziglang
+    fi
+    zl="$zig_pkg/ziglang/lib/libc/include"
+    empty="$tools/empty-sysroot"
+    mkdir -p "$empty"
+    export RUSTC_BOOTSTRAP=1
+    # clang 22 (LLVM as rustc-web's): clang 14 misreads the macOS headers recent zig wheels ship
+    # (`__is_target_environment(kernelkit)` holds for any unknown environment there).
+    # cc-rs asks xcrun for an SDK unless SDKROOT is set; an empty one makes it use the flags.
+    export SDKROOT="$empty"
+    export CC_aarch64_apple_ios=clang-22 AR_aarch64_apple_ios=llvm-ar-22
+    export CFLAGS_aarch64_apple_ios="-isystem $zl/any-darwin-any"
+    export CC_aarch64_linux_android=clang-22 AR_aarch64_linux_android=llvm-ar-22
+    export CFLAGS_aarch64_linux_android="--sysroot=$empty -D_GNU_SOURCE -isystem $zl/aarch64-linux-musl -isystem $zl/generic-musl -isystem $zl/any-linux-any"
+
+    if [ "$ci" = 1 ]; then
+        targets=(aarch64-linux-android)
+    else
+        targets=(aarch64-apple-ios aarch64-linux-android)
+    fi
+    for t in "${targets[@]}"; do
+        step "$t: nightjar-ffi as a release staticlib (-Zbuild-std)"
+        timed "$t staticlib" \
+            "$cargo" rustc -p nightjar-ffi --lib --crate-type staticlib --release \
+            -Zbuild-std=std,panic_abort --target "$t"
+        lib="$CARGO_TARGET_DIR/$t/release/libnightjar_ffi.a"
+        [ -f "$lib" ] || { echo "FAILED: $lib was not written" >&2; exit 1; }
+        # Stripping debug info only: an archive stripped of its symbols could not be linked.
+        llvm-strip-22 --strip-debug -o "$lib.stripped" "$lib"
+        # The archive must hold the exported FFI, not an empty shell.
+        llvm-nm-22 --defined-only "$lib.stripped" 2>/dev/null | grep -q 'uniffi_nightjar_ffi_fn_constructor_nightjarengine_new' \
+            || { echo "FAILED: $t staticlib does not define the engine constructor" >&2; exit 1; }
+        printf 'SIZE %s: %s bytes as built, %s bytes debug-stripped\n' "$t" \
+            "$(stat -c %s "$lib")" "$(stat -c %s "$lib.stripped")"
+    done
+fi
+
+step "cross-check passed"
