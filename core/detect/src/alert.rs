@@ -37,6 +37,16 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// Stable name used in logs and the store.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+        }
+    }
+
     /// Severity for a score in `[0, 1]`: ≥0.9 high, ≥0.7 medium, ≥0.5 low.
     pub fn from_score(score: f32) -> Self {
         if score >= 0.9 {
@@ -64,6 +74,17 @@ pub enum Action {
     Block,
 }
 
+impl Action {
+    /// Stable name used in logs and the store.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Record => "record",
+            Self::Alert => "alert",
+            Self::Block => "block",
+        }
+    }
+}
+
 /// Which detector produced an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -80,6 +101,10 @@ pub enum Detector {
     FirstSeen,
     /// Contact right after an install/update ([`crate::install`]).
     PostInstall,
+    /// A domain, address or DNS answer listed by a threat-intelligence feed.
+    Ioc,
+    /// An app used a protocol its learnt baseline does not have ([`crate::baseline`]).
+    BaselineDeviation,
 }
 
 impl Detector {
@@ -92,14 +117,26 @@ impl Detector {
             Self::DnsTunnel => "dns_tunnel",
             Self::FirstSeen => "first_seen",
             Self::PostInstall => "post_install",
+            Self::Ioc => "ioc",
+            Self::BaselineDeviation => "baseline_deviation",
         }
     }
 
     /// The MITRE ATT&CK / D3FEND references that describe what this detector
     /// looks for.
     pub fn attack(self) -> Vec<AttackRef> {
+        // DC0113 (Network Communication) is the data component every detector
+        // reads; AN1700 (an app communicating with malicious infrastructure) is
+        // the analytic the intel, DGA and beaconing detectors implement.
+        const DC0113: (&str, &str) = ("DC0113", "Network Communication");
+        const AN1700: (&str, &str) = (
+            "AN1700",
+            "Application communicating with malicious domains or infrastructure",
+        );
         let refs: &[(&str, &str)] = match self {
             Self::Dga => &[
+                DC0113,
+                AN1700,
                 (
                     "T1637.001",
                     "Dynamic Resolution: Domain Generation Algorithms (Mobile)",
@@ -108,30 +145,38 @@ impl Detector {
                     "T1568.002",
                     "Dynamic Resolution: Domain Generation Algorithms",
                 ),
-                ("DC0113", "Network Traffic: DNS queries"),
-                ("AN1700", "DGA domain resolution analytic"),
             ],
             Self::Beacon => &[
+                DC0113,
+                AN1700,
                 ("T1437", "Application Layer Protocol (Mobile)"),
                 ("T1071", "Application Layer Protocol"),
-                ("DC0078", "Network Traffic Flow"),
             ],
             Self::NxdomainBurst => &[
+                DC0113,
                 (
                     "T1637.001",
                     "Dynamic Resolution: Domain Generation Algorithms (Mobile)",
                 ),
-                ("DC0113", "Network Traffic: DNS queries"),
             ],
             Self::DnsTunnel => &[
+                DC0113,
+                ("T1437", "Application Layer Protocol (Mobile)"),
                 ("T1071.004", "Application Layer Protocol: DNS"),
-                ("T1048", "Exfiltration Over Alternative Protocol"),
+                ("T1639", "Exfiltration Over Alternative Protocol (Mobile)"),
             ],
-            Self::FirstSeen => &[("T1437", "Application Layer Protocol (Mobile)")],
+            Self::FirstSeen => &[DC0113, ("T1437", "Application Layer Protocol (Mobile)")],
             Self::PostInstall => &[
+                DC0113,
                 ("T1437", "Application Layer Protocol (Mobile)"),
                 ("T1474", "Supply Chain Compromise (Mobile)"),
             ],
+            Self::Ioc => &[
+                DC0113,
+                AN1700,
+                ("T1437", "Application Layer Protocol (Mobile)"),
+            ],
+            Self::BaselineDeviation => &[DC0113, ("T1437", "Application Layer Protocol (Mobile)")],
         };
         refs.iter()
             .map(|(id, name)| AttackRef { id, name })
@@ -149,12 +194,22 @@ pub struct AttackRef {
 }
 
 /// Where the evidence came from, when the alert rests on third-party data.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Provenance {
-    /// Source name, e.g. a model file or allowlist version.
+    /// Source name: the intel feed, or a model file / allowlist.
     pub source: String,
-    /// Version or checksum of the source.
+    /// Version or checksum of the source (empty when the feed has none).
     pub version: String,
+    /// The feed's id for the indicator (STIX id, or `file:line`).
+    pub indicator_id: Option<String>,
+    /// The listed value that matched (a domain suffix, `*.suffix`, an address or network).
+    pub indicator: Option<String>,
+    /// The feed's category or label.
+    pub category: Option<String>,
+    /// Malware family or report the indicator belongs to.
+    pub family: Option<String>,
+    /// The feed's severity for the indicator (`info` … `critical`).
+    pub severity: Option<String>,
 }
 
 /// A detector's finding.
@@ -264,6 +319,7 @@ pub enum GateVerdict {
     RateLimited,
 }
 
+/// (detector, app, domain — or the first address when there is no domain).
 type GateKey = (Detector, Option<String>, Option<String>);
 
 /// Dedup plus global token-bucket rate limiter. Bounded by `max_keys`.
@@ -298,7 +354,11 @@ impl AlertGate {
     /// Decides whether `alert` should reach the user now.
     pub fn check(&mut self, now_us: u64, alert: &Alert) -> GateVerdict {
         self.refill(now_us);
-        let key: GateKey = (alert.detector, alert.app.clone(), alert.domain.clone());
+        let subject = alert
+            .domain
+            .clone()
+            .or_else(|| alert.ips.first().map(ToString::to_string));
+        let key: GateKey = (alert.detector, alert.app.clone(), subject);
         if let Some(&at) = self.last_pass.get(&key)
             && now_us.saturating_sub(at) < self.config.dedup_window_us
         {

@@ -1,8 +1,10 @@
 //! Detector building blocks for Nightjar: DGA scoring ([`dga`]), beaconing
 //! ([`beacon`]), NXDOMAIN bursts ([`nxdomain`]), DNS tunnelling ([`tunnel`]),
 //! previously-unseen domains ([`first_seen`]), contacts right after an app
-//! install/update ([`install`]), the alert type and gate ([`alert`]) and the
-//! evaluation harnesses ([`eval`], [`beacon_eval`]).
+//! install/update ([`install`]), per-app baselines ([`baseline`]), shared CDN
+//! infrastructure ([`shared_infra`]), the alert type and gate ([`alert`]), the
+//! [`pipeline`] that wires them to the engine's events, and the evaluation
+//! harnesses ([`eval`], [`beacon_eval`]).
 //!
 //! Everything is sans-IO: callers pass names, sizes and the time (`now_us`,
 //! microseconds since the Unix epoch); every table is capped and counts what it
@@ -11,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alert;
+pub mod baseline;
 pub mod beacon;
 pub mod beacon_eval;
 pub mod dga;
@@ -19,6 +22,8 @@ pub mod eval;
 pub mod first_seen;
 pub mod install;
 pub mod nxdomain;
+pub mod pipeline;
+pub mod shared_infra;
 pub mod tunnel;
 
 #[cfg(test)]
@@ -34,4 +39,7 @@ pub use eval::{DgaEval, EvalError, eval_dga};
 pub use first_seen::{FirstSeen, FirstSeenConfig, Novelty, StateError};
 pub use install::{AppInfo, ContactContext, InstallConfig, PostInstallDetector, PostInstallScore};
 pub use nxdomain::{NxBurst, NxdomainConfig, NxdomainTracker};
+pub use pipeline::{
+    InventoryApp, Pipeline, PipelineConfig, PipelineCounters, PipelineError, PipelineMemory,
+};
 pub use tunnel::{TunnelConfig, TunnelDetector, TunnelScore};
