@@ -42,6 +42,12 @@ cargo test --workspace --doc
 step "bindings: Kotlin host tests on the JVM (installs kotlinc and JNA if missing)"
 bindings/kotlin-tests/run.sh
 
+step "android-harness: the plain-Kotlin logic's JUnit tests on the JVM"
+android-harness/host-tests/run.sh
+
+step "aarch64: sans-IO core tests under qemu, Android staticlib check (the CI subset)"
+scripts/cross-check.sh --ci
+
 if [ "$quick" = 0 ]; then
   step "fuzz: replay every corpus, then a short budget per target"
   if ! rustup toolchain list | grep -q '^nightly'; then

@@ -8,26 +8,14 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 bindings="$(cd "$here/.." && pwd)"
 root="$(cd "$bindings/.." && pwd)"
-tools="$root/.tools"
-kotlin_version="2.4.20"
-kotlin_home="$tools/kotlinc-$kotlin_version"
 target="${CARGO_TARGET_DIR:-$root/target}"
 fixtures="${NIGHTJAR_FIXTURES:-$root/../shared/fixtures}"
-jna=/usr/share/java/jna.jar
-
-if [ ! -f "$jna" ]; then
-    echo "installing libjna-java" >&2
-    # A fresh machine's package lists may be empty or stale.
-    apt-get update -qq >&2 || true
-    apt-get install -y libjna-java >&2
-fi
-if [ ! -x "$kotlin_home/bin/kotlinc" ]; then
-    echo "installing kotlin-compiler@$kotlin_version into $tools" >&2
-    mkdir -p "$tools"
-    (cd "$tools" && npm pack --silent "kotlin-compiler@$kotlin_version" >/dev/null \
-        && rm -rf package && tar xzf "kotlin-compiler-$kotlin_version.tgz" \
-        && mv package "$kotlin_home")
-fi
+# The install logic is shared with android-harness/host-tests/run.sh.
+# shellcheck source=../../scripts/kotlin-tools.sh
+source "$root/scripts/kotlin-tools.sh"
+kotlin_tools_install "$root"
+kotlin_home="$KOTLIN_HOME"
+jna="$JNA_JAR"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

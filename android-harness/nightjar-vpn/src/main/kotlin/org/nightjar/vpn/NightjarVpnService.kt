@@ -80,14 +80,21 @@ open class NightjarVpnService : VpnService() {
             try {
                 startTunnel(TunnelConfig.fromBundle(intent?.extras))
             } catch (e: Exception) {
-                Log.e(TAG, "tunnel did not start", e)
-                lastError = e.toString()
-                stopTunnel()
-                stopSelf()
-                return START_NOT_STICKY
+                return failedToStart(e)
+            } catch (e: LinkageError) {
+                // libnightjar_ffi.so missing for this ABI (see the README's cargoNdk step).
+                return failedToStart(e)
             }
         }
         return START_STICKY
+    }
+
+    private fun failedToStart(e: Throwable): Int {
+        Log.e(TAG, "tunnel did not start", e)
+        lastError = e.toString()
+        stopTunnel()
+        stopSelf()
+        return START_NOT_STICKY
     }
 
     override fun onRevoke() {
