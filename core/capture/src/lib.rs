@@ -47,9 +47,11 @@
 mod error;
 mod link;
 mod reader;
+pub mod ring;
 mod writer;
 
 pub use error::{CaptureError, FormatError, WriteError};
 pub use link::{DecapError, LinkType, decap};
 pub use reader::{CaptureFormat, CaptureReader, Frame, MAX_INTERFACES, MAX_RECORD_BYTES};
+pub use ring::{PacketRing, RingConfig, RingPacket, RingStats};
 pub use writer::{PcapWriter, WRITER_SNAPLEN};

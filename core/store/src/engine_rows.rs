@@ -54,6 +54,12 @@ impl EngineRows {
         uid_for(FlowId(id.wrapping_add(self.id_offset)), self.salt)
     }
 
+    /// The uid the store row (and any alert) of engine flow `id` carries:
+    /// the key under which the flow's packets are saved.
+    pub fn flow_uid(&self, id: FlowId) -> String {
+        self.uid(id.0)
+    }
+
     fn details(&mut self, id: FlowId) -> &mut Details {
         if self.pending.len() >= self.max_pending
             && !self.pending.contains_key(&id)

@@ -36,6 +36,12 @@ pub enum StoreError {
     /// Writing a CSV export failed.
     #[error("csv: {0}")]
     Csv(#[from] csv::Error),
+    /// Writing a pcap export failed.
+    #[error("pcap: {0}")]
+    Pcap(#[from] nightjar_capture::WriteError),
+    /// No alert has this id.
+    #[error("no alert with id {0}")]
+    NoSuchAlert(u64),
     /// A pagination cursor string was not produced by this store.
     #[error("malformed cursor")]
     BadCursor,

@@ -67,8 +67,8 @@ pub use error::{Result, StoreError};
 pub use query::{Cursor, Page, Query, Summary, Talker, TalkerGroup, TimelineItem};
 pub use retention::{Clock, RetentionPolicy, RetentionReport, SystemClock};
 pub use rows::{
-    AlertAction, AlertRow, AlertState, AppRow, DnsRow, DomainSeen, FeedRow, FlowRow, MatchInfo,
-    Record, Severity, Signal, StateBlob,
+    AlertAction, AlertRow, AlertState, AppRow, DnsRow, DomainSeen, FeedRow, FlowPackets, FlowRow,
+    MatchInfo, PacketRow, Record, Severity, Signal, StateBlob,
 };
 pub use store::{Store, TimeWindow};
 pub use writer::{

@@ -18,6 +18,9 @@
 //! - `flows_app` (v2), `dns_app`, `alerts_app`: per-app queries and timelines.
 //! - `alerts_severity`, `alerts_state`: triage lists.
 //! - `domains_last`: age-based retention of the sightings table.
+//! - `flow_packets_uid` (v4): the packets of the flows an alert lists, for the
+//!   pcap export; `flow_packets_time`: their age-based retention.
+//! - `alerts_match_key` (v4): a re-check finds the alert it raised before.
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -223,8 +226,33 @@ CREATE INDEX flows_orig_h ON flows(orig_h, first_us);
 CREATE INDEX flows_app ON flows(app_uid, first_us);
 "#;
 
+/// v4: packets of alerted flows, and a key that makes retroactive alerts
+/// idempotent.
+///
+/// - `flow_packets`: packets a flow still had in the edge's packet ring when
+///   an alert was raised for it, keyed by the flow's uid (the value alerts
+///   list in `flow_uids`), bounded by the writer (oldest `seq` goes first).
+/// - `alerts.match_key`: `intel|<indicator>|<app>` for alerts a re-check
+///   raised, so re-checking the same history against the same (or a
+///   re-published) feed finds the alert it already raised. Partial unique
+///   index: live alerts leave it NULL and cost nothing.
+pub const V4: &str = r#"
+CREATE TABLE flow_packets (
+    seq INTEGER PRIMARY KEY,
+    flow_uid TEXT NOT NULL,
+    ts_us INTEGER NOT NULL,
+    orig_len INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX flow_packets_uid ON flow_packets(flow_uid, ts_us);
+CREATE INDEX flow_packets_time ON flow_packets(ts_us);
+ALTER TABLE alerts ADD COLUMN match_key TEXT;
+CREATE UNIQUE INDEX alerts_match_key ON alerts(match_key) WHERE match_key IS NOT NULL;
+"#;
+
 /// All steps; step `i` takes the database from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The version a fully migrated database has.
 pub fn current_version() -> u32 {

@@ -71,6 +71,8 @@ pub struct RetentionReport {
     pub deleted_alerts: u64,
     /// Domain sightings deleted.
     pub deleted_domains: u64,
+    /// Saved packets of alerted flows deleted.
+    pub deleted_packets: u64,
     /// Pages returned to the file system.
     pub pages_freed: u64,
     /// Steps run.
@@ -84,7 +86,11 @@ pub struct RetentionReport {
 impl RetentionReport {
     /// All rows deleted.
     pub fn deleted_total(&self) -> u64 {
-        self.deleted_flows + self.deleted_dns + self.deleted_alerts + self.deleted_domains
+        self.deleted_flows
+            + self.deleted_dns
+            + self.deleted_alerts
+            + self.deleted_domains
+            + self.deleted_packets
     }
 
     fn add(&mut self, o: &RetentionReport) {
@@ -92,6 +98,7 @@ impl RetentionReport {
         self.deleted_dns += o.deleted_dns;
         self.deleted_alerts += o.deleted_alerts;
         self.deleted_domains += o.deleted_domains;
+        self.deleted_packets += o.deleted_packets;
         self.pages_freed += o.pages_freed;
         self.steps += o.steps;
         self.db_bytes = o.db_bytes;
@@ -148,12 +155,15 @@ pub fn step(conn: &Connection, policy: &RetentionPolicy, now_us: u64) -> Result<
         rep.deleted_dns = delete_batch(&tx, "dns", "ts_us < ?1", "ts_us", cutoff, n)?;
         rep.deleted_alerts = delete_batch(&tx, "alerts", "ts_us < ?1", "ts_us", cutoff, n)?;
         rep.deleted_domains = delete_batch(&tx, "domains", "last_us < ?1", "last_us", cutoff, n)?;
+        rep.deleted_packets =
+            delete_batch(&tx, "flow_packets", "ts_us < ?1", "ts_us", cutoff, n)?;
         let limit = u64::from(n);
         rep.more = [
             rep.deleted_flows,
             rep.deleted_dns,
             rep.deleted_alerts,
             rep.deleted_domains,
+            rep.deleted_packets,
         ]
         .contains(&limit);
     }

@@ -243,6 +243,45 @@ pub struct StateBlob {
     pub updated_us: u64,
 }
 
+/// One packet kept for an alerted flow: what the edge's packet ring still
+/// held for the flow when the alert was raised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PacketRow {
+    /// Capture time, microseconds since the Unix epoch.
+    pub ts_us: u64,
+    /// Length on the wire; `data` may be shorter when the ring cut it.
+    pub orig_len: u32,
+    /// The raw IP packet (no link-layer header).
+    pub data: Vec<u8>,
+}
+
+/// The packets of one flow, saved because an alert was raised for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowPackets {
+    /// uid of the flow (the value alerts list in `flow_uids`).
+    pub flow_uid: String,
+    /// Its packets, oldest first.
+    pub packets: Vec<PacketRow>,
+}
+
+impl FlowPackets {
+    /// The packets a [`nightjar_capture::PacketRing`] handed out for an
+    /// alerted flow, under the uid its alert lists.
+    pub fn from_ring(flow_uid: String, packets: Vec<nightjar_capture::RingPacket>) -> Self {
+        FlowPackets {
+            flow_uid,
+            packets: packets
+                .into_iter()
+                .map(|p| PacketRow {
+                    ts_us: p.ts_us,
+                    orig_len: p.orig_len,
+                    data: p.data,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// One record handed to the writer.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -261,6 +300,8 @@ pub enum Record {
     Domain(DomainSeen),
     /// Engine state.
     State(StateBlob),
+    /// Packets of an alerted flow (kept within `StoreConfig::max_packet_bytes`).
+    Packets(Box<FlowPackets>),
 }
 
 /// What a retroactive matcher reports for a hit.

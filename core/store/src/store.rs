@@ -124,6 +124,47 @@ impl Store {
         codec::insert_alert(&self.conn, alert)
     }
 
+    /// One alert by id.
+    pub fn alert(&self, id: u64) -> Result<Option<AlertRow>> {
+        let sql = format!("SELECT {} FROM alerts WHERE id = ?1", codec::ALERT_COLS);
+        let mut st = self.conn.prepare_cached(&sql)?;
+        let mut rows = st.query(params![id])?;
+        Ok(match rows.next()? {
+            Some(r) => Some(codec::read_alert(r)?),
+            None => None,
+        })
+    }
+
+    /// Records a loaded intel feed (name, version, indicator count) directly,
+    /// replacing an earlier row of the same name.
+    pub fn record_feed(&self, feed: &FeedRow) -> Result<()> {
+        codec::insert_feed(&self.conn, feed)
+    }
+
+    /// Stores packets of an alerted flow directly (not through the writer
+    /// queue), then trims the oldest stored packets down to `max_bytes`.
+    /// Returns the packets trimmed.
+    pub fn save_packets(&self, packets: &crate::rows::FlowPackets, max_bytes: u64) -> Result<u64> {
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )?;
+        codec::insert_packets(&tx, packets)?;
+        let shed = codec::trim_packets(&tx, max_bytes)?;
+        tx.commit()?;
+        Ok(shed)
+    }
+
+    /// Packets stored for the flow with this uid, oldest first.
+    pub fn packets(&self, flow_uid: &str) -> Result<Vec<crate::rows::PacketRow>> {
+        let mut out = Vec::new();
+        codec::read_packets(&self.conn, Some(&[flow_uid.to_string()]), |_, p| {
+            out.push(p);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
     /// Sets the triage state of an alert. Returns whether it existed.
     pub fn set_alert_state(&self, id: u64, state: crate::rows::AlertState) -> Result<bool> {
         let n = self.conn.execute(

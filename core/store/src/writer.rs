@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 use serde::Serialize;
 
-use crate::codec::{FlowInserter, insert_record};
+use crate::codec::{FlowInserter, insert_record, trim_packets};
 use crate::error::{Result, StoreError};
 use crate::retention::{Clock, RetentionPolicy, SystemClock, step as retention_step};
 use crate::rows::{AlertRow, DnsRow, FlowRow, Record};
@@ -66,6 +66,9 @@ pub struct StoreConfig {
     pub retention_interval: Duration,
     /// Time source for retention.
     pub clock: Arc<dyn Clock + Send + Sync>,
+    /// Packet bytes of alerted flows kept ([`Record::Packets`]); past it the
+    /// oldest packets are deleted and counted in `WriterStatus::packets_shed`.
+    pub max_packet_bytes: u64,
 }
 
 impl Default for StoreConfig {
@@ -81,6 +84,22 @@ impl Default for StoreConfig {
             retention: None,
             retention_interval: Duration::from_secs(10),
             clock: Arc::new(SystemClock),
+            max_packet_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Sized for a phone's packet tunnel (iOS kills one at 50 MiB): a 1,024-row batch, a
+    /// 4,096-record queue and at most 16,384 records held across failing commits, so the
+    /// writer's buffers stay around a megabyte instead of the desktop defaults' tens.
+    /// Mobile hosts (the bindings) use this; the rest is as [`StoreConfig::default`].
+    pub fn phone() -> Self {
+        Self {
+            queue_capacity: 4_096,
+            batch_rows: 1_024,
+            max_pending_rows: 16_384,
+            ..Self::default()
         }
     }
 }
@@ -97,6 +116,7 @@ impl fmt::Debug for StoreConfig {
             .field("on_commit", &self.on_commit.is_some())
             .field("retention", &self.retention)
             .field("retention_interval", &self.retention_interval)
+            .field("max_packet_bytes", &self.max_packet_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -163,6 +183,9 @@ pub struct WriterStatus {
     pub last_fault: Option<FaultKind>,
     /// Rows deleted by retention steps run on the writer thread.
     pub retention_deleted: u64,
+    /// Stored packets of alerted flows deleted to stay within
+    /// `StoreConfig::max_packet_bytes`.
+    pub packets_shed: u64,
 }
 
 #[derive(Debug, Default)]
@@ -178,6 +201,7 @@ struct Shared {
     write_errors: AtomicU64,
     consecutive_failures: AtomicU64,
     retention_deleted: AtomicU64,
+    packets_shed: AtomicU64,
     last_fault: Mutex<Option<FaultKind>>,
 }
 
@@ -200,6 +224,7 @@ impl Shared {
             consecutive_failures: self.consecutive_failures.load(Ordering::Relaxed),
             last_fault,
             retention_deleted: self.retention_deleted.load(Ordering::Relaxed),
+            packets_shed: self.packets_shed.load(Ordering::Relaxed),
         }
     }
 }
@@ -475,16 +500,26 @@ impl Worker {
             return Ok(0);
         };
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut packets = false;
+        let mut shed = 0;
         {
             let mut flows = FlowInserter::new(&tx);
             for rec in &self.pending {
                 match rec {
-                    Record::Flow(f) => flows.insert(f)?,
-                    other => insert_record(&tx, other)?,
+                    Record::Flow(f) => flows.push(f)?,
+                    other => {
+                        packets |= matches!(other, Record::Packets(_));
+                        insert_record(&tx, other)?;
+                    }
                 }
             }
+            flows.finish()?;
+        }
+        if packets {
+            shed = trim_packets(&tx, self.config.max_packet_bytes)?;
         }
         tx.commit()?;
+        self.shared.packets_shed.fetch_add(shed, Ordering::Relaxed);
         Ok(u64::try_from(self.pending.len()).unwrap_or(u64::MAX))
     }
 

@@ -56,7 +56,7 @@ fn v1_database_migrates_and_keeps_data() {
         store.schema_version().unwrap(),
         migrations::current_version()
     );
-    assert_eq!(migrations::current_version(), 3);
+    assert_eq!(migrations::current_version(), 4);
 
     let old = store.flow(2).unwrap().unwrap();
     assert_eq!(old.uid, "Cv12");
@@ -97,6 +97,38 @@ fn v1_database_migrates_and_keeps_data() {
     assert_eq!(app7.items.len(), 4);
     let subs = store.flows(&Query::new().domain("example.org")).unwrap();
     assert_eq!(subs.items.len(), 3);
+
+    // v4: the packet table and the retroactive match key, both in use.
+    let mut a = alert(0, T0, nightjar_store::Severity::High, nightjar_store::AlertState::New, Some(7));
+    a.flow_uids = vec!["Cv12".into()];
+    let id = store.insert_alert(&a).unwrap();
+    store
+        .save_packets(
+            &nightjar_store::FlowPackets {
+                flow_uid: "Cv12".into(),
+                packets: vec![nightjar_store::PacketRow {
+                    ts_us: T0,
+                    orig_len: 4,
+                    data: vec![0x45, 0, 0, 4],
+                }],
+            },
+            u64::MAX,
+        )
+        .unwrap();
+    assert_eq!(store.packets("Cv12").unwrap().len(), 1);
+    let n = store
+        .export_pcap(nightjar_store::export::PcapSelection::Alert(id), std::io::sink())
+        .unwrap();
+    assert_eq!(n.packets, 1);
+    let keyed: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name IN ('alerts_match_key', \
+             'flow_packets_uid', 'flow_packets_time')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(keyed, 3);
 }
 
 #[test]
@@ -119,7 +151,7 @@ fn newer_schema_is_refused() {
     match Store::open_reader(&path, Duration::from_secs(1)) {
         Err(StoreError::SchemaTooNew {
             found: 99,
-            supported: 3,
+            supported: 4,
         }) => {}
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
@@ -213,7 +245,7 @@ fn v2_rows_survive_the_v3_rebuild() {
     drop(conn);
 
     let store = Store::open_reader(&path, Duration::from_secs(1)).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(store.schema_version().unwrap(), 4);
     for f in &expected {
         assert_eq!(store.flow(f.id).unwrap().as_ref(), Some(f));
     }
