@@ -35,6 +35,12 @@ pub enum CliError {
     /// A time that is neither RFC 3339 nor seconds since the epoch.
     #[error("not a time (RFC 3339 like 2026-11-01T09:00:00Z, or seconds since the epoch): {0}")]
     BadTime(String),
+    /// `export --format pcap` without `--alert ID` or `--all-alerts`.
+    #[error("--format pcap needs --alert ID or --all-alerts")]
+    PcapNeedsAlert,
+    /// `export --format pcap` to standard output.
+    #[error("--format pcap writes a binary file: give it -o FILE")]
+    PcapNeedsOutput,
     /// A detector model problem.
     #[error("DGA model: {0}")]
     Model(#[from] nightjar_detect::ModelError),

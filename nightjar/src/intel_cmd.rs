@@ -18,6 +18,15 @@ pub fn now_us() -> u64 {
 
 /// Compile `feeds` (and allowlists) into `out`, printing what each feed gave.
 pub fn compile(feeds: &[PathBuf], allow: &[PathBuf], out: &Path) -> Result<String, CliError> {
+    Ok(compile_with_summary(feeds, allow, out)?.0)
+}
+
+/// [`compile`], also returning what each feed gave (for `compile --db`).
+pub fn compile_with_summary(
+    feeds: &[PathBuf],
+    allow: &[PathBuf],
+    out: &Path,
+) -> Result<(String, nightjar_intel::CompileSummary), CliError> {
     let summary = nightjar_intel::compile_feeds(feeds, allow, out, now_us())?;
     let mut text = String::new();
     for f in &summary.feeds {
@@ -54,7 +63,7 @@ pub fn compile(feeds: &[PathBuf], allow: &[PathBuf], out: &Path) -> Result<Strin
         st.file_bytes,
         st.filter_bytes
     ));
-    Ok(text)
+    Ok((text, summary))
 }
 
 /// Look a name or address up in an index.

@@ -56,11 +56,17 @@ enum Command {
         #[command(flatten)]
         filters: FilterArgs,
     },
-    /// Export a database as Zeek JSON logs, OCSF events or CSV.
+    /// Export a database as Zeek JSON logs, OCSF events or CSV, or the saved packets of alerted flows as pcap.
     Export {
-        /// zeek, ocsf or csv.
+        /// zeek, ocsf, csv or pcap.
         #[arg(long, value_enum)]
         format: ExportFormat,
+        /// pcap: the alert whose flows' saved packets to write.
+        #[arg(long, value_name = "ID", conflicts_with = "all_alerts")]
+        alert: Option<u64>,
+        /// pcap: the saved packets of every alert's flows.
+        #[arg(long)]
+        all_alerts: bool,
         /// conn, dns, ssl, quic, http or alerts (OCSF and CSV: conn, dns or alerts).
         #[arg(long, value_enum, default_value = "conn")]
         log: ExportLog,
@@ -131,6 +137,7 @@ enum ExportFormat {
     Zeek,
     Ocsf,
     Csv,
+    Pcap,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -219,6 +226,26 @@ enum IntelCommand {
         /// Allowlists: their entries win over every blocklist.
         #[arg(long, value_name = "FILE")]
         allow: Vec<PathBuf>,
+        /// Then re-check this database's flows and DNS against the new index (retroactive alerts).
+        #[arg(long, value_name = "PATH")]
+        db: Option<PathBuf>,
+    },
+    /// Re-check the flows and DNS stored in a database against an index: raises retroactive alerts.
+    Recheck {
+        /// The index.
+        index: PathBuf,
+        /// The database.
+        #[arg(long, value_name = "PATH")]
+        db: PathBuf,
+        /// From this time: RFC 3339 or seconds since the epoch (default: everything retained).
+        #[arg(long)]
+        since: Option<String>,
+        /// Until this time (exclusive).
+        #[arg(long)]
+        until: Option<String>,
+        /// Hide the progress bar.
+        #[arg(long)]
+        no_progress: bool,
     },
     /// Look a domain name or IP address up, with the provenance of any match.
     Lookup {
@@ -414,6 +441,36 @@ fn run_with_outputs(
     Ok(())
 }
 
+/// `export --format pcap`: one alert's saved packets or every alert's.
+fn export_pcap(
+    db: &std::path::Path,
+    alert: Option<u64>,
+    all_alerts: bool,
+    output: Option<&std::path::Path>,
+) -> Result<(), CliError> {
+    use nightjar_store::export::PcapSelection;
+    let selection = match (alert, all_alerts) {
+        (Some(id), _) => PcapSelection::Alert(id),
+        (None, true) => PcapSelection::AllAlerts,
+        (None, false) => return Err(CliError::PcapNeedsAlert),
+    };
+    let Some(path) = output else {
+        return Err(CliError::PcapNeedsOutput);
+    };
+    let file = std::fs::File::create(path).map_err(CliError::io(path))?;
+    let mut w = std::io::BufWriter::new(file);
+    let n = store_cmd::export_pcap(db, selection, &mut w)?;
+    w.flush().map_err(CliError::io(path))?;
+    eprintln!(
+        "nightjar: wrote {} packets of {} flows ({} alerts) to {}",
+        n.packets,
+        n.flows,
+        n.alerts,
+        path.display()
+    );
+    Ok(())
+}
+
 fn rfc3339(us: u64) -> Option<String> {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000).ok()?;
     t.format(&time::format_description::well_known::Rfc3339)
@@ -464,6 +521,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Export {
             format,
+            alert,
+            all_alerts,
             log,
             output,
             filters,
@@ -472,6 +531,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 ExportFormat::Zeek => store_cmd::Format::Zeek,
                 ExportFormat::Ocsf => store_cmd::Format::Ocsf,
                 ExportFormat::Csv => store_cmd::Format::Csv,
+                ExportFormat::Pcap => {
+                    return export_pcap(&filters.db, alert, all_alerts, output.as_deref());
+                }
             };
             let data = match log {
                 ExportLog::Conn => store_cmd::Dataset::Conn,
@@ -542,7 +604,37 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     feeds,
                     output,
                     allow,
-                } => intel_cmd::compile(&feeds, &allow, &output)?,
+                    db,
+                } => match db {
+                    None => intel_cmd::compile(&feeds, &allow, &output)?,
+                    Some(db) => {
+                        let (text, summary) =
+                            intel_cmd::compile_with_summary(&feeds, &allow, &output)?;
+                        let now = intel_cmd::now_us();
+                        let rows = store_cmd::feed_rows(&summary, now);
+                        let all = nightjar_store::TimeWindow::all();
+                        let re = store_cmd::recheck(&db, &output, all, now, true, &rows)?;
+                        format!("{text}{re}")
+                    }
+                },
+                IntelCommand::Recheck {
+                    index,
+                    db,
+                    since,
+                    until,
+                    no_progress,
+                } => {
+                    let window = nightjar_store::TimeWindow::new(
+                        since.as_deref().map(parse_time).transpose()?.unwrap_or(0),
+                        until
+                            .as_deref()
+                            .map(parse_time)
+                            .transpose()?
+                            .unwrap_or(u64::MAX),
+                    );
+                    let now = intel_cmd::now_us();
+                    store_cmd::recheck(&db, &index, window, now, !no_progress, &[])?
+                }
                 IntelCommand::Lookup { index, query } => intel_cmd::lookup(&index, &query)?,
             };
             let mut stdout = std::io::stdout().lock();

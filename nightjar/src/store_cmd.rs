@@ -1,13 +1,17 @@
-//! `nightjar query`, `nightjar export` and `nightjar coverage` over a database
-//! written by `replay --db` (or by the app through the bindings).
+//! `nightjar query`, `nightjar export` (pcap too), `nightjar coverage` and
+//! `nightjar intel recheck` over a database written by `replay --db` (or by
+//! the app through the bindings).
 
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::Path;
 
+use indicatif::{ProgressBar, ProgressStyle};
 use nightjar_store::export::Table as ExportTable;
 use nightjar_store::export::zeek::ZeekLog;
-use nightjar_store::{Cursor, Query, Store, TalkerGroup, TimeWindow};
+use nightjar_store::export::{PcapExport, PcapSelection};
+use nightjar_store::recheck::{RecheckLimits, RecheckOutcome};
+use nightjar_store::{Cursor, FeedRow, Query, Store, TalkerGroup, TimeWindow};
 use serde::Serialize;
 
 use crate::error::CliError;
@@ -221,4 +225,121 @@ pub fn coverage(db: &Path, f: &Filters, json: bool, out: &mut impl Write) -> Res
     } else {
         writeln!(out, "{report}").map_err(CliError::Stdout)
     }
+}
+
+/// `nightjar export --format pcap`: the saved packets of one alert's flows,
+/// or of every alert's, as a raw-IP pcap.
+pub fn export_pcap(
+    db: &Path,
+    selection: PcapSelection,
+    out: &mut impl Write,
+) -> Result<PcapExport, CliError> {
+    let store = open(db)?;
+    Ok(store.export_pcap(selection, out)?)
+}
+
+/// Rows below which a re-check finishes too fast to need a bar.
+const RECHECK_BAR_MIN_ROWS: u64 = 200_000;
+
+/// `nightjar intel recheck` (and `intel compile --db`): re-check the flows
+/// and DNS in `window` against the compiled index at `index`, raising
+/// retroactive alerts, and record the index's feeds in the database.
+/// Returns the report printed to the user.
+pub fn recheck(
+    db: &Path,
+    index: &Path,
+    window: TimeWindow,
+    now_us: u64,
+    progress: bool,
+    feeds: &[FeedRow],
+) -> Result<String, CliError> {
+    let store = open(db)?;
+    let idx = nightjar_intel::Index::open(index)?;
+    for f in feeds {
+        store.record_feed(f)?;
+    }
+    let mut bar: Option<ProgressBar> = None;
+    let mut report = |p: nightjar_store::recheck::RecheckProgress| {
+        if !progress || p.total < RECHECK_BAR_MIN_ROWS {
+            return;
+        }
+        let b = bar.get_or_insert_with(|| {
+            let b = ProgressBar::new(p.total);
+            if let Ok(style) = ProgressStyle::with_template(
+                "{spinner} re-checking [{bar:40}] {pos}/{len} rows ({per_sec}, {eta} left)",
+            ) {
+                b.set_style(style.progress_chars("=> "));
+            }
+            b
+        });
+        b.set_position(p.done);
+    };
+    let out = store.recheck_intel(&idx, window, now_us, RecheckLimits::default(), &mut report)?;
+    if let Some(b) = bar.take() {
+        b.finish_and_clear();
+    }
+    Ok(recheck_text(db, index, &out))
+}
+
+fn recheck_text(db: &Path, index: &Path, out: &RecheckOutcome) -> String {
+    let mut text = format!(
+        "re-checked {} flows and {} DNS transactions in {} against {}: {} new retroactive alerts, \
+         {} already raised by an earlier re-check",
+        out.flows_checked,
+        out.dns_checked,
+        db.display(),
+        index.display(),
+        out.alerts.len(),
+        out.duplicates
+    );
+    if out.hits_shed > 0 {
+        text.push_str(&format!(
+            ", {} more matches over the alert cap",
+            out.hits_shed
+        ));
+    }
+    for a in &out.alerts {
+        let feed = a
+            .provenance
+            .get("feed")
+            .and_then(|v| v.as_str())
+            .unwrap_or("?");
+        let id = a
+            .provenance
+            .get("indicator_id")
+            .and_then(|v| v.as_str())
+            .unwrap_or("?");
+        let indicator = a
+            .provenance
+            .get("indicator")
+            .and_then(|v| v.as_str())
+            .unwrap_or("?");
+        let app = a.app_uid.map_or_else(|| "-".to_string(), |u| u.to_string());
+        text.push_str(&format!(
+            "\n  alert {}: {} app {} {} ({} flows) matched {indicator} [feed {feed}, {id}]",
+            a.id,
+            format!("{:?}", a.severity).to_lowercase(),
+            app,
+            a.domain
+                .clone()
+                .or_else(|| a.ips.first().map(ToString::to_string))
+                .unwrap_or_default(),
+            a.flow_uids.len(),
+        ));
+    }
+    text
+}
+
+/// The feeds table rows for a compiled index: name, version, indicators accepted.
+pub fn feed_rows(summary: &nightjar_intel::CompileSummary, now_us: u64) -> Vec<FeedRow> {
+    summary
+        .feeds
+        .iter()
+        .map(|f| FeedRow {
+            name: f.name.clone(),
+            version: f.version.clone().unwrap_or_else(|| "unversioned".into()),
+            loaded_us: now_us,
+            indicators: f.report.accepted,
+        })
+        .collect()
 }
