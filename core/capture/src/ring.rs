@@ -157,7 +157,9 @@ impl PacketRing {
         let Some(m) = self.meta.pop_front() else {
             return false;
         };
-        let len = usize::try_from(m.len).unwrap_or(usize::MAX).min(self.data.len());
+        let len = usize::try_from(m.len)
+            .unwrap_or(usize::MAX)
+            .min(self.data.len());
         self.data.drain(..len);
         self.stats.evicted_packets += 1;
         self.stats.evicted_bytes += u64::try_from(len).unwrap_or(u64::MAX);
@@ -314,6 +316,11 @@ mod tests {
             s.pushed,
             s.evicted_packets + u64::try_from(s.packets).unwrap()
         );
-        assert!(r.memory() <= before + 64 * 32, "{} > {}", r.memory(), before);
+        assert!(
+            r.memory() <= before + 64 * 32,
+            "{} > {}",
+            r.memory(),
+            before
+        );
     }
 }

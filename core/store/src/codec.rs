@@ -68,13 +68,7 @@ pub fn insert_packets(conn: &Connection, p: &FlowPackets) -> Result<u64> {
     let mut total = 0u64;
     for pkt in &p.packets {
         let len = u64::try_from(pkt.data.len()).unwrap_or(u64::MAX);
-        st.execute(params![
-            p.flow_uid,
-            pkt.ts_us,
-            pkt.orig_len,
-            len,
-            pkt.data
-        ])?;
+        st.execute(params![p.flow_uid, pkt.ts_us, pkt.orig_len, len, pkt.data])?;
         total = total.saturating_add(len);
     }
     Ok(total)
@@ -300,13 +294,15 @@ fn bind_flow(st: &mut Statement<'_>, base: usize, f: &FlowRow) -> rusqlite::Resu
     st.raw_bind_parameter(base + 15, f.resp_ip_bytes)?;
     st.raw_bind_parameter(base + 16, codes::encode(CONN_STATES, &f.conn_state))?;
     st.raw_bind_parameter(base + 17, codes::encode(END_REASONS, &f.end_reason))?;
-    st.raw_bind_parameter(base + 18,
+    st.raw_bind_parameter(
+        base + 18,
         f.name_source
             .as_deref()
             .map(|s| codes::encode(NAME_SOURCES, s)),
     )?;
     st.raw_bind_parameter(base + 19, flags)?;
-    st.raw_bind_parameter(base + 20,
+    st.raw_bind_parameter(
+        base + 20,
         f.community_id.as_deref().map(codes::encode_community_id),
     )?;
     st.raw_bind_parameter(base + 21, name)?;
@@ -314,7 +310,8 @@ fn bind_flow(st: &mut Statement<'_>, base: usize, f: &FlowRow) -> rusqlite::Resu
     st.raw_bind_parameter(base + 23, if sni_is_name { None } else { f.sni.as_deref() })?;
     st.raw_bind_parameter(base + 24, f.alpn.as_deref())?;
     st.raw_bind_parameter(base + 25, f.ja4.as_deref())?;
-    st.raw_bind_parameter(base + 26,
+    st.raw_bind_parameter(
+        base + 26,
         if host_is_name {
             None
         } else {

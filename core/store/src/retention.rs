@@ -155,8 +155,7 @@ pub fn step(conn: &Connection, policy: &RetentionPolicy, now_us: u64) -> Result<
         rep.deleted_dns = delete_batch(&tx, "dns", "ts_us < ?1", "ts_us", cutoff, n)?;
         rep.deleted_alerts = delete_batch(&tx, "alerts", "ts_us < ?1", "ts_us", cutoff, n)?;
         rep.deleted_domains = delete_batch(&tx, "domains", "last_us < ?1", "last_us", cutoff, n)?;
-        rep.deleted_packets =
-            delete_batch(&tx, "flow_packets", "ts_us < ?1", "ts_us", cutoff, n)?;
+        rep.deleted_packets = delete_batch(&tx, "flow_packets", "ts_us < ?1", "ts_us", cutoff, n)?;
         let limit = u64::from(n);
         rep.more = [
             rep.deleted_flows,

@@ -111,7 +111,11 @@ fn recheck_against_a_compiled_feed_raises_exactly_the_matching_alerts_once() {
     assert!(w.flush(Duration::from_secs(10)));
 
     let block = [
-        feed(dir.path(), "spyware.txt", "# test feed\n0.0.0.0 evil.example\n"),
+        feed(
+            dir.path(),
+            "spyware.txt",
+            "# test feed\n0.0.0.0 evil.example\n",
+        ),
         feed(dir.path(), "ips.txt", "203.0.113.66\n"),
     ];
     let allow = [feed(dir.path(), "allow.txt", "ok.evil.example\n")];
@@ -164,11 +168,7 @@ fn recheck_against_a_compiled_feed_raises_exactly_the_matching_alerts_once() {
             assert_eq!(p["indicator"], "evil.example");
             assert!(id.contains("spyware.txt:2"), "{id}");
         }
-        assert!(
-            a.signals
-                .iter()
-                .any(|s| s.name.starts_with("retroactive:"))
-        );
+        assert!(a.signals.iter().any(|s| s.name.starts_with("retroactive:")));
     }
     // Stored as returned, retroactive flag included.
     let stored = store.alerts(&Query::new()).unwrap().items;
@@ -363,7 +363,13 @@ fn alerted_flows_packets_go_from_the_ring_to_a_pcap_tshark_reads() {
 
     // Alerts on flows 1 and 2 (flow 3 raises none). Flow 1's packets go
     // through the writer, flow 2's directly.
-    let mut a1 = alert(0, T0 + 40_000, Severity::High, nightjar_store::AlertState::New, Some(1));
+    let mut a1 = alert(
+        0,
+        T0 + 40_000,
+        Severity::High,
+        nightjar_store::AlertState::New,
+        Some(1),
+    );
     a1.flow_uids = vec!["F1".into()];
     let mut a2 = a1.clone();
     a2.flow_uids = vec!["F2".into(), "F-gone".into()];
@@ -380,7 +386,9 @@ fn alerted_flows_packets_go_from_the_ring_to_a_pcap_tshark_reads() {
     };
     let p1 = to_rows(ring.take(1));
     assert_eq!(
-        p1.iter().map(|p| (p.ts_us, p.data.clone())).collect::<Vec<_>>(),
+        p1.iter()
+            .map(|p| (p.ts_us, p.data.clone()))
+            .collect::<Vec<_>>(),
         held(1)
     );
     assert!(!p1.is_empty());
@@ -429,7 +437,10 @@ fn alerted_flows_packets_go_from_the_ring_to_a_pcap_tshark_reads() {
     // Every alert: flows 1 and 2 merged by time, never flow 3.
     let all = dir.path().join("all.pcap");
     let n = store
-        .export_pcap(PcapSelection::AllAlerts, std::fs::File::create(&all).unwrap())
+        .export_pcap(
+            PcapSelection::AllAlerts,
+            std::fs::File::create(&all).unwrap(),
+        )
         .unwrap();
     assert_eq!((n.alerts, n.flows), (2, 2));
     let mut want: Vec<(u64, Vec<u8>)> = p1
@@ -448,11 +459,20 @@ fn alerted_flows_packets_go_from_the_ring_to_a_pcap_tshark_reads() {
         Some(lines) => {
             let expect: Vec<String> = want
                 .iter()
-                .map(|(_, p)| format!("{}\t192.0.2.{}\t{}", p.len(), p[19], 40_000 + u32::from(p[19])))
+                .map(|(_, p)| {
+                    format!(
+                        "{}\t192.0.2.{}\t{}",
+                        p.len(),
+                        p[19],
+                        40_000 + u32::from(p[19])
+                    )
+                })
                 .collect();
             assert_eq!(lines, expect);
         }
-        None => eprintln!("SKIPPED: tshark not installed; pcap checked with the project's reader only"),
+        None => {
+            eprintln!("SKIPPED: tshark not installed; pcap checked with the project's reader only")
+        }
     }
 
     // An unknown alert is an error, not an empty file.

@@ -99,7 +99,13 @@ fn v1_database_migrates_and_keeps_data() {
     assert_eq!(subs.items.len(), 3);
 
     // v4: the packet table and the retroactive match key, both in use.
-    let mut a = alert(0, T0, nightjar_store::Severity::High, nightjar_store::AlertState::New, Some(7));
+    let mut a = alert(
+        0,
+        T0,
+        nightjar_store::Severity::High,
+        nightjar_store::AlertState::New,
+        Some(7),
+    );
     a.flow_uids = vec!["Cv12".into()];
     let id = store.insert_alert(&a).unwrap();
     store
@@ -117,7 +123,10 @@ fn v1_database_migrates_and_keeps_data() {
         .unwrap();
     assert_eq!(store.packets("Cv12").unwrap().len(), 1);
     let n = store
-        .export_pcap(nightjar_store::export::PcapSelection::Alert(id), std::io::sink())
+        .export_pcap(
+            nightjar_store::export::PcapSelection::Alert(id),
+            std::io::sink(),
+        )
         .unwrap();
     assert_eq!(n.packets, 1);
     let keyed: i64 = conn
