@@ -34,7 +34,27 @@ fn lists(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
 
 /// The DGA detector on the given labelled lists.
 pub fn dga(positives: &[PathBuf], benign: &[PathBuf]) -> Result<String, CliError> {
-    let model = DgaModel::builtin()?;
+    dga_with_model(positives, benign, None)
+}
+
+/// The DGA detector on the given labelled lists, with the shipped model or one
+/// loaded from `model` (a `dga.bin` written by the trainer, e.g. one trained
+/// with some families held out).
+pub fn dga_with_model(
+    positives: &[PathBuf],
+    benign: &[PathBuf],
+    model: Option<&Path>,
+) -> Result<String, CliError> {
+    let model = match model {
+        None => DgaModel::builtin()?,
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|source| CliError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            DgaModel::from_bytes(&bytes)?
+        }
+    };
     Ok(eval_dga(&model, positives, benign)?.to_string())
 }
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Reproduces model/dga.bin and model/dga.json. Fetches the benign training data
 # from package registries into a scratch directory (never into the repo); the
-# trainer verifies each file's sha256 before using it.
+# trainer verifies each file's sha256 before using it. Positives are generated
+# by the trainer itself (src/bin/train_dga/families.rs). Extra arguments go to
+# the trainer, e.g. `OUT=/some/dir tools/train_dga.sh --hold-out matsnu,pushdo`
+# trains a leave-family-out model to check with `nightjar eval dga --model`.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 scratch="${SCRATCH:-$(mktemp -d)}"
@@ -19,5 +22,5 @@ cargo run --release -p nightjar-detect --features train --bin train_dga -- \
   --email "$scratch/email-providers-2.26.0/package/all.json" \
   --trackerdb "$scratch/ghostery-trackerdb-1.0.945/package/dist/trackerdb.json" \
   --psl "$psl_rules" \
-  --out "$here/model" \
-  --date "${TRAIN_DATE:-$(date -u +%Y-%m-%d)}"
+  --out "${OUT:-$here/model}" \
+  --date "${TRAIN_DATE:-$(date -u +%Y-%m-%d)}" "$@"
