@@ -117,6 +117,9 @@ enum EvalCommand {
         /// Benign domain lists, same formats.
         #[arg(long, required = true, num_args = 1..)]
         benign: Vec<PathBuf>,
+        /// A model file written by the trainer instead of the shipped one.
+        #[arg(long, value_name = "FILE")]
+        model: Option<PathBuf>,
     },
     /// The beaconing detector on generated traffic (10 s–1 h periods, 0–50% jitter, decoys).
     Beacon,
@@ -561,7 +564,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Eval { command, fixtures } => {
             let text = match command {
-                Some(EvalCommand::Dga { positives, benign }) => eval_cmd::dga(&positives, &benign)?,
+                Some(EvalCommand::Dga {
+                    positives,
+                    benign,
+                    model,
+                }) => eval_cmd::dga_with_model(&positives, &benign, model.as_deref())?,
                 Some(EvalCommand::Beacon) => eval_cmd::beacon(),
                 None => {
                     let dir = fixtures
