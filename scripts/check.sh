@@ -36,6 +36,11 @@ step "clippy (warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
 
 step "tests"
+# The relay's end-to-end tests (root only) download over HTTP/HTTPS with curl.
+if [ "$(id -u)" = 0 ] && ! command -v curl >/dev/null; then
+  { apt-get update -qq && apt-get install -y -qq curl; } ||
+    echo "note: no curl; the relay's HTTP/HTTPS end-to-end tests will report SKIPPED"
+fi
 cargo nextest run --workspace --no-fail-fast
 cargo test --workspace --doc
 

@@ -174,6 +174,8 @@ pub struct Relay {
     next_sweep_us: u64,
     work_left: bool,
     scratch: Vec<u8>,
+    /// Packets on their way out of [`Relay::poll_with`], kept for reuse.
+    out: Vec<Vec<u8>>,
 }
 
 impl core::fmt::Debug for Relay {
@@ -240,6 +242,7 @@ impl Relay {
             next_sweep_us: now_us.saturating_add(SWEEP_INTERVAL_US),
             work_left: false,
             scratch: vec![0; usize::from(u16::MAX)],
+            out: Vec::new(),
         })
     }
 
@@ -606,8 +609,17 @@ impl Relay {
     }
 
     /// Do everything due at `now_us` and return the packets to write to the
-    /// tunnel, in order.
+    /// tunnel, in order. [`Relay::poll_with`] does the same without
+    /// allocating per packet.
     pub fn poll(&mut self, now_us: u64) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        self.poll_with(now_us, |p| out.push(p.to_vec()));
+        out
+    }
+
+    /// Do everything due at `now_us`, handing each packet to write to the
+    /// tunnel to `emit`, in order. The packet buffers are reused.
+    pub fn poll_with(&mut self, now_us: u64, mut emit: impl FnMut(&[u8])) {
         if now_us >= self.next_sweep_us {
             self.sweep(now_us);
         }
@@ -617,6 +629,7 @@ impl Relay {
         loop {
             self.stats.iface_polls += 1;
             let polled = self.iface.poll(ts, &mut self.device, &mut self.sockets);
+            self.device.reclaim();
             let moved = self.service_tcp(now_us);
             rounds += 1;
             if !moved && polled == PollResult::None {
@@ -631,13 +644,16 @@ impl Relay {
             }
         }
         self.service_udp(now_us);
-        let out = self.device.take_tx();
-        for packet in &out {
+        let mut out = core::mem::take(&mut self.out);
+        self.device.swap_tx(&mut out);
+        for packet in out.drain(..) {
             self.stats.tun_packets_out += 1;
             self.stats.tun_bytes_out += packet.len() as u64;
-            self.engine.on_packet(now_us, Direction::Inbound, packet);
+            self.engine.on_packet(now_us, Direction::Inbound, &packet);
+            emit(&packet);
+            self.device.recycle(packet);
         }
-        out
+        self.out = out;
     }
 
     /// Move bytes for every connection; true if anything changed.

@@ -14,8 +14,16 @@ use std::time::Duration;
 
 const NETNS: &str = env!("CARGO_BIN_EXE_nightjar-netns");
 const SERVER: &str = env!("CARGO_BIN_EXE_nightjar-testserver");
-const FAR_IP: &str = "10.112.0.2";
-const BLOCKED_IP: &str = "10.112.0.3";
+/// nextest runs each test in its own process, at the same time: every test
+/// gets its own far-side subnet 10.112.N.0/24 in the outer namespace.
+fn far_ip(net: u8) -> String {
+    format!("10.112.{net}.2")
+}
+fn blocked_ip(net: u8) -> String {
+    format!("10.112.{net}.3")
+}
+/// 100 MB, the acceptance download size.
+const BIG: u64 = 100 * 1024 * 1024;
 
 fn ip(args: &[&str]) -> bool {
     Command::new("ip")
@@ -30,6 +38,8 @@ struct FarSide {
     ns: String,
     veth: String,
     server: Option<Child>,
+    /// The PEM of the CA the far side's HTTPS certificate chains to.
+    ca: std::path::PathBuf,
 }
 
 impl Drop for FarSide {
@@ -40,13 +50,11 @@ impl Drop for FarSide {
         }
         ip(&["link", "del", &self.veth]);
         ip(&["netns", "del", &self.ns]);
+        let _ = std::fs::remove_file(&self.ca);
     }
 }
 
-/// Both tests use the same far-side subnet: one at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn far_side(tag: &str) -> Option<FarSide> {
+fn far_side(tag: &str, net: u8) -> Option<FarSide> {
     let pid = std::process::id();
     let ns = format!("njf-{tag}-{pid}");
     let veth = format!("njv{tag}{}", pid % 100_000);
@@ -58,17 +66,19 @@ fn far_side(tag: &str) -> Option<FarSide> {
         ns: ns.clone(),
         veth: veth.clone(),
         server: None,
+        ca: std::env::temp_dir().join(format!("nj-e2e-ca-{tag}-{pid}.pem")),
     };
+    let (far_ip, blocked_ip) = (far_ip(net), blocked_ip(net));
     let ok = ip(&["link", "add", &veth, "type", "veth", "peer", "name", &peer])
         && ip(&["link", "set", &peer, "netns", &ns])
-        && ip(&["addr", "add", "10.112.0.1/24", "dev", &veth])
+        && ip(&["addr", "add", &format!("10.112.{net}.1/24"), "dev", &veth])
         && ip(&["link", "set", &veth, "up"])
         && ip(&[
             "-n",
             &ns,
             "addr",
             "add",
-            &format!("{FAR_IP}/24"),
+            &format!("{far_ip}/24"),
             "dev",
             &peer,
         ])
@@ -77,7 +87,7 @@ fn far_side(tag: &str) -> Option<FarSide> {
             &ns,
             "addr",
             "add",
-            &format!("{BLOCKED_IP}/24"),
+            &format!("{blocked_ip}/24"),
             "dev",
             &peer,
         ])
@@ -86,12 +96,11 @@ fn far_side(tag: &str) -> Option<FarSide> {
     assert!(ok, "far side setup failed");
     let mut server = Command::new("ip")
         .args(["netns", "exec", &ns, SERVER, "serve", "--bind", "0.0.0.0"])
-        .args([
-            "--answer",
-            FAR_IP,
-            "--name",
-            &format!("blocked.test={BLOCKED_IP}"),
-        ])
+        .args(["--answer", &far_ip])
+        .args(["--name", &format!("blocked.test={blocked_ip}")])
+        .args(["--tls-name", "far.test", "--tls-name", "evil.test"])
+        .args(["--tls-name", &far_ip])
+        .args([std::ffi::OsStr::new("--ca-out"), far.ca.as_os_str()])
         .stdout(Stdio::piped())
         .spawn()
         .expect("start servers");
@@ -105,7 +114,10 @@ fn far_side(tag: &str) -> Option<FarSide> {
 }
 
 fn have_net_admin() -> bool {
-    let probe = format!("njprobe-{}", std::process::id());
+    // Tests share a process under `cargo test`: one probe name per call.
+    static PROBES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = format!("njprobe-{}-{n}", std::process::id());
     let ok = ip(&["netns", "add", &probe]);
     if ok {
         ip(&["netns", "del", &probe]);
@@ -114,12 +126,12 @@ fn have_net_admin() -> bool {
 }
 
 /// Run `script` inside a device namespace behind the relay.
-fn behind_relay(tag: &str, extra: &[&str], script: &str) -> Output {
+fn behind_relay(tag: &str, net: u8, extra: &[&str], script: &str) -> Output {
     let pid = std::process::id();
     let child = Command::new(NETNS)
         .args(["--ns", &format!("njd-{tag}-{pid}")])
         .args(["--tun", &format!("njt{tag}{}", pid % 100_000)])
-        .args(["--dns-upstream", &format!("{FAR_IP}:53"), "--stats"])
+        .args(["--dns-upstream", &format!("{}:53", far_ip(net)), "--stats"])
         .args(extra)
         .args(["--", "sh", "-c", script])
         .stdout(Stdio::piped())
@@ -145,32 +157,64 @@ fn stat(stderr: &str, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {key} in stats"))
 }
 
+fn skipped(why: &str) {
+    eprintln!("SKIPPED: {why}");
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The SHA-256 of what `GET /n` serves, computed outside the relay.
+fn expected_sha256(n: u64) -> String {
+    let out = Command::new("sh")
+        .args(["-c", &format!("{SERVER} pattern {n} | sha256sum")])
+        .output()
+        .expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("a digest")
+        .to_owned()
+}
+
 #[test]
 fn traffic_dns_and_policy_through_the_relay() {
     if !have_net_admin() {
-        eprintln!("SKIPPED: needs root/CAP_NET_ADMIN");
-        return;
+        return skipped("needs root/CAP_NET_ADMIN");
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(_far) = far_side("a") else {
-        eprintln!("SKIPPED: needs root/CAP_NET_ADMIN");
-        return;
+    if !have("curl") || !have("sha256sum") {
+        return skipped("needs curl and sha256sum");
+    }
+    let net = 1;
+    let Some(far) = far_side("a", net) else {
+        return skipped("needs root/CAP_NET_ADMIN");
     };
+    let (far_ip, blocked_ip) = (far_ip(net), blocked_ip(net));
+    let ca = far.ca.display();
+    // far.test resolves through the relay's DNS (the far side answers every
+    // name with its own address), so HTTPS also checks the name path.
     let script = format!(
         "set -e
-         {SERVER} get {FAR_IP}:8080 10485760
+         curl -sS --fail http://{far_ip}:8080/{BIG} | sha256sum
+         curl -sS --fail --cacert {ca} https://far.test:8443/{BIG} | sha256sum
          {SERVER} dig 10.111.0.53 www.test
          {SERVER} dig 10.111.0.53 www.test --tcp
          {SERVER} dig 10.111.0.53 missing.test
          {SERVER} dig 10.111.0.53 ads.nx.test
-         {SERVER} echo {FAR_IP}:7
+         {SERVER} echo {far_ip}:7
          {SERVER} dig 10.111.0.53 blocked.test
-         {SERVER} connect {BLOCKED_IP}:8080
-         {SERVER} connect {FAR_IP}:8080
-         {SERVER} conns {FAR_IP}:8080 150 65536"
+         {SERVER} connect {blocked_ip}:8080
+         {SERVER} connect {far_ip}:8080
+         {SERVER} conns {far_ip}:8080 200 65536"
     );
     let out = behind_relay(
         "a",
+        net,
         &["--block", "blocked.test", "--nxdomain", "nx.test"],
         &script,
     );
@@ -178,24 +222,25 @@ fn traffic_dns_and_policy_through_the_relay() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "script failed");
     let lines: Vec<&str> = stdout.lines().collect();
-    assert!(
-        lines[0].starts_with("ok ") && lines[0].ends_with(" 10485760"),
-        "10 MB intact: {}",
-        lines[0]
-    );
-    assert_eq!(lines[1], format!("NoError {FAR_IP}"), "DNS over UDP");
-    assert_eq!(lines[2], format!("NoError {FAR_IP}"), "DNS over TCP");
-    assert_eq!(lines[3], "NXDomain ", "upstream NXDOMAIN relayed");
-    assert_eq!(lines[4], "NXDomain ", "policy NXDOMAIN");
-    assert_eq!(lines[5], "echo ok");
-    assert_eq!(lines[6], format!("NoError {BLOCKED_IP}"));
-    assert_eq!(lines[7], "refused", "flow to a blocked name gets RST");
-    assert_eq!(lines[8], "connected", "other flows to the same server pass");
-    assert_eq!(lines[9], "150/150 ok");
+    let want = expected_sha256(BIG);
+    assert_eq!(lines[0], format!("{want}  -"), "100 MB over HTTP intact");
+    assert_eq!(lines[1], format!("{want}  -"), "100 MB over HTTPS intact");
+    assert_eq!(lines[2], format!("NoError {far_ip}"), "DNS over UDP");
+    assert_eq!(lines[3], format!("NoError {far_ip}"), "DNS over TCP");
+    assert_eq!(lines[4], "NXDomain ", "upstream NXDOMAIN relayed");
+    assert_eq!(lines[5], "NXDomain ", "policy NXDOMAIN");
+    assert_eq!(lines[6], "echo ok");
+    assert_eq!(lines[7], format!("NoError {blocked_ip}"));
+    assert_eq!(lines[8], "refused", "flow to a blocked name gets RST");
+    assert_eq!(lines[9], "connected", "other flows to the same server pass");
+    assert_eq!(lines[10], "200/200 ok", "200 concurrent connections");
     assert_eq!(stat(&stderr, "tcp_blocked"), 1);
     assert_eq!(stat(&stderr, "dns_nxdomain"), 1);
-    assert_eq!(stat(&stderr, "dns_forwarded"), 3, "UDP queries forwarded");
-    assert!(stat(&stderr, "tcp_bytes_down") >= 10_485_760 + 150 * 65_536);
+    // Our three UDP digs, and curl's A and AAAA lookups of far.test.
+    assert!(stat(&stderr, "dns_forwarded") >= 3, "UDP queries forwarded");
+    assert!(stat(&stderr, "tcp_bytes_down") >= 2 * BIG + 200 * 65_536);
+    assert_eq!(stat(&stderr, "tcp_refused_cap"), 0);
+    assert_eq!(stat(&stderr, "tcp_outbound_failed"), 0);
 }
 
 #[test]
@@ -204,16 +249,17 @@ fn reconnect_storm_is_refused_not_queued() {
         eprintln!("SKIPPED: needs root/CAP_NET_ADMIN");
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(_far) = far_side("b") else {
+    let net = 2;
+    let Some(_far) = far_side("b", net) else {
         eprintln!("SKIPPED: needs root/CAP_NET_ADMIN");
         return;
     };
     // 200 simultaneous downloads against a cap of 32 sockets: some are
     // refused with RST (the client reports errors), none wait in a queue,
     // and the socket count never passes the cap.
-    let script = format!("{SERVER} conns {FAR_IP}:8080 200 262144 || true; sleep 0.2");
-    let out = behind_relay("b", &["--max-tcp", "32"], &script);
+    let far_ip = far_ip(net);
+    let script = format!("{SERVER} conns {far_ip}:8080 200 262144 || true; sleep 0.2");
+    let out = behind_relay("b", net, &["--max-tcp", "32"], &script);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success());
@@ -228,4 +274,148 @@ fn reconnect_storm_is_refused_not_queued() {
     assert!(stat(&stderr, "tcp_sockets") <= 32);
     assert!(stat(&stderr, "tcp_buffers") <= stat(&stderr, "tcp_buffers_cap"));
     std::thread::sleep(Duration::from_millis(10));
+}
+
+/// A `key=N kB` figure from the harness's exit line.
+fn kb(stderr: &str, key: &str) -> u64 {
+    stderr
+        .split(&format!("{key}="))
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in stats"))
+}
+
+#[test]
+fn two_thousand_connections_and_a_storm_stay_under_the_memory_cap() {
+    if !have_net_admin() {
+        return skipped("needs root/CAP_NET_ADMIN");
+    }
+    let net = 3;
+    let Some(_far) = far_side("c", net) else {
+        return skipped("needs root/CAP_NET_ADMIN");
+    };
+    let far_ip = far_ip(net);
+    // Phone-sized buffers: 8 KiB each way per socket, a 32 MiB pool, so the
+    // pool (not max_tcp) sets the cap at 2,048 sockets. First 2,000 at once,
+    // all admitted; then a storm of 3,000 at once, some refused.
+    let pool = 32 * 1024 * 1024;
+    let script = format!(
+        "{SERVER} conns {far_ip}:8080 2000 32768
+         {SERVER} conns {far_ip}:8080 3000 32768 2>/dev/null || true"
+    );
+    let pool_arg = pool.to_string();
+    let out = behind_relay(
+        "c",
+        net,
+        &[
+            "--max-tcp",
+            "4096",
+            "--tcp-buffer",
+            "8192",
+            "--buffer-pool",
+            &pool_arg,
+        ],
+        &script,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success());
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "2000/2000 ok", "2,000 concurrent connections");
+    let storm_ok: u64 = lines[1]
+        .split('/')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("storm output");
+    assert!(storm_ok > 0, "the storm still got service");
+    assert!(stat(&stderr, "tcp_sockets_cap") == 2048);
+    assert!(
+        stat(&stderr, "tcp_refused_cap") > 0,
+        "the storm was refused at the cap"
+    );
+    // Never above the pool: the largest the socket buffers and packet
+    // queues ever held, sampled while running.
+    let peak_relay = kb(&stderr, "peak_relay_bytes");
+    assert!(
+        peak_relay <= pool as u64 + 4 * 1024 * 1024,
+        "peak {peak_relay}"
+    );
+    // The whole process (engine, tables, allocator slack) stays under the
+    // iOS packet-tunnel limit of 50 MiB.
+    let rss_kb = kb(&stderr, "peak_rss");
+    eprintln!("peak RSS {rss_kb} kB, peak relay bytes {peak_relay}");
+    assert!(rss_kb < 50 * 1024, "peak RSS {rss_kb} kB");
+}
+
+#[test]
+fn a_name_in_the_intel_feed_raises_an_alert_on_its_flow_and_app() {
+    if !have_net_admin() {
+        return skipped("needs root/CAP_NET_ADMIN");
+    }
+    if !have("curl") {
+        return skipped("needs curl");
+    }
+    let net = 4;
+    let Some(far) = far_side("d", net) else {
+        return skipped("needs root/CAP_NET_ADMIN");
+    };
+    let far_ip = far_ip(net);
+    let ca = far.ca.display();
+    // A test intel feed naming evil.test; the harness attributes every flow
+    // to one app and runs nightjar-detect's pipeline on the engine's events.
+    // --resolve keeps DNS out of it: the only contact is the TLS SNI.
+    let feed = std::env::temp_dir().join(format!("nj-e2e-feed-{}.txt", std::process::id()));
+    std::fs::write(&feed, "# test feed\nevil.test\n").expect("write feed");
+    let feed_arg = format!("testfeed={}", feed.display());
+    let script = format!(
+        "set -e
+         curl -sS --fail --cacert {ca} https://far.test:8443/4096 | sha256sum
+         curl -sS --fail --cacert {ca} --resolve evil.test:8443:{far_ip} https://evil.test:8443/4096 | sha256sum"
+    );
+    let out = behind_relay(
+        "d",
+        net,
+        &[
+            "--intel-feed",
+            &feed_arg,
+            "--app-uid",
+            "10123",
+            "--app-id",
+            "com.example.tracked",
+        ],
+        &script,
+    );
+    let _ = std::fs::remove_file(&feed);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "script failed");
+    let want = format!("{}  -", expected_sha256(4096));
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), [&want, &want]);
+    let flow = stderr
+        .lines()
+        .find_map(|l| {
+            let rest = l.strip_prefix("nightjar-netns hello: flow=")?;
+            let (id, rest) = rest.split_once(' ')?;
+            (rest == format!("resp={far_ip}:8443 sni=evil.test")).then(|| id.to_owned())
+        })
+        .expect("the engine saw the evil.test hello");
+    let alerts: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("nightjar-netns alert:"))
+        .collect();
+    let alert = alerts
+        .iter()
+        .find(|l| l.contains(" domain=evil.test "))
+        .expect("an alert for evil.test");
+    assert!(alert.contains(" app=com.example.tracked "), "{alert}");
+    let ids = alert
+        .split(" flow_ids=[")
+        .nth(1)
+        .and_then(|r| r.split(']').next())
+        .expect("flow ids");
+    assert!(
+        ids.split(", ").any(|i| i == flow),
+        "alert on flow {flow}: {alert}"
+    );
 }

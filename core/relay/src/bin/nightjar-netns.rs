@@ -79,6 +79,22 @@ mod linux {
         /// All TCP buffers together, bytes.
         #[arg(long, default_value_t = 512 * 1024 * 1024)]
         buffer_pool: usize,
+        /// Packets the kernel queues on the TUN towards the relay. Linux's
+        /// default of 500 is less than four streams' windows (4 x 256 KiB), so
+        /// a relay that falls behind for a moment makes the kernel drop and
+        /// the device retransmit; a longer queue absorbs that.
+        #[arg(long, default_value_t = 4096)]
+        tun_queue: u32,
+        /// Threat-intel feed (any format `nightjar intel compile` reads) to run
+        /// the alert pipeline against; alerts are printed to stderr (repeatable).
+        #[arg(long)]
+        intel_feed: Vec<PathBuf>,
+        /// The app every flow is attributed to (the namespace is one "app").
+        #[arg(long, default_value_t = 10_001)]
+        app_uid: u32,
+        /// The package name alerts show for that app.
+        #[arg(long, default_value = "org.nightjar.netns")]
+        app_id: String,
         /// Print relay statistics and peak RSS to stderr on exit.
         #[arg(long)]
         stats: bool,
@@ -190,7 +206,19 @@ mod linux {
         ip(&["link", "set", dev, "netns", ns])?;
         ip(&["-n", ns, "link", "set", "lo", "up"])?;
         ip(&["-n", ns, "addr", "add", &cidr, "dev", dev])?;
-        ip(&["-n", ns, "link", "set", dev, "mtu", &mtu, "up"])?;
+        let qlen = args.tun_queue.to_string();
+        ip(&[
+            "-n",
+            ns,
+            "link",
+            "set",
+            dev,
+            "mtu",
+            &mtu,
+            "txqueuelen",
+            &qlen,
+            "up",
+        ])?;
         ip(&["-n", ns, "route", "add", "default", "dev", dev])?;
         std::fs::create_dir_all(&cleanup.resolv_dir).map_err(|e| format!("resolv.conf: {e}"))?;
         std::fs::write(
@@ -218,6 +246,80 @@ mod linux {
         let utime: f64 = fields.get(11)?.parse().ok()?;
         let stime: f64 = fields.get(12)?.parse().ok()?;
         Some((utime + stime) / 100.0)
+    }
+
+    /// The alert pipeline over the engine's events, when a feed was given.
+    struct Detection {
+        pipeline: nightjar_detect::Pipeline,
+        uid: u32,
+    }
+
+    impl Detection {
+        fn new(args: &Args) -> Result<Option<Self>, String> {
+            if args.intel_feed.is_empty() {
+                return Ok(None);
+            }
+            let compiled =
+                std::env::temp_dir().join(format!("nightjar-netns-{}.nji", std::process::id()));
+            let summary = nightjar_intel::compile_feeds(&args.intel_feed, &[], &compiled, now_us())
+                .map_err(|e| format!("intel: {e}"));
+            let index = summary.and_then(|_| {
+                nightjar_intel::Index::open(&compiled).map_err(|e| format!("intel: {e}"))
+            });
+            // Mapped read-only: the open index outlives its name.
+            let _ = std::fs::remove_file(&compiled);
+            let mut pipeline =
+                nightjar_detect::Pipeline::new(nightjar_detect::PipelineConfig::default())
+                    .map_err(|e| format!("pipeline: {e}"))?;
+            pipeline.set_intel(Some(std::sync::Arc::new(index?)));
+            // Installed long ago, so only intel speaks for it.
+            let installed_us = now_us().saturating_sub(30 * 86_400 * 1_000_000);
+            pipeline.set_inventory(&[nightjar_detect::InventoryApp {
+                uid: args.app_uid,
+                id: args.app_id.clone(),
+                name: args.app_id.clone(),
+                installed_us,
+                updated_us: installed_us,
+            }]);
+            Ok(Some(Detection {
+                pipeline,
+                uid: args.app_uid,
+            }))
+        }
+
+        fn on_event(&mut self, now: u64, event: &nightjar_engine::Event) {
+            use nightjar_engine::Event;
+            let flow = match event {
+                Event::Dns(tx) => Some(tx.flow_ref),
+                Event::Hello(h) => {
+                    eprintln!(
+                        "nightjar-netns hello: flow={} resp={} sni={}",
+                        h.flow.0,
+                        h.resp,
+                        h.server_name.as_deref().unwrap_or("-")
+                    );
+                    Some(h.flow.0)
+                }
+                Event::Http(r) => Some(r.flow.0),
+                Event::FlowCompleted(r) => Some(r.id.0),
+                _ => None,
+            };
+            if let Some(f) = flow {
+                self.pipeline.attribute(f, self.uid);
+            }
+            self.pipeline.on_event(now, event);
+            while let Some(a) = self.pipeline.next_alert() {
+                eprintln!(
+                    "nightjar-netns alert: detector={:?} severity={:?} domain={} app={} flow_ids={:?} action={:?}",
+                    a.detector,
+                    a.severity,
+                    a.domain.as_deref().unwrap_or("-"),
+                    a.app.as_deref().unwrap_or("-"),
+                    a.flow_ids,
+                    a.action
+                );
+            }
+        }
     }
 
     pub fn main() -> ExitCode {
@@ -264,6 +366,7 @@ mod linux {
             seed: now_us() ^ u64::from(std::process::id()),
             ..RelayConfig::default()
         };
+        let mut detection = Detection::new(args)?;
         let mut relay = Relay::new(
             config,
             Box::new(dialer),
@@ -293,6 +396,7 @@ mod linux {
         let mut buf = vec![0u8; 65536];
         let mut tun_write_dropped = 0u64;
         let mut peak_relay_bytes = 0usize;
+        let mut turns = 0u64;
         let mut stop: Option<ExitCode> = None;
         let mut tun_readable = true;
         while stop.is_none() {
@@ -353,16 +457,24 @@ mod linux {
                     }
                 }
             }
-            for packet in relay.poll(now_us()) {
-                if tun.send(&packet).is_err() {
+            relay.poll_with(now_us(), |packet| {
+                if tun.send(packet).is_err() {
                     tun_write_dropped += 1;
                 }
+            });
+            while let Some(ev) = relay.engine_mut().next_event() {
+                if let Some(d) = detection.as_mut() {
+                    d.on_event(now_us(), &ev);
+                }
             }
-            while relay.engine_mut().next_event().is_some() {}
             while let Some(ev) = relay.next_event() {
                 log::info!("{ev:?}");
             }
-            peak_relay_bytes = peak_relay_bytes.max(relay.memory().relay_total());
+            // The memory report walks the engine's tables too: sample it.
+            turns = turns.wrapping_add(1);
+            if turns % 64 == 0 {
+                peak_relay_bytes = peak_relay_bytes.max(relay.memory().relay_total());
+            }
         }
         if args.stats {
             let mut err = std::io::stderr().lock();

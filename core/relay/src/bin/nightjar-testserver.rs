@@ -5,7 +5,11 @@
 //! ```text
 //! nightjar-testserver serve --bind 0.0.0.0 --answer 10.112.0.2 [--name NAME=IP]...
 //!     HTTP on :8080 (GET /N answers N pattern bytes), UDP echo on :7,
-//!     DNS on :53 over UDP and TCP (A answers from --name, else the bind address)
+//!     DNS on :53 over UDP and TCP (A answers from --name, else the bind address),
+//!     HTTPS on :8443 (the same as :8080) with a certificate for each --tls-name
+//!     (default: the answer address) signed by a CA generated at start,
+//!     written in PEM to --ca-out PATH
+//! nightjar-testserver pattern N           write the N bytes GET /N serves to stdout
 //! nightjar-testserver get ADDR N          download N bytes, print "ok <fnv64>" if intact
 //! nightjar-testserver conns ADDR COUNT N  COUNT concurrent downloads of N bytes
 //! nightjar-testserver dig SERVER NAME [--tcp]   print the rcode and the addresses
@@ -49,9 +53,9 @@ fn expected_hash(n: u64) -> u64 {
     h
 }
 
-fn serve_http(stream: TcpStream) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut stream = stream;
+/// Answer `GET /N` requests with N pattern bytes until the client closes.
+fn serve_http<S: Read + Write>(stream: S) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream);
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 {
@@ -65,22 +69,67 @@ fn serve_http(stream: TcpStream) -> std::io::Result<()> {
             }
         }
         let n: u64 = path.trim_start_matches('/').parse().unwrap_or(0);
+        let stream = reader.get_mut();
         write!(
             stream,
             "HTTP/1.1 200 OK\r\nContent-Length: {n}\r\nContent-Type: application/octet-stream\r\n\r\n"
         )?;
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut i = 0u64;
-        while i < n {
-            let end = (i + buf.len() as u64).min(n);
-            let len = (end - i) as usize;
-            for (k, b) in buf.iter_mut().take(len).enumerate() {
-                *b = pattern(i + k as u64);
-            }
-            stream.write_all(buf.get(..len).unwrap_or_default())?;
-            i = end;
-        }
+        write_pattern(stream, n)?;
+        stream.flush()?;
     }
+}
+
+/// Write the first `n` pattern bytes.
+fn write_pattern(out: &mut impl Write, n: u64) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut i = 0u64;
+    while i < n {
+        let end = (i + buf.len() as u64).min(n);
+        let len = (end - i) as usize;
+        for (k, b) in buf.iter_mut().take(len).enumerate() {
+            *b = pattern(i + k as u64);
+        }
+        out.write_all(buf.get(..len).unwrap_or_default())?;
+        i = end;
+    }
+    Ok(())
+}
+
+/// A test CA and a certificate it signed for `names` (DNS names or IP
+/// literals): the server's chain and key, and the CA in PEM for clients.
+fn test_pki(names: &[String]) -> Result<(rustls::ServerConfig, String), String> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let e = |e: rcgen::Error| e.to_string();
+    let ca_key = KeyPair::generate().map_err(e)?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(e)?;
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "nightjar test CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).map_err(e)?;
+    let leaf_key = KeyPair::generate().map_err(e)?;
+    let leaf = CertificateParams::new(names.to_vec())
+        .map_err(e)?
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .map_err(e)?;
+    let chain = vec![leaf.der().clone(), ca.der().clone()];
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .map_err(|e| e.to_string())?;
+    Ok((config, ca.pem()))
+}
+
+fn serve_https(config: std::sync::Arc<rustls::ServerConfig>, stream: TcpStream) {
+    let Ok(conn) = rustls::ServerConnection::new(config) else {
+        return;
+    };
+    let _ = serve_http(rustls::StreamOwned::new(conn, stream));
 }
 
 fn dns_answer(query: &[u8], names: &[(String, Ipv4Addr)], default: Ipv4Addr) -> Option<Vec<u8>> {
@@ -118,6 +167,8 @@ fn serve(args: &[String]) -> Result<(), String> {
     let mut bind = Ipv4Addr::LOCALHOST;
     let mut answer = None;
     let mut names = Vec::new();
+    let mut tls_names = Vec::new();
+    let mut ca_out = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -128,10 +179,27 @@ fn serve(args: &[String]) -> Result<(), String> {
                 let (n, ip) = v.split_once('=').ok_or("--name NAME=IP")?;
                 names.push((n.to_ascii_lowercase(), ip.parse().map_err(|_| "bad IP")?));
             }
+            "--tls-name" => tls_names.push(it.next().ok_or("--tls-name NAME")?.clone()),
+            "--ca-out" => ca_out = Some(it.next().ok_or("--ca-out PATH")?.clone()),
             other => return Err(format!("unknown option {other}")),
         }
     }
     let default = answer.unwrap_or(bind);
+    if tls_names.is_empty() {
+        tls_names.push(default.to_string());
+    }
+    let (tls, ca_pem) = test_pki(&tls_names)?;
+    if let Some(path) = &ca_out {
+        std::fs::write(path, ca_pem).map_err(|e| format!("{path}: {e}"))?;
+    }
+    let tls = std::sync::Arc::new(tls);
+    let https = TcpListener::bind((bind, 8443)).map_err(|e| format!("https: {e}"))?;
+    std::thread::spawn(move || {
+        for stream in https.incoming().flatten() {
+            let tls = tls.clone();
+            std::thread::spawn(move || serve_https(tls, stream));
+        }
+    });
     let http = TcpListener::bind((bind, 8080)).map_err(|e| format!("http: {e}"))?;
     let echo = UdpSocket::bind((bind, 7)).map_err(|e| format!("echo: {e}"))?;
     let dns_udp = UdpSocket::bind((bind, 53)).map_err(|e| format!("dns: {e}"))?;
@@ -308,6 +376,12 @@ fn run(args: &[String]) -> Result<(), String> {
             } else {
                 Err("some downloads failed".into())
             }
+        }
+        "pattern" => {
+            // The bytes a download of N serves, for checksumming elsewhere.
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            write_pattern(&mut out, num(1)?).map_err(|e| e.to_string())?;
+            out.flush().map_err(|e| e.to_string())
         }
         "dig" => {
             let tcp = args.iter().any(|a| a == "--tcp");
