@@ -13,5 +13,6 @@ mod bounds;
 mod community_id;
 mod conn_vs_tshark;
 mod demo;
+mod detections;
 mod intel;
 mod names;

@@ -71,7 +71,9 @@ pub struct PipelineConfig {
     pub first_seen: FirstSeenConfig,
     /// Score at which a previously-unseen domain is reported.
     pub first_seen_report_score: f32,
-    /// Beaconing.
+    /// Beaconing. A `learning_until_us` of 0 means "the first-seen learning
+    /// period after the first flow": beacons found in it are learnt into the
+    /// per-app baseline instead of reported.
     pub beacon: BeaconConfig,
     /// Score at which a beacon is reported.
     pub beacon_report_score: f32,
@@ -107,7 +109,7 @@ impl Default for PipelineConfig {
             first_seen: FirstSeenConfig::default(),
             first_seen_report_score: 0.5,
             beacon: BeaconConfig::default(),
-            beacon_report_score: 0.8,
+            beacon_report_score: 0.75,
             beacon_allowlist: Allowlist::builtin(),
             install: InstallConfig::default(),
             // Five distinct NXDOMAINs a minute from one app is already far
@@ -274,7 +276,9 @@ pub struct Pipeline {
     intel: Option<Arc<Index>>,
     inventory: HashMap<u32, InventoryApp>,
     first_seen: FirstSeen,
-    beacon: BeaconTracker,
+    /// Built at the first flow, so a learning period relative to the first
+    /// event can be turned into the tracker's absolute learning end.
+    beacon: Option<BeaconTracker>,
     install: PostInstallDetector,
     nxdomain: NxdomainTracker,
     tunnel: TunnelDetector,
@@ -303,7 +307,7 @@ impl Pipeline {
             intel: None,
             inventory: HashMap::new(),
             first_seen: FirstSeen::new(config.first_seen),
-            beacon: BeaconTracker::new(config.beacon.clone(), config.beacon_allowlist.clone()),
+            beacon: None,
             install: PostInstallDetector::new(config.install),
             nxdomain: NxdomainTracker::new(config.nxdomain),
             tunnel: TunnelDetector::new(config.tunnel),
@@ -402,7 +406,11 @@ impl Pipeline {
         PipelineCounters {
             gate: self.gate.counters(),
             first_seen: self.first_seen.counters(),
-            beacon: self.beacon.counters(),
+            beacon: self
+                .beacon
+                .as_ref()
+                .map(BeaconTracker::counters)
+                .unwrap_or_default(),
             install: self.install.counters(),
             nxdomain: self.nxdomain.counters(),
             tunnel: self.tunnel.counters(),
@@ -421,7 +429,7 @@ impl Pipeline {
         PipelineMemory {
             first_seen: self.first_seen.len() * SEEN,
             first_seen_cap: self.config.first_seen.max_entries * SEEN,
-            beacon: self.beacon.len() * beacon_entry,
+            beacon: self.beacon.as_ref().map_or(0, BeaconTracker::len) * beacon_entry,
             beacon_cap: self.config.beacon.max_keys * beacon_entry,
             baseline: self.baselines.memory(),
             baseline_cap: self.baselines.memory_cap(),
@@ -560,7 +568,19 @@ impl Pipeline {
             dest,
         };
         let bytes = r.orig_ip_bytes.saturating_add(r.resp_ip_bytes);
-        let Some(s) = self.beacon.observe(r.first_us, &key, bytes) else {
+        let config = &self.config;
+        let tracker = self.beacon.get_or_insert_with(|| {
+            let mut c = config.beacon.clone();
+            if c.learning_until_us == 0 {
+                c.learning_until_us = r
+                    .first_us
+                    .saturating_add(config.first_seen.learning_period_us);
+            }
+            // What is learnt must cover everything that would be reported.
+            c.baseline_score = c.baseline_score.min(config.beacon_report_score);
+            BeaconTracker::new(c, config.beacon_allowlist.clone())
+        });
+        let Some(s) = tracker.observe(r.first_us, &key, bytes) else {
             return;
         };
         if s.score < self.config.beacon_report_score {
@@ -672,7 +692,9 @@ impl Pipeline {
         let app = self.app_ref(uid);
         let resp = h.resp.ip();
         let sni = h.server_name.as_deref().and_then(domain::normalize);
-        if let Some(m) = self.lookup_ip(resp, now_us) {
+        let hit = self.lookup_ip(resp, now_us);
+        let ip_reported = hit.is_some();
+        if let Some(m) = hit {
             let d = sni.as_deref().map(str::to_owned);
             self.ioc_alert(
                 now_us,
@@ -694,7 +716,7 @@ impl Pipeline {
                 vec![resp],
                 Some(h.flow.0),
                 Via::Sni,
-                false,
+                ip_reported,
             );
         }
     }
@@ -709,7 +731,9 @@ impl Pipeline {
         let app = self.app_ref(uid);
         let resp = r.resp.ip();
         let host = r.host.as_deref().and_then(domain::normalize);
-        if let Some(m) = self.lookup_ip(resp, now_us) {
+        let hit = self.lookup_ip(resp, now_us);
+        let ip_reported = hit.is_some();
+        if let Some(m) = hit {
             let d = host.as_deref().map(str::to_owned);
             self.ioc_alert(
                 now_us,
@@ -731,7 +755,7 @@ impl Pipeline {
                 vec![resp],
                 Some(r.flow.0),
                 Via::HttpHost,
-                false,
+                ip_reported,
             );
         }
     }
@@ -773,7 +797,10 @@ impl Pipeline {
         if new_for_app && dga_p >= self.dga.threshold() {
             self.dga_check(now_us, app, name, &ips, flow, Some(dga_p));
         }
-        let unseen = novelty.new_registrable_device && !novelty.learning;
+        let shared = ips.iter().filter(|ip| self.shared.is_shared(**ip)).count();
+        // A new name on a CDN front end is how most new apps fetch their
+        // content: it does not make a post-install contact suspicious.
+        let unseen = novelty.new_registrable_device && !novelty.learning && shared == 0;
         if let Some(p) = self.install.observe(
             now_us,
             &app.key,
@@ -805,7 +832,6 @@ impl Pipeline {
         if !novelty.is_reportable() || !novelty.new_registrable_device {
             return;
         }
-        let shared = ips.iter().filter(|ip| self.shared.is_shared(**ip)).count();
         let known = stage == Stage::Known;
         let first_run = stage == Stage::FirstRun;
         let b = |x: bool| f32::from(u8::from(x));

@@ -45,6 +45,7 @@
 //!   the engine must report as unattributed rather than guess.
 #![forbid(unsafe_code)]
 
+pub mod detection;
 mod error;
 pub mod flood;
 pub mod packet;

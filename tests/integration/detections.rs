@@ -1,0 +1,235 @@
+//! Detection scenarios: generated packet timelines (`nightjar_synth::detection`) through the
+//! engine and the detection pipeline, one per DC0113 example and per AN1700 case, each
+//! producing exactly the expected alerts with the expected reasons, and a benign busy phone
+//! producing none.
+
+use std::sync::Arc;
+
+use nightjar_detect::baseline::BaselineConfig;
+use nightjar_detect::{
+    Alert, Detector, FirstSeenConfig, InventoryApp, Pipeline, PipelineConfig, Severity,
+};
+use nightjar_engine::{AppId, Engine, EngineConfig};
+use nightjar_intel::{FeedOptions, IndexBuilder, parse_feed};
+use nightjar_synth::detection::{self as d, Story};
+
+fn config() -> PipelineConfig {
+    PipelineConfig {
+        first_seen: FirstSeenConfig {
+            learning_period_us: d::LEARNING_MICROS,
+            ..FirstSeenConfig::default()
+        },
+        baseline: BaselineConfig {
+            first_run_us: d::FIRST_RUN_MICROS,
+            learning_us: d::LEARNING_MICROS,
+            ..BaselineConfig::default()
+        },
+        ..PipelineConfig::default()
+    }
+}
+
+fn intel() -> Arc<nightjar_intel::Index> {
+    let mut b = IndexBuilder::new();
+    let hosts = parse_feed(
+        "bad-hosts.txt",
+        d::IOC_HOSTS_FEED,
+        &FeedOptions::new("bad-hosts"),
+    )
+    .unwrap();
+    let ips = parse_feed("bad-ips.txt", d::IOC_IP_FEED, &FeedOptions::new("bad-ips")).unwrap();
+    b.add_feed(&hosts).unwrap();
+    b.add_feed(&ips).unwrap();
+    let bytes = b.build(d::START_MICROS).unwrap();
+    Arc::new(nightjar_intel::Index::from_bytes(bytes).unwrap())
+}
+
+/// Every alert the pipeline raises on `story`'s timeline.
+fn run(story: Story) -> Vec<Alert> {
+    let s = d::detection_timeline(story, 0x5eed).unwrap();
+    let mut engine = Engine::new(EngineConfig::default()).unwrap();
+    let mut p = Pipeline::new(config()).unwrap();
+    p.set_intel(Some(intel()));
+    let inventory: Vec<InventoryApp> = s
+        .apps
+        .iter()
+        .map(|a| InventoryApp {
+            uid: a.uid,
+            id: a.package.clone(),
+            name: a.label.clone(),
+            installed_us: a.installed_micros,
+            updated_us: a.updated_micros,
+        })
+        .collect();
+    p.set_inventory(&inventory);
+    let mut alerts = Vec::new();
+    let mut now = 0;
+    for pkt in &s.packets {
+        now = pkt.ts_micros;
+        let v = engine.on_packet(now, pkt.direction, &pkt.bytes);
+        if let (Some(f), Some(uid)) = (v.flow, pkt.app_uid)
+            && f.is_new
+        {
+            engine.attribute(f, AppId(uid));
+            p.attribute(f.id.0, uid);
+        }
+        while let Some(e) = engine.next_event() {
+            p.on_event(now, &e);
+        }
+        alerts.extend(std::iter::from_fn(|| p.next_alert()));
+    }
+    engine.flush();
+    while let Some(e) = engine.next_event() {
+        p.on_event(now, &e);
+    }
+    alerts.extend(std::iter::from_fn(|| p.next_alert()));
+    let c = p.counters();
+    assert_eq!(c.queue_shed, 0);
+    assert_eq!(c.gate.rate_limited, 0);
+    let m = p.memory();
+    assert!(m.total() <= m.total_cap());
+    alerts
+}
+
+fn summary(alerts: &[Alert]) -> Vec<(Detector, Option<&str>, Option<&str>)> {
+    alerts
+        .iter()
+        .map(|a| (a.detector, a.app.as_deref(), a.domain.as_deref()))
+        .collect()
+}
+
+fn signal(a: &Alert, name: &str) -> f32 {
+    a.signals
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no signal {name} in {:?}", a.signals))
+        .value
+}
+
+fn has_ref(a: &Alert, id: &str) -> bool {
+    a.attack.iter().any(|r| r.id == id)
+}
+
+#[test]
+fn benign_busy_phone_raises_nothing() {
+    let alerts = run(Story::BenignBusyPhone);
+    assert!(alerts.is_empty(), "{:#?}", summary(&alerts));
+}
+
+#[test]
+fn dc0113_unseen_domain() {
+    let alerts = run(Story::UnseenDomain);
+    assert_eq!(
+        summary(&alerts),
+        [(
+            Detector::FirstSeen,
+            Some("com.example.news"),
+            Some(d::UNSEEN_NAME)
+        )]
+    );
+    let a = &alerts[0];
+    assert_eq!(signal(a, "new_registrable_device"), 1.0);
+    assert_eq!(signal(a, "app_baseline_known"), 1.0);
+    assert!(a.score >= 0.5 && a.severity >= Severity::Low);
+    assert!(has_ref(a, "DC0113"));
+    assert_eq!(a.ips, ["203.0.113.10".parse::<std::net::IpAddr>().unwrap()]);
+    assert_eq!(a.flow_ids.len(), 1);
+}
+
+#[test]
+fn dc0113_repeated_communication_with_suspicious_infrastructure() {
+    let alerts = run(Story::Beaconing);
+    assert_eq!(
+        summary(&alerts),
+        [
+            (
+                Detector::FirstSeen,
+                Some("com.example.weather"),
+                Some(d::BEACON_NAME)
+            ),
+            (
+                Detector::Beacon,
+                Some("com.example.weather"),
+                Some("weatherwidget-stats.com")
+            ),
+        ]
+    );
+    let b = &alerts[1];
+    assert!(b.score >= 0.75, "{}", b.score);
+    assert!(signal(b, "interval_madm") > 0.9);
+    assert!((signal(b, "median_interval_s") - 60.0).abs() < 3.0);
+    assert!(has_ref(b, "AN1700") && has_ref(b, "DC0113"));
+}
+
+#[test]
+fn dc0113_communication_right_after_install() {
+    let alerts = run(Story::PostInstall);
+    assert_eq!(
+        summary(&alerts),
+        [(
+            Detector::PostInstall,
+            Some("com.flashy.wallpapers"),
+            Some(d::POST_INSTALL_NAME)
+        )]
+    );
+    let a = &alerts[0];
+    assert_eq!(signal(a, "first_contact_after_install"), 1.0);
+    assert_eq!(signal(a, "unseen_domain"), 1.0);
+    assert!(signal(a, "seconds_after_install") < 60.0);
+    assert!(has_ref(a, "T1474"));
+}
+
+fn assert_ioc(a: &Alert, signal_name: &str, feed: &str, indicator: &str) {
+    assert_eq!(a.detector, Detector::Ioc);
+    assert!(
+        a.signals.iter().any(|s| s.name == signal_name),
+        "{:?}",
+        a.signals
+    );
+    let p = a.provenance.as_ref().unwrap();
+    assert_eq!(p.source, feed);
+    assert_eq!(p.version, "2026-11-01");
+    assert_eq!(p.indicator.as_deref(), Some(indicator));
+    assert!(p.indicator_id.as_deref().unwrap().contains(':'), "{p:?}");
+    assert!(p.severity.is_some());
+    assert!(has_ref(a, "AN1700") && has_ref(a, "DC0113"));
+    assert_eq!(a.flow_ids.len(), 1);
+}
+
+#[test]
+fn an1700_ioc_via_domain() {
+    let alerts = run(Story::IocDomain);
+    assert_eq!(
+        summary(&alerts),
+        [(
+            Detector::Ioc,
+            Some("com.example.browser"),
+            Some(d::IOC_NAME)
+        )]
+    );
+    assert_ioc(&alerts[0], "ioc_domain", "bad-hosts", d::IOC_NAME);
+}
+
+#[test]
+fn an1700_ioc_via_ip() {
+    let alerts = run(Story::IocIp);
+    assert_eq!(
+        summary(&alerts),
+        [(Detector::Ioc, Some("com.example.chat"), None)]
+    );
+    assert_ioc(&alerts[0], "ioc_ip", "bad-ips", "203.0.113.99");
+    assert_eq!(alerts[0].ips, [std::net::IpAddr::from(d::IOC_IP)]);
+}
+
+#[test]
+fn an1700_ioc_via_dns_answer() {
+    let alerts = run(Story::IocDnsAnswer);
+    assert_eq!(
+        summary(&alerts),
+        [(
+            Detector::Ioc,
+            Some("com.example.news"),
+            Some(d::IOC_ANSWER_NAME)
+        )]
+    );
+    assert_ioc(&alerts[0], "ioc_dns_answer", "bad-ips", "203.0.113.77");
+}
