@@ -51,6 +51,24 @@ impl<'a> StoreSink<'a> {
         }
     }
 
+    /// Saves the packets a packet ring still held for engine flow `flow`,
+    /// because an alert was raised for it: they go through the writer (never
+    /// waiting; a full queue drops and counts them) under the flow's uid, the
+    /// one its alert lists, and `export --format pcap` writes them.
+    /// Returns whether they were queued.
+    pub fn alert_packets(
+        &self,
+        flow: nightjar_engine::FlowId,
+        packets: Vec<nightjar_capture::RingPacket>,
+    ) -> bool {
+        if packets.is_empty() {
+            return true;
+        }
+        let rec = nightjar_store::FlowPackets::from_ring(self.rows.flow_uid(flow), packets);
+        self.writer
+            .send(nightjar_store::Record::Packets(Box::new(rec)))
+    }
+
     /// Details dropped because too many flows were pending.
     pub fn details_shed(&self) -> u64 {
         self.rows.details_shed()
