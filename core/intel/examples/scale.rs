@@ -1,5 +1,8 @@
 //! Scale run: `cargo run --release -p nightjar-intel --example scale -- 10000000`.
 //! Prints compile time, file size, open time, lookup cost and peak RSS (VmHWM).
+//! A second argument `miss` or `hit` runs only that kind of lookup (1M borrowing lookups), for
+//! instruction counts: `valgrind --tool=callgrind --toggle-collect='*lookup_domain_ref*'
+//! target/release/examples/scale 1000000 miss`.
 // A measurement harness, never on the packet path: failing loudly is the right behaviour.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -70,6 +73,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|a| a.parse())
         .transpose()?
         .unwrap_or(1_000_000);
+    let only = std::env::args().nth(2);
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("scale.idx");
 
@@ -134,6 +138,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let hits: Vec<String> = (0..distinct)
         .map(|i| format!("cdn{i}.static.{}", name((i * 7919) % n)))
         .collect();
+    if let Some(kind) = only.as_deref() {
+        let qs = if kind == "hit" { &hits } else { &misses };
+        let c = cpu_ns();
+        let mut blocked = 0u64;
+        for _ in 0..10 {
+            for q in qs {
+                blocked += u64::from(idx.lookup_domain_ref(q, 1).is_blocked());
+            }
+        }
+        let cpu = (cpu_ns() - c) as f64 / queries as f64;
+        println!("cpu ns per lookup ({kind} only): {cpu:.0}, blocked {blocked} of {queries}");
+        return Ok(());
+    }
     let t = Instant::now();
     let c = cpu_ns();
     let mut blocked = 0u64;

@@ -1,6 +1,6 @@
 //! Compiling feeds into one index file, off the packet path.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 
@@ -11,8 +11,8 @@ use crate::error::IntelError;
 use crate::feed::Feed;
 use crate::format::{
     AUX_SIZE, DOMAIN_PARAMS_SIZE, DOMAIN_RECORD_SIZE, FLAG_ALLOW, FLAG_SUBDOMAINS_ONLY, HEADER_LEN,
-    MAGIC, META_SIZE, Meta, NONE, SECTION_ALIGN, SECTIONS, Section, VERSION, bucket_bits,
-    bucket_of, name_confirm, name_key,
+    MAGIC, META_SIZE, Meta, NONE, SECTION_ALIGN, SECTIONS, Section, VERSION, home_slot, home_slots,
+    name_confirm, suffix_keys,
 };
 use crate::index::IndexStats;
 use crate::indicator::{Indicator, IndicatorId, ListKind, Severity, Target};
@@ -43,8 +43,14 @@ pub struct IndexBuilder {
     metas: Vec<Meta>,
     meta_ids: HashMap<Meta, u32>,
     domains: Vec<DomainRow>,
-    /// Fewest labels of any listed name: lookups skip shorter suffixes (`com`) without hashing.
+    /// Fewest labels of any listed name: lookups skip shorter suffixes (`com`) without probing.
     min_domain_labels: Option<u32>,
+    /// Keys of the proper suffixes of listed names, by label count (index 0 and 1 unused).
+    /// The filter holds them too, so a lookup walking shortest first stops at the first suffix
+    /// the filter rules out: no longer suffix can be listed.
+    path_keys: Vec<Vec<u64>>,
+    /// One-label proper suffixes (TLDs) are few and shared by most names: deduplicated here.
+    tld_keys: HashSet<u64>,
     v4: Vec<(u8, u32, u32, u32)>,
     v6: Vec<(u8, u128, u32, u32)>,
     aux: Vec<(u32, u32, u32)>,
@@ -130,7 +136,20 @@ impl IndexBuilder {
         match &ind.target {
             Target::Domain { name, .. } => {
                 let bytes = name.as_bytes();
-                let (h1, h2) = (name_key(bytes), name_confirm(bytes));
+                let (paths, tlds) = (&mut self.path_keys, &mut self.tld_keys);
+                let h1 = suffix_keys(bytes, |key, labels| {
+                    if labels == 1 {
+                        tlds.insert(key);
+                    } else {
+                        if paths.len() <= labels {
+                            paths.resize_with(labels + 1, Vec::new);
+                        }
+                        if let Some(v) = paths.get_mut(labels) {
+                            v.push(key);
+                        }
+                    }
+                });
+                let h2 = name_confirm(bytes);
                 self.domains.push(DomainRow { h1, h2, meta, line });
                 let labels = u32::try_from(bytes.iter().filter(|&&c| c == b'.').count() + 1)
                     .unwrap_or(u32::MAX);
@@ -193,8 +212,18 @@ impl IndexBuilder {
         // The same name from the same feed with the same metadata on several lines: keep one.
         domains.dedup_by(|a, b| a.h1 == b.h1 && a.h2 == b.h2 && a.meta == b.meta);
         // The filter first, while nothing else big is alive: its construction is the peak.
+        // It holds every listed name and every proper suffix a lookup probes (those with at
+        // least the fewest labels of any listed name), so it is closed under taking suffixes.
         let filter = {
+            let min = usize::try_from(self.min_domain_labels.unwrap_or(0)).unwrap_or(usize::MAX);
             let mut keys: Vec<u64> = domains.iter().map(|d| d.h1).collect();
+            if min <= 1 {
+                keys.extend(self.tld_keys.iter().copied());
+            }
+            for v in self.path_keys.iter().skip(min.max(2)) {
+                keys.extend_from_slice(v);
+            }
+            keys.sort_unstable();
             keys.dedup();
             filter_bytes(&keys)?
         };
@@ -205,9 +234,8 @@ impl IndexBuilder {
             + self.feeds.len() * 12
             + self.metas.len() * META_SIZE
             + filter.len()
-            + domains.len() * DOMAIN_RECORD_SIZE
+            + home_slots(domains.len()) * DOMAIN_RECORD_SIZE * 11 / 10
             + DOMAIN_PARAMS_SIZE
-            + ((1usize << bucket_bits(domains.len())) + 1) * 4
             + (self.v4.len() + self.v6.len()) * 40
             + self.aux.len() * AUX_SIZE;
         let mut w = SectionWriter::new(total);
@@ -224,31 +252,44 @@ impl IndexBuilder {
         });
         w.section(Section::Filter, |out| out.extend_from_slice(&filter));
         drop(filter);
-        u32::try_from(domains.len()).map_err(|_| IntelError::TooLarge("domains"))?;
-        let bits = bucket_bits(domains.len());
-        w.section(Section::DomainBuckets, |out| {
-            // Entry b: index of the first record whose key's top `bits` bits are >= b; the
-            // extra last entry is the record count. A lookup scans start[b]..start[b + 1].
-            let mut at = 0usize;
-            for b in 0..=(1u64 << bits) {
-                while domains.get(at).is_some_and(|d| bucket_of(d.h1, bits) < b) {
-                    at += 1;
-                }
-                out.extend_from_slice(&u32::try_from(at).unwrap_or(u32::MAX).to_le_bytes());
-            }
-        });
+        let count = u32::try_from(domains.len()).map_err(|_| IntelError::TooLarge("domains"))?;
+        let slots = home_slots(domains.len());
+        let mut max_displacement = 0usize;
         w.section(Section::Domains, |out| {
+            // Sorted records, each at max(home, previous + 1); gaps are empty slots (meta =
+            // NONE). The table grows past `slots` only by the last run's overflow.
+            let empty = |out: &mut Vec<u8>| {
+                out.extend_from_slice(&[0u8; 16]);
+                out.extend_from_slice(&NONE.to_le_bytes());
+                out.extend_from_slice(&0u32.to_le_bytes());
+            };
+            let mut next = 0usize;
             for d in &domains {
+                let home = home_slot(d.h1, slots);
+                while next < home {
+                    empty(out);
+                    next += 1;
+                }
+                max_displacement = max_displacement.max(next - home);
                 out.extend_from_slice(&d.h1.to_le_bytes());
                 out.extend_from_slice(&d.h2.to_le_bytes());
                 out.extend_from_slice(&d.meta.to_le_bytes());
                 out.extend_from_slice(&d.line.to_le_bytes());
+                next += 1;
+            }
+            // A trailing gap, so a scan from the last home slot always ends on one.
+            while next < slots + 1 {
+                empty(out);
+                next += 1;
             }
         });
         drop(domains);
+        let max_displacement =
+            u32::try_from(max_displacement).map_err(|_| IntelError::TooLarge("domains"))?;
         w.section(Section::DomainParams, |out| {
             out.extend_from_slice(&self.min_domain_labels.unwrap_or(0).to_le_bytes());
-            out.extend_from_slice(&bits.to_le_bytes());
+            out.extend_from_slice(&max_displacement.to_le_bytes());
+            out.extend_from_slice(&u64::from(count).to_le_bytes());
         });
 
         let mut v4 = self.v4.clone();

@@ -1,12 +1,13 @@
 //! The on-disk layout of a compiled index (all integers little-endian). See the crate docs for
 //! the prose description; this module holds the constants and the bounds-checked readers.
 
-use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
+use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 pub(crate) const MAGIC: [u8; 8] = *b"NJINTEL\0";
-/// Version 1 (BinaryFuse8, separate key and payload arrays, XXH3-128 keys) is refused: its keys
-/// are hashed differently, so reading it with this layout would answer wrongly.
-pub(crate) const VERSION: u32 = 2;
+/// Version 1 (BinaryFuse8, separate key and payload arrays, XXH3-128 keys) and version 2 (keys
+/// hashed over whole suffixes, filter over listed names only) are refused: their keys are hashed
+/// differently, so reading them with this layout would answer wrongly.
+pub(crate) const VERSION: u32 = 3;
 
 /// Sections, in table order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +18,6 @@ pub(crate) enum Section {
     Filter,
     Domains,
     DomainParams,
-    DomainBuckets,
     V4Dir,
     V4Entries,
     V6Dir,
@@ -25,7 +25,7 @@ pub(crate) enum Section {
     Aux,
 }
 
-pub(crate) const SECTIONS: usize = 12;
+pub(crate) const SECTIONS: usize = 11;
 /// magic, version, section count, built_at, body checksum, table, header checksum.
 pub(crate) const HEADER_LEN: usize = 8 + 4 + 4 + 8 + 8 + SECTIONS * 16 + 8;
 pub(crate) const TABLE_OFFSET: usize = 32;
@@ -35,26 +35,21 @@ pub(crate) const META_SIZE: usize = 40;
 /// h1 u64, h2 u64, meta u32, line u32: key and payload side by side, so a hit reads one cache
 /// line instead of one in a key array and another in a payload array.
 pub(crate) const DOMAIN_RECORD_SIZE: usize = 24;
-/// Smallest label count of any listed domain (u32), bucket bits (u32).
-pub(crate) const DOMAIN_PARAMS_SIZE: usize = 8;
-/// Average domain records per bucket the compiler aims for: a hit reads the bucket's start, then
-/// about this many records (a few cache lines on one page).
-pub(crate) const RECORDS_PER_BUCKET: usize = 8;
-/// Caps the bucket table at 2^24 + 1 entries (64 MiB, for more than 100 million names).
-pub(crate) const MAX_BUCKET_BITS: u32 = 24;
+/// Smallest label count of any listed domain (u32), longest displacement of a record from its
+/// home slot (u32), number of records (u64).
+pub(crate) const DOMAIN_PARAMS_SIZE: usize = 16;
 
-/// Bucket bits for `n` domain records: about [`RECORDS_PER_BUCKET`] records per bucket.
-pub(crate) fn bucket_bits(n: usize) -> u32 {
-    (n / RECORDS_PER_BUCKET)
-        .max(1)
-        .next_power_of_two()
-        .trailing_zeros()
-        .min(MAX_BUCKET_BITS)
+/// Home slots of the domain table for `n` records: the table is kept at most 4/5 full, so a
+/// record sits on average about two slots after its home (one cache line).
+pub(crate) fn home_slots(n: usize) -> usize {
+    n.saturating_add(n / 4).saturating_add(1)
 }
 
-/// The bucket of key `h1`: its top `bits` bits.
-pub(crate) fn bucket_of(h1: u64, bits: u32) -> u64 {
-    h1.checked_shr(64 - bits).unwrap_or(0)
+/// The home slot of key `h1` among `slots`: its position scaled into the table. Monotonic in
+/// the key, so records placed in key order at `max(home, previous + 1)` stay sorted (ordered
+/// linear probing): a lookup reads from the home slot on and stops at a larger key or a gap.
+pub(crate) fn home_slot(h1: u64, slots: usize) -> usize {
+    ((u128::from(h1) * slots as u128) >> 64) as usize
 }
 
 /// Every section starts on this boundary, so the u16 fingerprints can be viewed in place.
@@ -76,11 +71,39 @@ pub(crate) const FLAG_ALLOW: u8 = 2;
 /// part of the file format.
 const CONFIRM_SEED: u64 = 0x6e6a_696e_7465_6c32;
 
-/// A name's sorted key and fuse-filter key. Every suffix of every query is hashed with it, so
-/// it is the plain 64-bit XXH3; the confirming half ([`name_confirm`]) is only computed when
-/// the filter says "maybe".
+/// Key of the empty name, the seed the rightmost label is hashed with.
+pub(crate) const ROOT_KEY: u64 = 0x6e6a_696e_7465_6c33;
+
+/// The key of `label.parent` from the key of `parent`: XXH3-64 of the label seeded with the
+/// parent's key. Keys chain label by label from the right, so a lookup that walks a name's
+/// suffixes shortest first hashes every byte once and can stop at the first suffix the filter
+/// rules out without hashing the rest.
+#[inline]
+pub(crate) fn label_key(parent: u64, label: &[u8]) -> u64 {
+    xxh3_64_with_seed(label, parent)
+}
+
+/// A name's sorted key and fuse-filter key: [`label_key`] chained over its labels from the
+/// right. The confirming half ([`name_confirm`]) is only computed when the filter says "maybe".
+#[cfg(test)]
 pub(crate) fn name_key(name: &[u8]) -> u64 {
-    xxh3_64(name)
+    suffix_keys(name, |_, _| ())
+}
+
+/// [`name_key`], also handing every proper suffix's key and label count to `each` (shortest
+/// first); returns the whole name's key.
+pub(crate) fn suffix_keys(name: &[u8], mut each: impl FnMut(u64, usize)) -> u64 {
+    let mut key = ROOT_KEY;
+    let mut labels = name.rsplit(|&c| c == b'.').peekable();
+    let mut count = 0usize;
+    while let Some(label) = labels.next() {
+        key = label_key(key, label);
+        count += 1;
+        if labels.peek().is_some() {
+            each(key, count);
+        }
+    }
+    key
 }
 
 /// The second, independently seeded 64-bit hash that confirms a key match, so two names are
@@ -195,6 +218,28 @@ mod tests {
         assert_eq!(b.len(), META_SIZE);
         assert_eq!(Meta::decode(&b), Some(m));
         assert_eq!(Meta::decode(b.get(..39).unwrap()), None);
+    }
+
+    #[test]
+    fn keys_chain_label_by_label() {
+        let mut seen = Vec::new();
+        let whole = suffix_keys(b"a.b.example.org", |k, n| seen.push((k, n)));
+        assert_eq!(whole, name_key(b"a.b.example.org"));
+        assert_eq!(
+            seen,
+            [
+                (name_key(b"org"), 1),
+                (name_key(b"example.org"), 2),
+                (name_key(b"b.example.org"), 3)
+            ]
+        );
+        assert_eq!(
+            label_key(name_key(b"example.org"), b"b"),
+            name_key(b"b.example.org")
+        );
+        // Label boundaries are part of the key.
+        assert_ne!(name_key(b"ab.c"), name_key(b"a.bc"));
+        assert_ne!(name_key(b"abc"), name_key(b"a.bc"));
     }
 
     #[test]

@@ -15,8 +15,8 @@
 //!
 //! * A domain entry matches the name and every subdomain on a label boundary: `example.org`
 //!   matches `a.example.org`, never `badexample.org`. A `*.example.org` entry matches only
-//!   subdomains. Lookups walk the suffixes of the name (`a.b.example.org`, `b.example.org`,
-//!   `example.org`, `org`).
+//!   subdomains. Lookups walk the suffixes of the name, shortest first (`org`, `example.org`,
+//!   `b.example.org`, `a.b.example.org`), and stop at the first one no listed name ends with.
 //! * An IP entry matches exactly; a CIDR entry matches every contained address (v4 and v6;
 //!   IPv4-mapped IPv6 addresses are looked up as IPv4).
 //! * **Allow wins:** if any valid allow entry matches — for a domain, the name itself or any of
@@ -28,12 +28,12 @@
 //! * An entry outside its validity window (`valid_from` > now or `valid_until` < now) never
 //!   matches. Time is passed in by the caller (`now_us`, µs since the Unix epoch).
 //!
-//! # File format (version 2, little-endian)
+//! # File format (version 3, little-endian)
 //!
 //! ```text
-//! header  magic "NJINTEL\0" | version u32 | section count u32 (12) | built_at_us u64
+//! header  magic "NJINTEL\0" | version u32 | section count u32 (11) | built_at_us u64
 //!         | body checksum u64 (XXH3-64 of everything after the header)
-//!         | 12 × (offset u64, length u64) | header checksum u64 (XXH3-64 of the bytes before)
+//!         | 11 × (offset u64, length u64) | header checksum u64 (XXH3-64 of the bytes before)
 //!         every section starts on an 8-byte boundary (zero padding between)
 //! 0 strings         u32 length + UTF-8, referenced by offset (interned: feed names, versions,
 //!                   categories, STIX ids; u32::MAX = none)
@@ -41,19 +41,28 @@
 //! 2 metas           40 B each, shared by all entries with equal provenance: feed, category,
 //!                   family, STIX id, name, severity, flags (allow, subdomains-only), kind,
 //!                   valid_from_us, valid_until_us
-//! 3 filter          xorf BinaryFuse16 descriptor (20 B) + u16 fingerprints, over the keys
-//! 4 domains         24 B each, sorted by key: key u64 = XXH3-64(name), confirm u64 =
-//!                   XXH3-64 seeded (name), meta u32, line u32
-//! 5 domain params   fewest labels of any listed name u32, bucket bits b u32
-//! 6 domain buckets  2^b + 1 × u32: first record whose key's top b bits are >= the bucket
-//! 7 v4 directory    12 B each: prefix length, start, count — one per prefix length, longest first
-//! 8 v4 entries      12 B each, sorted by network within a prefix: network u32, meta, line
-//! 9 v6 directory    as v4
-//! 10 v6 entries     24 B each: network u128, meta, line
-//! 11 other          16 B each: meta, value (string ref), line — app ids, file hashes, paths
+//! 3 filter          xorf BinaryFuse16 descriptor (20 B) + u16 fingerprints, over the keys of
+//!                   every listed name and of every proper suffix of one with at least as many
+//!                   labels as the shortest listed name (closed under taking suffixes)
+//! 4 domains         ordered linear-probing table of 24 B slots: key u64 = chained label hash
+//!                   (below), confirm u64 = XXH3-64 seeded (name), meta u32, line u32. With
+//!                   s = n + n/4 + 1 home slots for n records, a key's home is ⌊key·s/2⁶⁴⌋;
+//!                   records are written in key order, each at max(home, previous + 1), and
+//!                   every other slot is a gap (meta = u32::MAX); at least s + 1 slots
+//! 5 domain params   fewest labels of any listed name u32, longest displacement from a home
+//!                   slot u32, record count n u64
+//! 6 v4 directory    12 B each: prefix length, start, count — one per prefix length, longest first
+//! 7 v4 entries      12 B each, sorted by network within a prefix: network u32, meta, line
+//! 8 v6 directory    as v4
+//! 9 v6 entries      24 B each: network u128, meta, line
+//! 10 other          16 B each: meta, value (string ref), line — app ids, file hashes, paths
 //! ```
 //!
-//! Version 1 files (BinaryFuse8, XXH3-128 keys, split key/payload arrays) are refused with
+//! A name's key chains over its labels from the right: `key("") = ROOT`, `key(l.p) =
+//! XXH3-64(l, seed = key(p))`.
+//!
+//! Version 1 files (BinaryFuse8, XXH3-128 keys, split key/payload arrays) and version 2 files
+//! (whole-suffix keys, filter over listed names only) are refused with
 //! [`CorruptIndex::UnsupportedVersion`]: they must be recompiled, never read with this layout.
 //!
 //! Open checks magic, version and header checksum, bounds-checks every section and record size,
@@ -63,11 +72,15 @@
 //! file in); [`Index::verify`] does it, and the compiler writes through a temp file, fsync and
 //! rename so a reader never sees a partial index.
 //!
-//! A domain lookup normalises the name into a stack buffer (IDNA, which allocates, only for
-//! non-ASCII or `xn--` names) and costs, per suffix with at least as many labels as the
-//! shortest listed name, one XXH3-64 and three fingerprint reads. Only when the filter says
-//! "maybe" (≈0.0015 % of absent keys) does it read the bucket table and the few records of that
-//! bucket (interpolation, then binary search) and confirm with the second, seeded hash. Two
+//! A domain lookup lowercases the name into a stack buffer in one pass (IDNA, which allocates,
+//! only for non-ASCII or `xn--` names), then walks its suffixes shortest first, hashing one
+//! label per step. From the shortest suffix with as many labels as the shortest listed name,
+//! each step costs three fingerprint reads, and the first "no" ends the walk: because the
+//! filter also holds every suffix of every listed name, nothing longer can be listed. A name no
+//! listed name ends with therefore costs one filter probe however deep it is. Only when the
+//! filter says "maybe" does it read the domain table from the key's home slot (sorted runs, so
+//! the scan ends at the first gap or larger key, usually within one cache line) and confirm
+//! with the second, seeded hash. Two
 //! different names collide on both 64-bit hashes with probability about n·q/2¹²⁸ over n names
 //! and q queries — for 10⁷ names and 10¹² lookups, about 3·10⁻²⁰: names are not stored.
 //! [`Index::lookup_domain_ref`] answers without allocating (strings borrowed from the map);

@@ -157,27 +157,31 @@ fn validate(name: &str) -> Result<(), NameError> {
     Ok(())
 }
 
-/// Lowercases and strips one trailing dot into `buf` without allocating, for the packet path.
-/// Returns `None` when the name is not plain ASCII or does not fit; the caller then falls back
-/// to [`normalize_domain`].
+/// Lowercases and strips one trailing dot into `buf` without allocating, for the packet path,
+/// in one branch-free pass. Returns `None` when the name is not plain ASCII, has an empty
+/// label or a `:`, or does not fit; the caller then falls back to [`normalize_host`], which
+/// maps, rejects or reads it as an address. ASCII `xn--` labels stay on this path: IDNA would
+/// only lowercase them (or reject invalid punycode, which no listed name contains, so it can
+/// never match a listed label either).
+#[inline]
 pub(crate) fn fast_lower<'b>(name: &str, buf: &'b mut [u8; MAX_NAME_LEN + 1]) -> Option<&'b [u8]> {
-    let name = name.strip_suffix('.').unwrap_or(name);
     let src = name.as_bytes();
-    // Malformed names (empty labels) and IDNs take the slow path, which rejects or maps them.
-    if src.is_empty()
-        || src.len() > MAX_NAME_LEN
-        || !name.is_ascii()
-        || name.contains("xn--")
-        || name.starts_with('.')
-        || name.contains("..")
-    {
+    let src = src.strip_suffix(b".").unwrap_or(src);
+    if src.is_empty() || src.len() > MAX_NAME_LEN {
         return None;
     }
     let dst = buf.get_mut(..src.len())?;
+    // Separate reductions without a loop-carried state, so both loops vectorise.
     for (d, s) in dst.iter_mut().zip(src) {
         *d = s.to_ascii_lowercase();
     }
-    Some(dst)
+    let next = src.get(1..).unwrap_or_default();
+    let pairs = src.iter().zip(next).fold(0u8, |acc, (&a, &b)| {
+        acc | (a & 0x80) | u8::from(a == b':') | (u8::from(a == b'.') & u8::from(b == b'.'))
+    });
+    let (&first, &last) = (src.first()?, src.last()?);
+    let ends = u8::from(first == b'.') | u8::from(last == b'.') | (last & 0x80);
+    ((pairs | ends) == 0 && last != b':').then_some(dst)
 }
 
 #[cfg(test)]
@@ -291,5 +295,44 @@ mod tests {
         assert_eq!(got, b"a.b.example.org");
         assert!(fast_lower("bücher.example", &mut buf).is_none());
         assert!(fast_lower("", &mut buf).is_none());
+        for slow in [
+            ".",
+            "..",
+            ".a.example",
+            "a..example",
+            "a.example..",
+            "::1",
+            "[::1]:443",
+            "host:80",
+        ] {
+            assert!(fast_lower(slow, &mut buf).is_none(), "{slow}");
+        }
+        // Over-long labels cannot be listed, but their parents can: they stay on the fast path.
+        assert!(fast_lower(&format!("{}.com", "a".repeat(64)), &mut buf).is_some());
+        let ok_label = format!("{}.com", "A".repeat(63));
+        assert_eq!(
+            fast_lower(&ok_label, &mut buf).unwrap(),
+            format!("{}.com", "a".repeat(63)).as_bytes()
+        );
+        // Punycode labels are only lowercased, as IDNA would.
+        assert_eq!(
+            fast_lower("Shop.XN--bcher-kva.example", &mut buf).unwrap(),
+            b"shop.xn--bcher-kva.example"
+        );
+        // Every name the fast path accepts normalises to the same bytes on the slow path,
+        // or is one the slow path rejects (those can never be listed).
+        for q in [
+            "Www.Example.Org",
+            "a-b_c.example",
+            "x.y.z.example.",
+            "1x.example",
+            "XN--BCHER-KVA.example",
+        ] {
+            let fast = fast_lower(q, &mut buf).unwrap().to_vec();
+            assert_eq!(
+                Ok(Host::Domain(String::from_utf8(fast).unwrap())),
+                normalize_host(q)
+            );
+        }
     }
 }
