@@ -34,7 +34,17 @@ impl<'a> StoreSink<'a> {
     /// Open (or create) the database at `path`. Flow ids continue past the
     /// highest already stored, so replaying into an existing database adds.
     pub fn open(path: &Path, apps: &'a AppNames, salt: u64) -> Result<Self, CliError> {
-        let (store, writer) = Store::open(path, StoreConfig::default())?;
+        Self::open_with(path, apps, salt, StoreConfig::default())
+    }
+
+    /// [`open`](Self::open) with a store configuration (`nightjar memory` uses the phone one).
+    pub fn open_with(
+        path: &Path,
+        apps: &'a AppNames,
+        salt: u64,
+        config: StoreConfig,
+    ) -> Result<Self, CliError> {
+        let (store, writer) = Store::open(path, config)?;
         let offset = store.max_flow_id()?.map_or(0, |m| m.saturating_add(1));
         Ok(StoreSink {
             writer,
