@@ -472,7 +472,7 @@ mod linux {
             }
             // The memory report walks the engine's tables too: sample it.
             turns = turns.wrapping_add(1);
-            if turns % 64 == 0 {
+            if turns.is_multiple_of(64) {
                 peak_relay_bytes = peak_relay_bytes.max(relay.memory().relay_total());
             }
         }
