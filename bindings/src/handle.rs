@@ -27,12 +27,13 @@ use nightjar_engine::{AppId, Direction, Engine, Event, FlowRef};
 use nightjar_intel::Index;
 use nightjar_store::export::Table;
 use nightjar_store::export::zeek::ZeekLog;
-use nightjar_store::{Cursor, Query, Store, StoreConfig, TalkerGroup, TimeWindow};
+use nightjar_store::{Cursor, Query, Store, StoreConfig, StoreWriter, TalkerGroup, TimeWindow};
 use nightjar_wire::{Transport, parse_ip, parse_transport};
 
 use crate::callbacks::{AlertDispatcher, AlertListener, AppResolver};
 use crate::config::EngineSettings;
 use crate::error::{NightjarError, Result};
+use crate::health::{Backoff, Health, IntelHealth, StoreFault, StoreHealth, store_health};
 use crate::intel::intel_verdict;
 use crate::panic_guard::panic_message;
 use crate::records::{
@@ -57,12 +58,152 @@ const UID_SALT: u64 = 0x6e6a_7569_6473_616c;
 struct Inner {
     engine: Engine,
     sink: Option<StoreSink>,
+    /// The database, when one is configured (kept to restart its writer).
+    db_path: Option<PathBuf>,
+    /// Salt for flow uids, kept for a sink created after a failed open.
+    uid_salt: u64,
+    /// Why the database last failed to open; cleared when it opens.
+    open_fault: Option<StoreFault>,
+    /// Writers started again after a loss.
+    store_restarts: u64,
+    /// Rows the writers that were lost or replaced had dropped.
+    store_rows_lost: u64,
+    /// When to try starting a writer again.
+    restart: Backoff,
+    /// The current outage was logged.
+    outage_logged: bool,
+    /// `reopen_store` is running: the automatic restart waits for it.
+    reopening: bool,
     apps: HashMap<u32, AppInfo>,
     apps_shed: u64,
     alerts: Arc<AlertDispatcher>,
 }
 
+/// Opens the database and wraps its writer in a sink whose flow ids follow the stored ones.
+fn open_store(path: &Path, salt: u64) -> std::result::Result<(Store, StoreSink), StoreFault> {
+    let fault = |e: &nightjar_store::StoreError| StoreFault::of_error(e);
+    let (store, writer) = Store::open(path, StoreConfig::default()).map_err(|e| fault(&e))?;
+    let offset = store
+        .max_flow_id()
+        .map_err(|e| fault(&e))?
+        .map_or(0, |m| m.saturating_add(1));
+    let sink = StoreSink::new(writer, offset, salt).ok_or(StoreFault::WriterGone)?;
+    Ok((store, sink))
+}
+
+/// Whether the database at `path` is damaged (not a database, or fails its integrity check).
+fn is_damaged(path: &Path) -> bool {
+    match Store::open_reader(path, Duration::from_millis(500)) {
+        Ok(s) => !s.integrity_ok().unwrap_or(false),
+        Err(e) => StoreFault::of_error(&e) == StoreFault::Corrupt,
+    }
+}
+
+/// Moves a damaged database (and its WAL and shared-memory files) aside, keeping it for
+/// inspection: `<db>.damaged-<unix seconds>`.
+fn move_aside(path: &Path) -> std::io::Result<()> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    for suffix in ["", "-wal", "-shm"] {
+        let mut from = path.as_os_str().to_owned();
+        from.push(suffix);
+        let from = PathBuf::from(from);
+        if !from.exists() {
+            continue;
+        }
+        let mut to = path.as_os_str().to_owned();
+        to.push(format!("{suffix}.damaged-{stamp}"));
+        std::fs::rename(&from, PathBuf::from(to))?;
+    }
+    Ok(())
+}
+
 impl Inner {
+    /// The database's health.
+    fn store_health(&self) -> (StoreHealth, Option<StoreFault>, u64) {
+        if self.db_path.is_none() {
+            return (StoreHealth::NotConfigured, None, 0);
+        }
+        match &self.sink {
+            None => (
+                StoreHealth::Unavailable,
+                Some(self.open_fault.unwrap_or(StoreFault::Other)),
+                0,
+            ),
+            Some(sink) => {
+                let status = sink.status();
+                if let Some(f) = self.open_fault {
+                    return (
+                        StoreHealth::Unavailable,
+                        Some(f),
+                        status.consecutive_failures,
+                    );
+                }
+                let (h, f) = store_health(&status, sink.writer_gone());
+                (h, f, status.consecutive_failures)
+            }
+        }
+    }
+
+    /// Puts a freshly opened writer in place (creating the sink after a failed first open).
+    fn install_store(&mut self, store: &Store, writer: StoreWriter) {
+        match &mut self.sink {
+            Some(sink) => {
+                let old = sink.status();
+                self.store_rows_lost += old.dropped_closed + old.dropped_error;
+                // The old writer's thread is gone (or was stopped by `reopen_store`).
+                drop(sink.take_writer());
+                sink.replace_writer(writer);
+            }
+            None => {
+                let offset = store
+                    .max_flow_id()
+                    .ok()
+                    .flatten()
+                    .map_or(0, |m| m.saturating_add(1));
+                self.sink = StoreSink::new(writer, offset, self.uid_salt);
+            }
+        }
+        self.open_fault = None;
+        self.restart.reset();
+        self.outage_logged = false;
+    }
+
+    /// Notices a lost writer (or a database that never opened) and, with backoff, starts a new
+    /// one. Returns the new read connection when it did.
+    fn maintain(&mut self) -> Option<Store> {
+        let path = self.db_path.clone()?;
+        let up = self.open_fault.is_none() && self.sink.as_ref().is_some_and(|s| !s.writer_gone());
+        if self.reopening || up {
+            return None;
+        }
+        if !self.outage_logged {
+            self.outage_logged = true;
+            let (_, fault, _) = self.store_health();
+            log::warn!(
+                "database unavailable ({fault:?}); packets still pass, rows are dropped until a writer starts again"
+            );
+        }
+        self.restart.arm();
+        if !self.restart.due() {
+            return None;
+        }
+        match Store::open(&path, StoreConfig::default()) {
+            Ok((store, writer)) => {
+                self.install_store(&store, writer);
+                self.store_restarts += 1;
+                log::info!("database writer started again");
+                Some(store)
+            }
+            Err(e) => {
+                self.open_fault = Some(StoreFault::of_error(&e));
+                self.restart.failed();
+                None
+            }
+        }
+    }
+
     /// Feeds packets to the engine, appending their verdicts, until one opens a flow while
     /// `want_keys` is set: then it stops and returns how many packets it took and the new
     /// flow's 5-tuple, so the caller can ask the app resolver before the flow's next packet
@@ -178,6 +319,11 @@ pub struct NightjarEngine {
     intel: RwLock<Option<Arc<Index>>>,
     resolver: RwLock<Option<Arc<dyn AppResolver>>>,
     alerts: Arc<AlertDispatcher>,
+    /// The intel index's state and the loads that failed.
+    intel_health: RwLock<IntelHealth>,
+    intel_failures: AtomicU64,
+    /// A database was configured (so a missing read connection is a fault, not `NoDatabase`).
+    db_configured: bool,
     poisoned: AtomicBool,
     shut_down: AtomicBool,
     attributed: AtomicU64,
@@ -222,8 +368,37 @@ impl NightjarEngine {
     /// Runs `f` on the read connection.
     fn with_db<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
         let guard: MutexGuard<'_, Option<Store>> = self.db.lock().map_err(|_| self.poison())?;
-        let store = guard.as_ref().ok_or(NightjarError::NoDatabase)?;
+        let store = guard.as_ref().ok_or(if self.db_configured {
+            NightjarError::Store {
+                reason: "the database is unavailable (see health())".into(),
+            }
+        } else {
+            NightjarError::NoDatabase
+        })?;
         f(store)
+    }
+
+    /// Runs the store's upkeep under the engine lock and installs a new read connection if a
+    /// writer was started again.
+    fn maintain(&self) -> Result<()> {
+        if let Some(store) = self.with_inner(|inner| Ok(inner.maintain()))? {
+            *self.db.lock().map_err(|_| self.poison())? = Some(store);
+        }
+        Ok(())
+    }
+
+    /// Records a failed intel load: the state (unless an index is still loaded) and a warning.
+    fn intel_failed(&self, e: &nightjar_intel::IntelError) {
+        self.intel_failures.fetch_add(1, Ordering::Relaxed);
+        let kind = IntelHealth::of_error(e);
+        let mut state = self
+            .intel_health
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if *state != IntelHealth::Loaded {
+            *state = kind;
+        }
+        log::warn!("intel index not loaded ({kind:?}); running on the previous index or none");
     }
 
     fn poison(&self) -> NightjarError {
@@ -354,6 +529,7 @@ impl NightjarEngine {
                     self.attribute(r, flow, key)?;
                 }
             }
+            self.maintain()?;
             Ok(IngestResult {
                 verdicts,
                 to_tunnel: Vec::new(),
@@ -369,7 +545,8 @@ impl NightjarEngine {
                 inner.engine.poll(now_us);
                 inner.drain();
                 Ok(())
-            })
+            })?;
+            self.maintain()
         })
     }
 
@@ -601,8 +778,18 @@ impl NightjarEngine {
     /// index. On error the old index stays.
     pub fn reload_intel(&self, path: String) -> Result<()> {
         self.run(|| {
-            let index = Arc::new(Index::open(Path::new(&path))?);
+            let index = match Index::open(Path::new(&path)) {
+                Ok(i) => Arc::new(i),
+                Err(e) => {
+                    self.intel_failed(&e);
+                    return Err(e.into());
+                }
+            };
             *self.intel.write().unwrap_or_else(PoisonError::into_inner) = Some(index);
+            *self
+                .intel_health
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = IntelHealth::Loaded;
             log::info!("intel index reloaded");
             Ok(())
         })
@@ -628,6 +815,89 @@ impl NightjarEngine {
             let ip = IpAddr::from_str(ip.trim())
                 .map_err(|_| NightjarError::arg("not an IPv4 or IPv6 address"))?;
             Ok(intel_verdict(&index.lookup_ip(ip, now_us)))
+        })
+    }
+
+    /// What is degraded: the database (disk full, damaged, writer gone) and the intel index
+    /// (missing, damaged). Packets pass whatever this says; see [`crate::health`].
+    pub fn health(&self) -> Result<Health> {
+        self.run(|| {
+            let (store, store_fault, fails, restarts, lost) = self.with_inner(|inner| {
+                let (h, f, n) = inner.store_health();
+                let lost = inner.store_rows_lost
+                    + inner.sink.as_ref().map_or(0, |s| {
+                        let st = s.status();
+                        st.dropped_closed + st.dropped_error
+                    });
+                Ok((h, f, n, inner.store_restarts, lost))
+            })?;
+            Ok(Health {
+                store,
+                store_fault,
+                store_consecutive_failures: fails,
+                store_restarts: restarts,
+                store_rows_lost: lost,
+                intel: *self
+                    .intel_health
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner),
+                intel_load_failures: self.intel_failures.load(Ordering::Relaxed),
+            })
+        })
+    }
+
+    /// Stops the database writer (committing what it can), reopens the database and starts a
+    /// new writer and read connection. With `discard_damaged`, a damaged database (not a
+    /// database, or failing its integrity check) is first moved aside to
+    /// `<db>.damaged-<unix seconds>` and a fresh one is created. Packets keep passing meanwhile
+    /// (their rows are dropped and counted). Fails with `NoDatabase` without `db_path`, and with
+    /// `Store` if the database still cannot be opened (the engine keeps retrying by itself).
+    pub fn reopen_store(&self, discard_damaged: bool) -> Result<()> {
+        self.run(|| {
+            let (path, old) = self.with_inner(|inner| {
+                let path = inner.db_path.clone().ok_or(NightjarError::NoDatabase)?;
+                inner.reopening = true;
+                Ok((path, inner.sink.as_mut().and_then(StoreSink::take_writer)))
+            })?;
+            // Outside the engine lock: a failing database takes up to a second to give up.
+            if let Some(w) = old {
+                w.shutdown();
+            }
+            drop(self.db.lock().map_err(|_| self.poison())?.take());
+            let open = || {
+                Store::open(&path, StoreConfig::default())
+                    .map_err(|e| (StoreFault::of_error(&e), NightjarError::from(e)))
+            };
+            let opened = if discard_damaged && path.exists() && is_damaged(&path) {
+                log::warn!("damaged database moved aside; starting a new one");
+                move_aside(&path)
+                    .map_err(|e| {
+                        (
+                            StoreFault::Io,
+                            NightjarError::io(&path.display().to_string(), &e),
+                        )
+                    })
+                    .and_then(|()| open())
+            } else {
+                open()
+            };
+            let reader = self.with_inner(|inner| {
+                inner.reopening = false;
+                match opened {
+                    Ok((store, writer)) => {
+                        inner.install_store(&store, writer);
+                        inner.store_restarts += 1;
+                        Ok(store)
+                    }
+                    Err((fault, e)) => {
+                        inner.open_fault = Some(fault);
+                        Err(e)
+                    }
+                }
+            })?;
+            *self.db.lock().map_err(|_| self.poison())? = Some(reader);
+            log::info!("database reopened");
+            Ok(())
         })
     }
 
@@ -738,6 +1008,13 @@ impl NightjarEngine {
             })
         })
     }
+
+    /// Test builds only (`test-support`): ends the database writer's thread behind the engine's
+    /// back, as a crash of that thread would. The engine notices on its next row. Returns
+    /// whether there was a writer.
+    pub fn debug_kill_store_writer(&self) -> Result<bool> {
+        self.run(|| self.kill_store_writer_for_test())
+    }
 }
 
 fn no_index() -> NightjarError {
@@ -750,26 +1027,37 @@ impl NightjarEngine {
     fn open(settings: &EngineSettings) -> Result<Self> {
         let config = settings.engine_config()?;
         let engine = Engine::new(config)?;
-        let intel = match &settings.intel_index_path {
-            Some(p) => Some(Arc::new(Index::open(&PathBuf::from(p))?)),
-            None => None,
+        // Fail open: a missing or damaged index or database never stops the engine from
+        // starting; `health()` says what is missing and the engine recovers when it can.
+        let mut intel_failures = 0;
+        let (intel, intel_health) = match &settings.intel_index_path {
+            Some(p) => match Index::open(&PathBuf::from(p)) {
+                Ok(i) => (Some(Arc::new(i)), IntelHealth::Loaded),
+                Err(e) => {
+                    intel_failures += 1;
+                    let kind = IntelHealth::of_error(&e);
+                    log::warn!("intel index not loaded ({kind:?}); running without intel");
+                    (None, kind)
+                }
+            },
+            None => (None, IntelHealth::NotConfigured),
         };
-        let (db, sink) = match &settings.db_path {
-            Some(p) => {
-                let (store, writer) = Store::open(p, StoreConfig::default())?;
-                let offset = store.max_flow_id()?.map_or(0, |m| m.saturating_add(1));
-                (
-                    Some(store),
-                    Some(StoreSink::new(
-                        writer,
-                        offset,
-                        settings.hash_seed ^ UID_SALT,
-                    )),
-                )
-            }
-            None => (None, None),
+        let uid_salt = settings.hash_seed ^ UID_SALT;
+        let db_path = settings.db_path.as_ref().map(PathBuf::from);
+        let (db, sink, open_fault) = match &db_path {
+            Some(p) => match open_store(p, uid_salt) {
+                Ok((store, sink)) => (Some(store), Some(sink), None),
+                Err(fault) => {
+                    log::warn!(
+                        "database unavailable ({fault:?}); packets still pass, rows are dropped until it opens"
+                    );
+                    (None, None, Some(fault))
+                }
+            },
+            None => (None, None, None),
         };
         let alerts = Arc::new(AlertDispatcher::default());
+        let db_configured = db_path.is_some();
         log::info!(
             "engine created (database: {}, intel: {})",
             db.is_some(),
@@ -779,6 +1067,14 @@ impl NightjarEngine {
             inner: Mutex::new(Some(Inner {
                 engine,
                 sink,
+                db_path,
+                uid_salt,
+                open_fault,
+                store_restarts: 0,
+                store_rows_lost: 0,
+                restart: Backoff::default(),
+                outage_logged: open_fault.is_some(),
+                reopening: false,
                 apps: HashMap::new(),
                 apps_shed: 0,
                 alerts: Arc::clone(&alerts),
@@ -787,11 +1083,23 @@ impl NightjarEngine {
             intel: RwLock::new(intel),
             resolver: RwLock::new(None),
             alerts,
+            intel_health: RwLock::new(intel_health),
+            intel_failures: AtomicU64::new(intel_failures),
+            db_configured,
             poisoned: AtomicBool::new(false),
             shut_down: AtomicBool::new(false),
             attributed: AtomicU64::new(0),
             resolver_failures: AtomicU64::new(0),
         })
+    }
+
+    /// Ends the writer thread while the engine still holds its sender (see
+    /// `debug_kill_store_writer`).
+    #[cfg(any(test, feature = "test-support"))]
+    pub(crate) fn kill_store_writer_for_test(&self) -> Result<bool> {
+        let w =
+            self.with_inner(|inner| Ok(inner.sink.as_mut().and_then(StoreSink::take_writer)))?;
+        Ok(w.map(StoreWriter::shutdown).is_some())
     }
 
     /// Raises an alert through the engine's alert path (what detectors will call).

@@ -19,8 +19,13 @@ uniffi::setup_scaffolding!();
 pub mod callbacks;
 mod config;
 mod error;
+#[cfg(test)]
+mod fault_tests;
 mod handle;
+pub mod health;
 mod intel;
+#[cfg(test)]
+mod log_capture;
 mod logging;
 mod panic_guard;
 pub mod records;
@@ -32,6 +37,7 @@ pub use callbacks::{ALERT_QUEUE, AlertListener, AppResolver};
 pub use config::{EngineSettings, MemoryCaps, Mode, default_memory_caps};
 pub use error::{NightjarError, Result};
 pub use handle::{MAX_APPS, NightjarEngine};
+pub use health::{Health, IntelHealth, StoreFault, StoreHealth};
 pub use intel::compile_feeds;
 pub use logging::{LogLevel, init_logging};
 

@@ -65,7 +65,13 @@ fn install(_filter: log::LevelFilter) {
     // Without the iOS SDK there is no os_log binding; the host app may install its own logger.
 }
 
-#[cfg(not(any(target_os = "android", target_os = "ios")))]
+// Unit tests capture the log instead, to check what reaches it.
+#[cfg(test)]
+fn install(_filter: log::LevelFilter) {
+    crate::log_capture::install();
+}
+
+#[cfg(all(not(test), not(any(target_os = "android", target_os = "ios"))))]
 fn install(filter: log::LevelFilter) {
     // Err means a logger is already installed: keep it.
     let _ = env_logger::Builder::new().filter_level(filter).try_init();

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use nightjar_engine::{DnsTransaction, FlowRecord, HelloRecord, HttpRecord};
 use nightjar_store::engine_rows::EngineRows;
-use nightjar_store::{AlertRow, AppRow, Record, StoreWriter, WriterStatus};
+use nightjar_store::{AlertRow, AppRow, Record, RecordSender, StoreWriter, WriterStatus};
 
 use crate::records::AppInfo;
 
@@ -19,19 +19,50 @@ use crate::records::AppInfo;
 pub(crate) const MAX_PENDING: usize = 16_384;
 
 /// The writer plus the shared row builder.
+///
+/// Rows go through a [`RecordSender`] rather than the [`StoreWriter`] itself, so a writer
+/// thread that ended behind our back shows up as sends refused with "closed"
+/// ([`StoreSink::writer_gone`]) and a new writer can be swapped in while the row builder (its
+/// id offset and the details waiting for their flows) stays.
 #[derive(Debug)]
 pub(crate) struct StoreSink {
-    writer: StoreWriter,
+    writer: Option<StoreWriter>,
+    tx: RecordSender,
     rows: EngineRows,
 }
 
 impl StoreSink {
-    /// A sink writing through `writer`; flow ids are shifted by `id_offset`.
-    pub(crate) fn new(writer: StoreWriter, id_offset: u64, salt: u64) -> Self {
-        StoreSink {
-            writer,
+    /// A sink writing through `writer`; flow ids are shifted by `id_offset`. None if the writer
+    /// was already shut down.
+    pub(crate) fn new(writer: StoreWriter, id_offset: u64, salt: u64) -> Option<Self> {
+        Some(StoreSink {
+            tx: writer.sender()?,
+            writer: Some(writer),
             rows: EngineRows::new(id_offset, salt, MAX_PENDING),
-        }
+        })
+    }
+
+    /// Writes through `writer` from now on (the old writer, if any, is the caller's to stop).
+    /// Returns false, keeping the old one, if `writer` was already shut down.
+    pub(crate) fn replace_writer(&mut self, writer: StoreWriter) -> bool {
+        let Some(tx) = writer.sender() else {
+            return false;
+        };
+        self.tx = tx;
+        self.writer = Some(writer);
+        true
+    }
+
+    /// Takes the writer out (to stop it without holding the engine lock). Rows sent meanwhile
+    /// are counted as dropped (closed) once its thread ends.
+    pub(crate) fn take_writer(&mut self) -> Option<StoreWriter> {
+        self.writer.take()
+    }
+
+    /// The writer thread has ended: a send was refused because its queue is closed. (A writer
+    /// that died with nothing sent since has lost nothing yet.)
+    pub(crate) fn writer_gone(&self) -> bool {
+        self.tx.status().dropped_closed > 0
     }
 
     /// A completed flow: its row, with any details waiting for it.
@@ -41,12 +72,12 @@ impl StoreSink {
             .and_then(|a| apps.get(&a.0))
             .map(|a| a.package.clone());
         // A full queue drops the row and the writer counts it: the packet path never waits.
-        self.writer.flow(self.rows.flow_row(r, app_name));
+        self.tx.flow(self.rows.flow_row(r, app_name));
     }
 
     /// A DNS transaction.
     pub(crate) fn dns(&mut self, tx: &DnsTransaction) {
-        self.writer.dns(self.rows.dns_row(tx));
+        self.tx.dns(self.rows.dns_row(tx));
     }
 
     /// A ClientHello: held until its flow completes.
@@ -61,7 +92,7 @@ impl StoreSink {
 
     /// An inventory entry.
     pub(crate) fn app(&self, a: &AppInfo) {
-        self.writer.send(Record::App(AppRow {
+        self.tx.send(Record::App(AppRow {
             uid: a.uid,
             package: a.package.clone(),
             label: a.label.clone(),
@@ -72,7 +103,7 @@ impl StoreSink {
 
     /// An alert.
     pub(crate) fn alert(&self, a: AlertRow) {
-        self.writer.alert(a);
+        self.tx.alert(a);
     }
 
     /// Flows with details waiting.
@@ -87,16 +118,19 @@ impl StoreSink {
 
     /// The writer's counters.
     pub(crate) fn status(&self) -> WriterStatus {
-        self.writer.status()
+        self.tx.status()
     }
 
     /// Waits (up to `timeout`) until everything queued so far is committed.
     pub(crate) fn flush(&self, timeout: Duration) -> bool {
-        self.writer.flush(timeout)
+        self.writer.as_ref().is_some_and(|w| w.flush(timeout))
     }
 
     /// Commits what is queued and stops the writer thread.
     pub(crate) fn finish(self) -> WriterStatus {
-        self.writer.shutdown()
+        match self.writer {
+            Some(w) => w.shutdown(),
+            None => self.tx.status(),
+        }
     }
 }

@@ -414,16 +414,20 @@ fn every_error_variant_is_reachable_and_typed() {
     let dir = tempfile::tempdir().unwrap();
     let garbage = dir.path().join("garbage.idx");
     std::fs::write(&garbage, b"not an index at all, just some bytes").unwrap();
+    // Fail open: a damaged index or an unopenable database does not stop the engine; the
+    // calls that need them fail with Intel and Store (see fault_tests).
     let mut st = settings(None);
     st.intel_index_path = Some(garbage.display().to_string());
+    let e = NightjarEngine::new(st).unwrap();
     assert!(matches!(
-        NightjarEngine::new(st),
+        e.reload_intel(garbage.display().to_string()),
         Err(NightjarError::Intel { .. })
     ));
     let mut st = settings(None);
     st.db_path = Some(dir.path().join("no/such/dir/x.db").display().to_string());
+    let e = NightjarEngine::new(st).unwrap();
     assert!(matches!(
-        NightjarEngine::new(st),
+        e.query_flows(QueryFilter::default(), None, 10),
         Err(NightjarError::Store { .. })
     ));
 
