@@ -35,6 +35,10 @@ cargo fmt --all -- --check
 step "clippy (warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "cargo deny: licences, bans, sources (deny.toml; advisories need the RustSec git database)"
+command -v cargo-deny >/dev/null || cargo install --locked cargo-deny
+cargo deny --offline check licenses bans sources
+
 step "tests"
 # The relay's end-to-end tests (root only) download over HTTP/HTTPS with curl.
 if [ "$(id -u)" = 0 ] && ! command -v curl >/dev/null; then
