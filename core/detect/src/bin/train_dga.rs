@@ -24,7 +24,6 @@
 //! generators out entirely (default: the wordlist families, see
 //! `DEFAULT_HOLD_OUT`), for leave-family-out evaluation.
 #![allow(clippy::indexing_slicing, clippy::print_stdout)]
-#![allow(clippy::indexing_slicing, clippy::print_stdout)]
 
 #[path = "train_dga/families.rs"]
 mod families;
