@@ -60,6 +60,18 @@ pub(crate) fn refusal(query: &Query, decision: DnsDecision) -> Option<Vec<u8>> {
     resp.to_vec().ok()
 }
 
+/// SERVFAIL for `query` (the upstream failed or timed out): the client
+/// gives up or retries at once instead of waiting out its own timeout.
+pub(crate) fn servfail(query: &[u8]) -> Option<Vec<u8>> {
+    let q = Message::from_vec(query).ok()?;
+    let mut resp = Message::response(q.metadata.id, q.metadata.op_code);
+    resp.metadata.recursion_desired = q.metadata.recursion_desired;
+    resp.metadata.recursion_available = true;
+    resp.metadata.response_code = ResponseCode::ServFail;
+    resp.queries = q.queries;
+    resp.to_vec().ok()
+}
+
 /// The addresses a DNS response gave, with the name asked and the TTL in
 /// seconds. Empty for anything that is not a parseable response.
 pub(crate) fn answers(payload: &[u8]) -> Vec<(IpAddr, String, u32)> {
@@ -134,6 +146,17 @@ pub(crate) mod tests {
         let q = parse_query(&query_bytes(8, "ads.example.", RecordType::A)).unwrap();
         let resp = Message::from_vec(&refusal(&q, DnsDecision::Sinkhole).unwrap()).unwrap();
         assert_eq!(resp.answers[0].data, RData::A(A(Ipv4Addr::UNSPECIFIED)));
+    }
+
+    #[test]
+    fn servfail_keeps_id_and_question() {
+        let bytes = query_bytes(0x1234, "slow.example.", RecordType::A);
+        let resp = Message::from_vec(&servfail(&bytes).unwrap()).unwrap();
+        assert_eq!(resp.metadata.id, 0x1234);
+        assert_eq!(resp.metadata.message_type, MessageType::Response);
+        assert_eq!(resp.metadata.response_code, ResponseCode::ServFail);
+        assert_eq!(resp.queries.len(), 1);
+        assert!(servfail(b"\x00").is_none());
     }
 
     #[test]

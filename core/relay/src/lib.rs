@@ -24,6 +24,7 @@ mod ip;
 mod names;
 mod policy;
 mod relay;
+mod secure_dns;
 mod tcp_relay;
 mod udp_relay;
 
@@ -34,3 +35,4 @@ pub use budget::{ConfigError, DnsConfig, RelayConfig, RelayMemory};
 pub use dialer::{DialError, Dialer, Outbound, OutboundDatagram, StdDialer, Token};
 pub use policy::{AllowAll, DnsDecision, DnsPolicy, FlowDecision, FlowPolicy, NameList};
 pub use relay::{BlockedFlow, Relay, RelayEvent, RelayStats, Transport};
+pub use secure_dns::{SecureDnsConfig, SecureDnsError, SecureTransport, client_config};

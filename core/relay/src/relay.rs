@@ -19,6 +19,7 @@ use crate::dns;
 use crate::ip::{self, Classified};
 use crate::names::Names;
 use crate::policy::{DnsDecision, DnsPolicy, FlowDecision, FlowPolicy};
+use crate::secure_dns::{Reply, SecureDnsConfig, SecureDnsError, SecureUpstream};
 use crate::tcp_relay::{TcpConn, TcpTable};
 use crate::udp_relay::{DnsWait, UdpFlow, UdpTable};
 
@@ -142,6 +143,14 @@ pub struct RelayStats {
     pub dns_timeouts: u64,
     /// DNS payloads to the tunnel resolver that were not queries.
     pub dns_malformed: u64,
+    /// DNS queries answered SERVFAIL because the encrypted upstream failed
+    /// or timed out (the timeouts are also in `dns_timeouts`).
+    pub dns_servfail: u64,
+    /// Encrypted upstream connections opened.
+    pub dns_upstream_connects: u64,
+    /// Encrypted upstream connections given up (dial, TLS, framing or I/O
+    /// error, or closed by the server).
+    pub dns_upstream_failed: u64,
     /// ICMP echo requests answered locally.
     pub icmp_echo_answered: u64,
     /// ICMP echo requests dropped (answering is off).
@@ -166,6 +175,7 @@ pub struct Relay {
     dialer: Box<dyn Dialer>,
     dns_policy: Box<dyn DnsPolicy>,
     flow_policy: Box<dyn FlowPolicy>,
+    secure_dns: Option<SecureUpstream>,
     engine: Engine,
     names: Names,
     events: VecDeque<RelayEvent>,
@@ -234,6 +244,7 @@ impl Relay {
             dialer,
             dns_policy,
             flow_policy,
+            secure_dns: None,
             engine,
             names: Names::new(NAMES_CAP),
             events: VecDeque::new(),
@@ -244,6 +255,16 @@ impl Relay {
             scratch: vec![0; usize::from(u16::MAX)],
             out: Vec::new(),
         })
+    }
+
+    /// Forward the tunnel's UDP DNS queries over DNS-over-TLS or
+    /// DNS-over-HTTPS to [`crate::DnsConfig::upstream`] instead of plain UDP.
+    /// TCP queries from the device are then refused with RST rather than
+    /// sent upstream in clear.
+    pub fn set_secure_dns(&mut self, secure: SecureDnsConfig) -> Result<(), SecureDnsError> {
+        let dns = self.config.dns.ok_or(SecureDnsError::NoDnsService)?;
+        self.secure_dns = Some(SecureUpstream::new(secure, dns.upstream));
+        Ok(())
     }
 
     /// The configuration in force.
@@ -286,7 +307,8 @@ impl Relay {
             tcp_buffers_cap: self.tcp_cap * per,
             udp_flows: self.udp.plain_flows(),
             udp_flows_cap: self.config.max_udp,
-            dns_inflight: self.udp.dns_flows,
+            dns_inflight: self.udp.dns_flows
+                + self.secure_dns.as_ref().map_or(0, SecureUpstream::inflight),
             dns_inflight_cap: self.config.dns.map_or(0, |d| d.max_inflight),
             queued_packets: self.device.queued_bytes(),
             names: self.names.len(),
@@ -378,6 +400,10 @@ impl Relay {
         }
         let dns = self.config.dns.filter(|_| Some(dst) == self.dns_endpoint());
         let dial_dst = match dns {
+            Some(_) if self.secure_dns.is_some() => {
+                self.stats.tcp_dial_failed += 1;
+                return false;
+            }
             Some(d) => d.upstream,
             None => {
                 let name = self.names.get(dst.ip(), now_us).map(str::to_owned);
@@ -564,6 +590,16 @@ impl Relay {
             return true;
         }
         let deadline_us = now_us.saturating_add(cfg.timeout_us);
+        if let Some(secure) = self.secure_dns.as_mut() {
+            if secure.inflight() >= cfg.max_inflight {
+                self.stats.dns_refused_cap += 1;
+                return true;
+            }
+            secure.push(src, dst, payload, deadline_us);
+            self.stats.dns_forwarded += 1;
+            self.work_left = true;
+            return true;
+        }
         let token = match self.udp.by_tuple.get(&(src, dst)) {
             Some(&t) => {
                 if let Some(w) = self.udp.flows.get_mut(&t).and_then(|f| f.dns.as_mut()) {
@@ -594,7 +630,13 @@ impl Relay {
 
     /// The outbound socket under `token` has data (or an error, or EOF) to read.
     pub fn on_outbound_readable(&mut self, token: Token) {
-        if let Some(c) = self.tcp.conns.get_mut(&token) {
+        if let Some(s) = self
+            .secure_dns
+            .as_mut()
+            .filter(|s| s.token() == Some(token))
+        {
+            s.set_readable();
+        } else if let Some(c) = self.tcp.conns.get_mut(&token) {
             c.set_readable();
         } else if let Some(f) = self.udp.flows.get_mut(&token) {
             f.readable = true;
@@ -603,7 +645,13 @@ impl Relay {
 
     /// The outbound socket under `token` can take more (or finished connecting).
     pub fn on_outbound_writable(&mut self, token: Token) {
-        if let Some(c) = self.tcp.conns.get_mut(&token) {
+        if let Some(s) = self
+            .secure_dns
+            .as_mut()
+            .filter(|s| s.token() == Some(token))
+        {
+            s.set_writable();
+        } else if let Some(c) = self.tcp.conns.get_mut(&token) {
             c.set_writable();
         }
     }
@@ -644,6 +692,7 @@ impl Relay {
             }
         }
         self.service_udp(now_us);
+        self.service_secure_dns(now_us);
         let mut out = core::mem::take(&mut self.out);
         self.device.swap_tx(&mut out);
         for packet in out.drain(..) {
@@ -728,6 +777,50 @@ impl Relay {
         }
     }
 
+    /// Drive the encrypted upstream and answer the device from what it gave.
+    fn service_secure_dns(&mut self, now_us: u64) {
+        let Some(secure) = self.secure_dns.as_mut() else {
+            return;
+        };
+        let (connects, failures) = (secure.connects, secure.failures);
+        let next_token = &mut self.next_token;
+        let mut token = || {
+            let t = Token(*next_token);
+            *next_token += 1;
+            t
+        };
+        let replies = secure.service(self.dialer.as_mut(), &mut token);
+        self.stats.dns_upstream_connects += secure.connects - connects;
+        self.stats.dns_upstream_failed += secure.failures - failures;
+        self.answer_secure(now_us, replies);
+    }
+
+    fn answer_secure(&mut self, now_us: u64, replies: Vec<Reply>) {
+        for reply in replies {
+            let payload = match reply.answer {
+                Some(answer) => {
+                    self.stats.dns_answered += 1;
+                    let cap_us = NAME_TTL_CAP_S * 1_000_000;
+                    for (addr, name, ttl) in dns::answers(&answer) {
+                        let life = (u64::from(ttl) * 1_000_000).min(cap_us);
+                        self.names.insert(addr, &name, now_us.saturating_add(life));
+                    }
+                    answer
+                }
+                None => {
+                    self.stats.dns_servfail += 1;
+                    match dns::servfail(&reply.query) {
+                        Some(s) => s,
+                        None => continue,
+                    }
+                }
+            };
+            if let Some(packet) = ip::udp_packet(reply.dst, reply.src, &payload) {
+                self.device.push_tx(packet);
+            }
+        }
+    }
+
     fn sweep(&mut self, now_us: u64) {
         self.next_sweep_us = now_us.saturating_add(SWEEP_INTERVAL_US);
         let idle_us = self.config.tcp_idle_us;
@@ -742,6 +835,11 @@ impl Relay {
             self.stats.tcp_evicted += 1;
             // Aborted here, removed by the next service once the RST is out.
             self.abort_tcp(token);
+        }
+        if let Some(secure) = self.secure_dns.as_mut() {
+            let late = secure.expired(now_us);
+            self.stats.dns_timeouts += late.len() as u64;
+            self.answer_secure(now_us, late);
         }
         for token in self.udp.expired(now_us, self.config.udp_idle_us) {
             if let Some(flow) = self.udp.remove(token) {
@@ -765,7 +863,8 @@ impl Relay {
             .iface
             .poll_at(instant(now_us), &self.sockets)
             .map(|at| u64::try_from(at.total_micros()).unwrap_or(0));
-        if !self.tcp.conns.is_empty() || !self.udp.flows.is_empty() {
+        let secure_waiting = self.secure_dns.as_ref().is_some_and(|s| s.inflight() > 0);
+        if !self.tcp.conns.is_empty() || !self.udp.flows.is_empty() || secure_waiting {
             deadline = Some(deadline.map_or(self.next_sweep_us, |d| d.min(self.next_sweep_us)));
         }
         deadline

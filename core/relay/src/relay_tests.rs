@@ -798,3 +798,262 @@ fn idle_relay_has_no_deadline_and_garbage_is_counted() {
         "garbage opened no connection that lingers"
     );
 }
+
+/// A DoT/DoH server in memory: rustls on the far end of a [`MemTcp`].
+#[cfg(target_os = "linux")]
+mod secure {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+    /// A server config for `name` and the CA it chains to.
+    fn pki(name: &str) -> (Arc<rustls::ServerConfig>, CertificateDer<'static>) {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec![name.to_owned()])
+            .unwrap()
+            .signed_by(&leaf_key, &ca, &ca_key)
+            .unwrap();
+        let key = PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone(), ca.der().clone()], key)
+        .unwrap();
+        (Arc::new(config), ca.der().clone())
+    }
+
+    fn secure_relay(transport: SecureTransport) -> (Relay, MemDialer, Arc<rustls::ServerConfig>) {
+        let (server, ca) = pki("dns.test");
+        let (mut relay, dialer) = relay();
+        relay
+            .set_secure_dns(SecureDnsConfig {
+                transport,
+                server_name: ServerName::try_from("dns.test").unwrap(),
+                tls: client_config(vec![ca]).unwrap(),
+            })
+            .unwrap();
+        (relay, dialer, server)
+    }
+
+    /// Move TLS bytes between the relay's outbound and `server`, answering
+    /// each request with `respond`, until the relay emits a packet.
+    fn serve_until_answer(
+        relay: &mut Relay,
+        dialer: &MemDialer,
+        server: &mut rustls::ServerConnection,
+        respond: &mut dyn FnMut(&mut Vec<u8>) -> Option<Vec<u8>>,
+    ) -> Vec<Vec<u8>> {
+        let (token, far) = {
+            let d = dialer.0.borrow();
+            (d.tcp[0].0, d.tcp[0].2.clone())
+        };
+        let mut plain = Vec::new();
+        for round in 0..50u64 {
+            let to_far = core::mem::take(&mut far.borrow_mut().to_far);
+            let mut rd = &to_far[..];
+            while !rd.is_empty() {
+                server.read_tls(&mut rd).unwrap();
+                server.process_new_packets().unwrap();
+            }
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = server.reader().read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                plain.extend_from_slice(&chunk[..n]);
+            }
+            while let Some(reply) = respond(&mut plain) {
+                server.writer().write_all(&reply).unwrap();
+            }
+            let mut from = Vec::new();
+            while server.wants_write() {
+                server.write_tls(&mut from).unwrap();
+            }
+            far.borrow_mut().from_far.extend(from);
+            relay.on_outbound_readable(token);
+            relay.on_outbound_writable(token);
+            let out = relay.poll(T0 + 1_000 * (round + 1));
+            if !out.is_empty() {
+                return out;
+            }
+        }
+        panic!("no answer through the secure upstream");
+    }
+
+    fn udp_answer(packet: &[u8]) -> (SocketAddr, SocketAddr, hickory_proto::op::Message) {
+        let Classified::Udp { src, dst, payload } = ip::classify(packet) else {
+            panic!("not udp")
+        };
+        (
+            src,
+            dst,
+            hickory_proto::op::Message::from_vec(payload).unwrap(),
+        )
+    }
+
+    #[test]
+    fn dot_upstream_answers_with_the_device_id_and_feeds_names() {
+        let (mut relay, dialer, server_config) = secure_relay(SecureTransport::Tls);
+        let mut server = rustls::ServerConnection::new(server_config).unwrap();
+        let client = addr("10.111.0.2:33335");
+        let dns = SocketAddr::new(DNS_IP.into(), 53);
+        let query = query_bytes(0x4321, "tracker.example.", hickory_proto::rr::RecordType::A);
+        relay.on_tun_packet(T0, &ip::udp_packet(client, dns, &query).unwrap());
+        relay.poll(T0);
+        assert!(
+            dialer.0.borrow().udp.is_empty(),
+            "nothing in clear over UDP"
+        );
+        assert_eq!(dialer.0.borrow().tcp[0].1, addr(UPSTREAM));
+        assert_eq!(relay.memory().dns_inflight, 1);
+        let ip66 = Ipv4Addr::new(203, 0, 113, 66);
+        let mut seen_ids = Vec::new();
+        let out = serve_until_answer(&mut relay, &dialer, &mut server, &mut |buf| {
+            let (msg, used) = crate::secure_dns::dot_unframe(buf).map(|(m, u)| (m.to_vec(), u))?;
+            buf.drain(..used);
+            let id = u16::from_be_bytes([msg[0], msg[1]]);
+            seen_ids.push(id);
+            crate::secure_dns::dot_frame(&answer_bytes(id, "tracker.example.", ip66))
+        });
+        assert_eq!(seen_ids.len(), 1);
+        let (src, dst, msg) = udp_answer(&out[0]);
+        assert_eq!((src, dst), (dns, client));
+        assert_eq!(msg.metadata.id, 0x4321, "the device's ID restored");
+        assert_eq!(msg.answers.len(), 1);
+        let s = relay.stats();
+        assert_eq!(
+            (s.dns_answered, s.dns_upstream_connects, s.dns_servfail),
+            (1, 1, 0)
+        );
+        assert_eq!(relay.memory().dns_inflight, 0);
+        assert_eq!(
+            relay.memory().names,
+            1,
+            "the answer feeds the IP-to-name cache"
+        );
+    }
+
+    #[test]
+    fn doh_upstream_posts_and_reads_the_body() {
+        let path = "/dns-query".to_owned();
+        let (mut relay, dialer, server_config) =
+            secure_relay(SecureTransport::Https { path: path.clone() });
+        let mut server = rustls::ServerConnection::new(server_config).unwrap();
+        let client = addr("10.111.0.2:33336");
+        let dns = SocketAddr::new(DNS_IP.into(), 53);
+        let query = query_bytes(0x0777, "www.example.", hickory_proto::rr::RecordType::A);
+        relay.on_tun_packet(T0, &ip::udp_packet(client, dns, &query).unwrap());
+        relay.poll(T0);
+        let mut heads = Vec::new();
+        let out = serve_until_answer(&mut relay, &dialer, &mut server, &mut |buf| {
+            let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+            let head = String::from_utf8(buf[..end].to_vec()).unwrap();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .unwrap()
+                .parse()
+                .unwrap();
+            let body: Vec<u8> = buf.get(end..end + len)?.to_vec();
+            buf.drain(..end + len);
+            heads.push(head);
+            assert_eq!(&body[..2], [0, 0], "RFC 8484 ID 0");
+            let answer = answer_bytes(0, "www.example.", Ipv4Addr::new(192, 0, 2, 80));
+            let mut resp = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/dns-message\r\nContent-Length: {}\r\n\r\n",
+                answer.len()
+            )
+            .into_bytes();
+            resp.extend_from_slice(&answer);
+            Some(resp)
+        });
+        assert!(heads[0].starts_with("POST /dns-query HTTP/1.1\r\nHost: dns.test\r\n"));
+        let (_, dst, msg) = udp_answer(&out[0]);
+        assert_eq!(dst, client);
+        assert_eq!(msg.metadata.id, 0x0777);
+        assert_eq!(relay.stats().dns_answered, 1);
+    }
+
+    #[test]
+    fn lost_upstream_and_timeouts_answer_servfail() {
+        let (mut relay, dialer, _) = secure_relay(SecureTransport::Tls);
+        let dns = SocketAddr::new(DNS_IP.into(), 53);
+        let client = addr("10.111.0.2:33337");
+        let q = query_bytes(9, "a.example.", hickory_proto::rr::RecordType::A);
+        relay.on_tun_packet(T0, &ip::udp_packet(client, dns, &q).unwrap());
+        relay.poll(T0);
+        // The connection dies: one reconnect, which dies too, then SERVFAIL.
+        let far = dialer.0.borrow().tcp[0].2.clone();
+        far.borrow_mut().fail = Some(ErrorKind::ConnectionReset);
+        let token = dialer.0.borrow().tcp[0].0;
+        // The retry dials a new connection; make it fail at once as well.
+        relay.on_outbound_readable(token);
+        let out = relay.poll(T0 + 1_000);
+        let out = if out.is_empty() {
+            let far2 = dialer.0.borrow().tcp[1].2.clone();
+            far2.borrow_mut().fail = Some(ErrorKind::ConnectionReset);
+            let t2 = dialer.0.borrow().tcp[1].0;
+            relay.on_outbound_readable(t2);
+            relay.poll(T0 + 2_000)
+        } else {
+            out
+        };
+        let (_, dst, msg) = udp_answer(&out[0]);
+        assert_eq!(dst, client);
+        assert_eq!(msg.metadata.id, 9);
+        assert_eq!(
+            msg.metadata.response_code,
+            hickory_proto::op::ResponseCode::ServFail
+        );
+        assert_eq!(relay.stats().dns_servfail, 1);
+        assert_eq!(relay.stats().dns_upstream_failed, 2);
+        assert_eq!(relay.memory().dns_inflight, 0);
+
+        // A silent upstream: SERVFAIL at the deadline, and the cap holds.
+        for port in 0..12u16 {
+            let c = SocketAddr::new(DEVICE_IP.into(), 21_000 + port);
+            let q = query_bytes(port, "b.example.", hickory_proto::rr::RecordType::A);
+            relay.on_tun_packet(T0 + 3_000, &ip::udp_packet(c, dns, &q).unwrap());
+        }
+        assert!(relay.poll(T0 + 3_000).is_empty());
+        assert_eq!(relay.memory().dns_inflight, 8);
+        assert_eq!(relay.stats().dns_refused_cap, 4);
+        assert!(
+            relay.next_deadline(T0 + 3_000).is_some(),
+            "a timer for the deadline"
+        );
+        let out = relay.poll(T0 + 3_000_000);
+        assert_eq!(out.len(), 8);
+        assert!(
+            out.iter().all(|p| udp_answer(p).2.metadata.response_code
+                == hickory_proto::op::ResponseCode::ServFail)
+        );
+        assert_eq!(relay.stats().dns_timeouts, 8);
+        assert_eq!(relay.memory().dns_inflight, 0);
+    }
+
+    #[test]
+    fn tcp_dns_is_refused_not_sent_in_clear() {
+        let (mut relay, dialer, _) = secure_relay(SecureTransport::Tls);
+        relay.on_tun_packet(
+            T0,
+            &raw_syn(addr("10.111.0.2:40501"), SocketAddr::new(DNS_IP.into(), 53)),
+        );
+        let out = relay.poll(T0);
+        assert!(dialer.0.borrow().tcp.is_empty());
+        assert!(
+            out.iter()
+                .any(|p| matches!(tcp_of(p), Some((_, _, TcpControl::Rst, _, _))))
+        );
+    }
+}

@@ -127,11 +127,16 @@ fn have_net_admin() -> bool {
 
 /// Run `script` inside a device namespace behind the relay.
 fn behind_relay(tag: &str, net: u8, extra: &[&str], script: &str) -> Output {
+    behind_relay_via(tag, &format!("{}:53", far_ip(net)), extra, script)
+}
+
+/// [`behind_relay`] with the relay's DNS upstream given as `--dns-upstream`.
+fn behind_relay_via(tag: &str, upstream: &str, extra: &[&str], script: &str) -> Output {
     let pid = std::process::id();
     let child = Command::new(NETNS)
         .args(["--ns", &format!("njd-{tag}-{pid}")])
         .args(["--tun", &format!("njt{tag}{}", pid % 100_000)])
-        .args(["--dns-upstream", &format!("{}:53", far_ip(net)), "--stats"])
+        .args(["--dns-upstream", upstream, "--stats"])
         .args(extra)
         .args(["--", "sh", "-c", script])
         .stdout(Stdio::piped())
@@ -418,4 +423,64 @@ fn a_name_in_the_intel_feed_raises_an_alert_on_its_flow_and_app() {
         ids.split(", ").any(|i| i == flow),
         "alert on flow {flow}: {alert}"
     );
+}
+
+#[test]
+fn dns_over_tls_and_https_upstreams_answer_and_fail_to_servfail() {
+    if !have_net_admin() {
+        return skipped("needs root/CAP_NET_ADMIN");
+    }
+    let net = 5;
+    let Some(far) = far_side("s", net) else {
+        return skipped("needs root/CAP_NET_ADMIN");
+    };
+    let far_ip = far_ip(net);
+    let ca = far.ca.to_str().expect("utf-8 temp path").to_owned();
+    let script = format!(
+        "set -e
+         {SERVER} dig 10.111.0.53 www.test
+         {SERVER} dig 10.111.0.53 missing.test
+         {SERVER} dig 10.111.0.53 blocked.test"
+    );
+    // The far side's DoT server answers unnamed names with 198.51.100.85 and
+    // its DoH server with 198.51.100.43; plain DNS would give far_ip.
+    for (tag, upstream, default) in [
+        ("t", format!("tls://{far_ip}:853#far.test"), "198.51.100.85"),
+        (
+            "h",
+            format!("https://{far_ip}/dns-query#far.test"),
+            "198.51.100.43",
+        ),
+    ] {
+        let out = behind_relay_via(tag, &upstream, &["--dns-ca", &ca], &script);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{tag}: script failed");
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(
+            lines[0],
+            format!("NoError {default}"),
+            "{tag}: answered upstream"
+        );
+        assert_eq!(lines[1], "NXDomain ", "{tag}: upstream NXDOMAIN relayed");
+        assert_eq!(lines[2], format!("NoError {}", blocked_ip(net)));
+        assert_eq!(stat(&stderr, "dns_answered"), 3, "{tag}");
+        // One connection carried all three queries.
+        assert_eq!(stat(&stderr, "dns_upstream_connects"), 1, "{tag}");
+        assert_eq!(stat(&stderr, "dns_servfail"), 0, "{tag}");
+    }
+    // A certificate that does not name the server: the query is answered
+    // SERVFAIL at once instead of hanging, and counted.
+    let out = behind_relay_via(
+        "f",
+        &format!("tls://{far_ip}:853#wrong.test"),
+        &["--dns-ca", &ca],
+        &format!("{SERVER} dig 10.111.0.53 www.test"),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stdout.trim(), "ServFail", "failed upstream gives SERVFAIL");
+    assert!(stat(&stderr, "dns_servfail") >= 1);
+    assert!(stat(&stderr, "dns_upstream_failed") >= 1);
+    assert_eq!(stat(&stderr, "dns_answered"), 0);
 }

@@ -20,9 +20,11 @@ mod linux {
     use mio::unix::SourceFd;
     use mio::{Events, Interest, Poll, Token as MioToken};
     use nightjar_relay::{
-        DnsConfig, DnsDecision, DnsPolicy, FlowPolicy, NameList, Relay, RelayConfig, StdDialer,
-        Token as RelayToken,
+        DnsConfig, DnsDecision, DnsPolicy, FlowPolicy, NameList, Relay, RelayConfig,
+        SecureDnsConfig, SecureTransport, StdDialer, Token as RelayToken, client_config,
     };
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
     use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
     use signal_hook_mio::v1_0::Signals;
 
@@ -58,9 +60,16 @@ mod linux {
         /// The tunnel's DNS server address, written to the namespace's resolv.conf.
         #[arg(long, default_value = "10.111.0.53")]
         dns_ip: Ipv4Addr,
-        /// Upstream resolver for the tunnel's DNS.
-        #[arg(long, default_value = "127.0.0.53:53")]
-        dns_upstream: SocketAddr,
+        /// Upstream resolver for the tunnel's DNS: `IP:PORT` or
+        /// `udp://IP:PORT` (plain UDP/TCP), `tls://IP[:853]#NAME`
+        /// (DNS-over-TLS) or `https://IP[:443][/PATH]#NAME` (DNS-over-HTTPS,
+        /// path default /dns-query). NAME is the certificate's server name.
+        #[arg(long, default_value = "127.0.0.53:53", value_parser = parse_upstream)]
+        dns_upstream: Upstream,
+        /// Also trust the CA certificates in this PEM file for a TLS or
+        /// HTTPS DNS upstream (besides the platform's roots). For test servers.
+        #[arg(long)]
+        dns_ca: Option<PathBuf>,
         /// Answer NXDOMAIN for this name and its subdomains (repeatable).
         #[arg(long)]
         nxdomain: Vec<String>,
@@ -167,6 +176,80 @@ mod linux {
         ) -> nightjar_relay::FlowDecision {
             FlowPolicy::decide(&self.block, dst, name, app)
         }
+    }
+
+    /// A parsed `--dns-upstream`.
+    #[derive(Debug, Clone)]
+    pub struct Upstream {
+        addr: SocketAddr,
+        secure: Option<(SecureTransport, ServerName<'static>)>,
+    }
+
+    fn parse_upstream(v: &str) -> Result<Upstream, String> {
+        let addr = |hostport: &str, port: u16| -> Result<SocketAddr, String> {
+            hostport
+                .parse::<SocketAddr>()
+                .or_else(|_| {
+                    hostport
+                        .parse::<IpAddr>()
+                        .map(|ip| SocketAddr::new(ip, port))
+                })
+                .map_err(|_| format!("{hostport:?} is not IP or IP:PORT"))
+        };
+        let name = |n: Option<&str>| -> Result<ServerName<'static>, String> {
+            let n = n.ok_or("a TLS upstream needs #SERVER_NAME")?;
+            ServerName::try_from(n.to_owned()).map_err(|e| format!("server name {n:?}: {e}"))
+        };
+        if let Some(rest) = v.strip_prefix("tls://") {
+            let (hostport, n) = rest
+                .split_once('#')
+                .map_or((rest, None), |(h, n)| (h, Some(n)));
+            return Ok(Upstream {
+                addr: addr(hostport, 853)?,
+                secure: Some((SecureTransport::Tls, name(n)?)),
+            });
+        }
+        if let Some(rest) = v.strip_prefix("https://") {
+            let (rest, n) = rest
+                .split_once('#')
+                .map_or((rest, None), |(h, n)| (h, Some(n)));
+            let (hostport, path) = match rest.find('/') {
+                Some(i) => rest.split_at(i),
+                None => (rest, "/dns-query"),
+            };
+            return Ok(Upstream {
+                addr: addr(hostport, 443)?,
+                secure: Some((
+                    SecureTransport::Https {
+                        path: path.to_owned(),
+                    },
+                    name(n)?,
+                )),
+            });
+        }
+        let plain = v.strip_prefix("udp://").unwrap_or(v);
+        Ok(Upstream {
+            addr: addr(plain, 53)?,
+            secure: None,
+        })
+    }
+
+    fn secure_dns(args: &Args) -> Result<Option<SecureDnsConfig>, String> {
+        let Some((transport, server_name)) = args.dns_upstream.secure.clone() else {
+            return Ok(None);
+        };
+        let roots = match &args.dns_ca {
+            Some(path) => CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("{}: {e}", path.display()))?,
+            None => Vec::new(),
+        };
+        let tls = client_config(roots).map_err(|e| format!("dns upstream: {e}"))?;
+        Ok(Some(SecureDnsConfig {
+            transport,
+            server_name,
+            tls,
+        }))
     }
 
     fn policies(args: &Args) -> Policies {
@@ -355,7 +438,7 @@ mod linux {
             mtu: usize::from(args.mtu),
             dns: Some(DnsConfig {
                 addr: IpAddr::V4(args.dns_ip),
-                upstream: args.dns_upstream,
+                upstream: args.dns_upstream.addr,
                 max_inflight: 256,
                 timeout_us: 5_000_000,
             }),
@@ -375,6 +458,11 @@ mod linux {
             now_us(),
         )
         .map_err(|e| format!("relay: {e}"))?;
+        if let Some(secure) = secure_dns(args)? {
+            relay
+                .set_secure_dns(secure)
+                .map_err(|e| format!("relay: {e}"))?;
+        }
 
         let fd = tun.as_raw_fd();
         poll.registry()

@@ -8,7 +8,10 @@
 //!     DNS on :53 over UDP and TCP (A answers from --name, else the bind address),
 //!     HTTPS on :8443 (the same as :8080) with a certificate for each --tls-name
 //!     (default: the answer address) signed by a CA generated at start,
-//!     written in PEM to --ca-out PATH
+//!     written in PEM to --ca-out PATH; with the same certificate,
+//!     DNS-over-TLS on :853 and DNS-over-HTTPS (POST /dns-query) on :443,
+//!     which answer A queries not named by --name with 198.51.100.85 (DoT)
+//!     and 198.51.100.43 (DoH), so a test can tell which path answered
 //! nightjar-testserver pattern N           write the N bytes GET /N serves to stdout
 //! nightjar-testserver get ADDR N          download N bytes, print "ok <fnv64>" if intact
 //! nightjar-testserver conns ADDR COUNT N  COUNT concurrent downloads of N bytes
@@ -163,6 +166,76 @@ fn dns_answer(query: &[u8], names: &[(String, Ipv4Addr)], default: Ipv4Addr) -> 
     resp.to_vec().ok()
 }
 
+/// Default A answer of the DoT server.
+const DOT_ANSWER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 85);
+/// Default A answer of the DoH server.
+const DOH_ANSWER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 43);
+
+/// Length-prefixed DNS (RFC 1035 §4.2.2, and RFC 7858 inside TLS).
+fn serve_dns_stream<S: Read + Write>(mut s: S, names: &[(String, Ipv4Addr)], default: Ipv4Addr) {
+    let mut len = [0u8; 2];
+    while s.read_exact(&mut len).is_ok() {
+        let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        if s.read_exact(&mut q).is_err() {
+            return;
+        }
+        let Some(a) = dns_answer(&q, names, default) else {
+            return;
+        };
+        let mut framed = (a.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&a);
+        if s.write_all(&framed).is_err() || s.flush().is_err() {
+            return;
+        }
+    }
+}
+
+/// RFC 8484 POSTs on a kept-alive HTTP/1.1 connection.
+fn serve_doh<S: Read + Write>(stream: S, names: &[(String, Ipv4Addr)]) -> std::io::Result<()> {
+    let mut r = BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let post_ok = line.starts_with("POST /dns-query ");
+        let mut len = 0usize;
+        loop {
+            let mut h = String::new();
+            r.read_line(&mut h)?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0u8; len.min(65535)];
+        r.read_exact(&mut body)?;
+        let answer = if post_ok {
+            dns_answer(&body, names, DOH_ANSWER)
+        } else {
+            None
+        };
+        let out = r.get_mut();
+        match answer {
+            Some(a) => {
+                write!(
+                    out,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/dns-message\r\nContent-Length: {}\r\n\r\n",
+                    a.len()
+                )?;
+                out.write_all(&a)?;
+            }
+            None => write!(out, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")?,
+        }
+        out.flush()?;
+    }
+}
+
 fn serve(args: &[String]) -> Result<(), String> {
     let mut bind = Ipv4Addr::LOCALHOST;
     let mut answer = None;
@@ -193,6 +266,27 @@ fn serve(args: &[String]) -> Result<(), String> {
         std::fs::write(path, ca_pem).map_err(|e| format!("{path}: {e}"))?;
     }
     let tls = std::sync::Arc::new(tls);
+    let dot = TcpListener::bind((bind, 853)).map_err(|e| format!("dot: {e}"))?;
+    let doh = TcpListener::bind((bind, 443)).map_err(|e| format!("doh: {e}"))?;
+    for (listener, is_doh) in [(dot, false), (doh, true)] {
+        let (tls, names) = (tls.clone(), names.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (tls, names) = (tls.clone(), names.clone());
+                std::thread::spawn(move || {
+                    let Ok(conn) = rustls::ServerConnection::new(tls) else {
+                        return;
+                    };
+                    let s = rustls::StreamOwned::new(conn, stream);
+                    if is_doh {
+                        let _ = serve_doh(s, &names);
+                    } else {
+                        serve_dns_stream(s, &names, DOT_ANSWER);
+                    }
+                });
+            }
+        });
+    }
     let https = TcpListener::bind((bind, 8443)).map_err(|e| format!("https: {e}"))?;
     std::thread::spawn(move || {
         for stream in https.incoming().flatten() {
@@ -223,24 +317,7 @@ fn serve(args: &[String]) -> Result<(), String> {
     std::thread::spawn(move || {
         for stream in dns_tcp.incoming().flatten() {
             let names = tcp_names.clone();
-            std::thread::spawn(move || {
-                let mut s = stream;
-                let mut len = [0u8; 2];
-                while s.read_exact(&mut len).is_ok() {
-                    let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
-                    if s.read_exact(&mut q).is_err() {
-                        return;
-                    }
-                    let Some(a) = dns_answer(&q, &names, default) else {
-                        return;
-                    };
-                    let mut framed = (a.len() as u16).to_be_bytes().to_vec();
-                    framed.extend_from_slice(&a);
-                    if s.write_all(&framed).is_err() {
-                        return;
-                    }
-                }
-            });
+            std::thread::spawn(move || serve_dns_stream(stream, &names, default));
         }
     });
     println!("ready");
