@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use nightjar::output::{self, JsonSink, LogSink, TopFlows};
-use nightjar::replay::{AppNames, RecordSink, ReplaySummary, Sinks, replay_file};
+use nightjar::replay::{AppNames, Detections, RecordSink, ReplaySummary, Sinks, replay_file};
 use nightjar::store_sink::StoreSink;
 use nightjar::zeek_log::{IntelMarks, LogDir};
 use nightjar::{CliError, demo, eval_cmd, intel_cmd, memory_cmd, store_cmd};
@@ -298,9 +298,27 @@ struct Outputs<'a> {
     intel_dns: u64,
     logs: Option<LogSink<'a>>,
     json: Option<JsonSink<'a, std::io::StdoutLock<'static>>>,
+    detect: Detections,
 }
 
 impl Outputs<'_> {
+    /// Runs the detectors on one record and sends what they raise to every output.
+    fn detect(
+        &mut self,
+        feed: impl FnOnce(&mut nightjar_detect::Pipeline),
+    ) -> Result<(), CliError> {
+        feed(&mut self.detect.pipeline);
+        let mut raised = Vec::new();
+        while let Some(a) = self.detect.pipeline.next_alert() {
+            raised.push(a);
+        }
+        for a in &raised {
+            self.all().alert(a)?;
+        }
+        self.detect.keep(raised);
+        Ok(())
+    }
+
     fn all(&mut self) -> Sinks<'_> {
         let mut s = Sinks::default();
         s.push(&mut self.top);
@@ -320,17 +338,25 @@ impl Outputs<'_> {
 impl RecordSink for Outputs<'_> {
     fn flow(&mut self, r: &FlowRecord) -> Result<(), CliError> {
         self.intel_flows += u64::from(self.marks.flow(r).is_some_and(|m| m.verdict == "blocked"));
-        self.all().flow(r)
+        self.all().flow(r)?;
+        self.detect(|p| p.on_flow(r.last_us, r))
     }
     fn dns(&mut self, tx: &DnsTransaction) -> Result<(), CliError> {
         self.intel_dns += u64::from(self.marks.dns(tx).is_some_and(|m| m.verdict == "blocked"));
-        self.all().dns(tx)
+        self.all().dns(tx)?;
+        let t = tx.ts_us.saturating_add(tx.rtt_us.unwrap_or(0));
+        self.detect(|p| p.on_dns(t, tx))
     }
     fn hello(&mut self, h: &HelloRecord) -> Result<(), CliError> {
-        self.all().hello(h)
+        self.all().hello(h)?;
+        self.detect(|p| p.on_hello(h.ts_us, h))
     }
     fn http(&mut self, r: &HttpRecord) -> Result<(), CliError> {
-        self.all().http(r)
+        self.all().http(r)?;
+        self.detect(|p| p.on_http(r.ts_us, r))
+    }
+    fn attributed(&mut self, flow_id: u64, uid: u32) {
+        self.detect.pipeline.attribute(flow_id, uid);
     }
 }
 
@@ -371,7 +397,12 @@ fn run_with_outputs(
     if let Some(s) = &store {
         s.apps(inventory.iter().cloned());
     }
+    let pipeline_intel = match &out.intel {
+        Some(path) => Some(std::sync::Arc::new(nightjar_intel::Index::open(path)?)),
+        None => None,
+    };
     let mut outputs = Outputs {
+        detect: Detections::new(inventory, pipeline_intel)?,
         top: TopFlows::new(out.rows),
         store,
         marks: intel,
@@ -411,6 +442,19 @@ fn run_with_outputs(
             &mut stdout,
             &format!("… and {left_out} smaller flows (use --logs or --json for all)"),
         )?;
+    }
+    let alerts = &outputs.detect.alerts;
+    if alerts.is_empty() {
+        p(&mut stdout, "alerts: none")?;
+    } else {
+        p(
+            &mut stdout,
+            &format!(
+                "alerts: {} (every signal and provenance in alerts.log with --logs)",
+                alerts.len()
+            ),
+        )?;
+        p(&mut stdout, &output::alert_table(alerts, start).to_string())?;
     }
     for line in output::summary_lines(&summary) {
         p(&mut stdout, &line)?;

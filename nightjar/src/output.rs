@@ -11,7 +11,7 @@ use nightjar_engine::{DnsTransaction, FlowRecord, HelloRecord, HttpRecord};
 use crate::error::CliError;
 use crate::replay::{RecordSink, ReplaySummary};
 use crate::zeek_log::{
-    AppNames, ConnLine, DnsLine, HelloLine, HttpLine, IntelMarks, Log, LogDir, secs,
+    AlertLine, AppNames, ConnLine, DnsLine, HelloLine, HttpLine, IntelMarks, Log, LogDir, secs,
 };
 
 /// Keeps the `limit` flows with the most bytes (memory stays bounded however
@@ -124,6 +124,9 @@ impl RecordSink for LogSink<'_> {
         self.logs
             .write(Log::Http, &HttpLine::new(r, self.salt, self.apps))
     }
+    fn alert(&mut self, a: &nightjar_detect::Alert) -> Result<(), CliError> {
+        self.logs.write(Log::Alerts, &AlertLine::new(a, self.salt))
+    }
 }
 
 /// Writes every record as a JSON line tagged with its log (`"_path":"conn"`, …).
@@ -179,6 +182,61 @@ impl<W: Write> RecordSink for JsonSink<'_, W> {
         let line = HttpLine::new(r, self.salt, self.apps);
         self.line("http", line)
     }
+    fn alert(&mut self, a: &nightjar_detect::Alert) -> Result<(), CliError> {
+        self.line("alerts", AlertLine::new(a, self.salt))
+    }
+}
+
+/// The alerts as a table: time relative to `start_us`, severity, detector, app, domain or
+/// address, and the strongest reasons.
+pub fn alert_table(alerts: &[nightjar_detect::Alert], start_us: u64) -> Table {
+    let mut t = Table::new();
+    t.load_style(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    t.set_header([
+        "t (s)",
+        "severity",
+        "detector",
+        "app",
+        "domain / ip",
+        "score",
+        "reasons",
+        "attack",
+    ]);
+    for a in alerts {
+        let mut reasons: Vec<&nightjar_detect::Signal> =
+            a.signals.iter().filter(|s| s.weight != 0.0).collect();
+        reasons.sort_by(|x, y| y.weight.abs().total_cmp(&x.weight.abs()));
+        let mut why: Vec<String> = reasons
+            .iter()
+            .take(3)
+            .map(|s| format!("{}={:.2} (w {:+.2})", s.name, s.value, s.weight))
+            .collect();
+        if let Some(p) = &a.provenance {
+            why.push(format!(
+                "feed {} {} {}",
+                p.source,
+                p.version,
+                p.indicator_id.as_deref().unwrap_or("")
+            ));
+        }
+        let subject = a
+            .domain
+            .clone()
+            .or_else(|| a.ips.first().map(ToString::to_string))
+            .unwrap_or_default();
+        t.add_row([
+            format!("{:.1}", a.ts_us.saturating_sub(start_us) as f64 / 1e6),
+            a.severity.name().to_owned(),
+            a.detector.name().to_owned(),
+            a.app.clone().unwrap_or_else(|| "-".into()),
+            subject,
+            format!("{:.2}", a.score),
+            why.join("; "),
+            a.attack.iter().map(|r| r.id).collect::<Vec<_>>().join(" "),
+        ]);
+    }
+    t
 }
 
 /// Print the summary as the last JSON line (`"_path":"stats"`).

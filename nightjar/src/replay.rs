@@ -11,6 +11,8 @@ use nightjar_engine::{
 };
 use serde::Serialize;
 
+use nightjar_detect::{Alert, InventoryApp, Pipeline, PipelineConfig};
+
 use crate::error::CliError;
 
 /// Frames of a capture that never reached the engine, by reason.
@@ -59,6 +61,71 @@ pub trait RecordSink {
     }
     /// One HTTP request head.
     fn http(&mut self, _request: &HttpRecord) -> Result<(), CliError> {
+        Ok(())
+    }
+    /// The platform attributed a new flow to an app (before any of its records).
+    fn attributed(&mut self, _flow_id: u64, _uid: u32) {}
+    /// One explained alert from the detection pipeline.
+    fn alert(&mut self, _alert: &Alert) -> Result<(), CliError> {
+        Ok(())
+    }
+}
+
+/// The detection pipeline at the CLI's edge: records in, alerts out to a sink.
+#[derive(Debug)]
+pub struct Detections {
+    /// The pipeline.
+    pub pipeline: Pipeline,
+    /// Every alert raised, for the table at the end.
+    pub alerts: Vec<Alert>,
+}
+
+/// Alerts kept for the table; the rest are still written to the logs.
+const MAX_TABLE_ALERTS: usize = 10_000;
+
+impl Detections {
+    /// A pipeline for a capture or the demo: no learning period (a capture has no
+    /// history, so it is judged on its own; apps still get their first-run allowance), the
+    /// given inventory and intel.
+    pub fn new(
+        inventory: &[nightjar_store::AppRow],
+        intel: Option<std::sync::Arc<nightjar_intel::Index>>,
+    ) -> Result<Self, CliError> {
+        let mut config = PipelineConfig::default();
+        config.first_seen.learning_period_us = 0;
+        let mut pipeline = Pipeline::with_model(config, nightjar_detect::DgaModel::builtin()?);
+        pipeline.set_intel(intel);
+        let apps: Vec<InventoryApp> = inventory
+            .iter()
+            .map(|a| InventoryApp {
+                uid: a.uid,
+                id: a.package.clone(),
+                name: a.label.clone().unwrap_or_else(|| a.package.clone()),
+                installed_us: a.installed_us.unwrap_or(0),
+                updated_us: a.updated_us.or(a.installed_us).unwrap_or(0),
+            })
+            .collect();
+        pipeline.set_inventory(&apps);
+        Ok(Detections {
+            pipeline,
+            alerts: Vec::new(),
+        })
+    }
+
+    /// Keeps alerts for the table, up to its bound.
+    pub fn keep(&mut self, alerts: Vec<Alert>) {
+        let room = MAX_TABLE_ALERTS.saturating_sub(self.alerts.len());
+        self.alerts.extend(alerts.into_iter().take(room));
+    }
+
+    /// Hands every queued alert to `sink`.
+    pub fn drain(&mut self, sink: &mut dyn RecordSink) -> Result<(), CliError> {
+        while let Some(a) = self.pipeline.next_alert() {
+            sink.alert(&a)?;
+            if self.alerts.len() < MAX_TABLE_ALERTS {
+                self.alerts.push(a);
+            }
+        }
         Ok(())
     }
 }
@@ -110,6 +177,7 @@ impl Replay {
             && flow.is_new
         {
             self.engine.attribute(flow, AppId(uid));
+            sink.attributed(flow.id.0, uid);
         }
         self.drain(sink)?;
         Ok(verdict)
@@ -279,6 +347,14 @@ impl RecordSink for Sinks<'_> {
     }
     fn http(&mut self, r: &HttpRecord) -> Result<(), CliError> {
         self.sinks.iter_mut().try_for_each(|s| s.http(r))
+    }
+    fn attributed(&mut self, flow_id: u64, uid: u32) {
+        self.sinks
+            .iter_mut()
+            .for_each(|s| s.attributed(flow_id, uid));
+    }
+    fn alert(&mut self, a: &Alert) -> Result<(), CliError> {
+        self.sinks.iter_mut().try_for_each(|s| s.alert(a))
     }
 }
 

@@ -387,10 +387,19 @@ pub enum Log {
     Quic,
     /// http.log
     Http,
+    /// alerts.log (Nightjar's own: one line per detection)
+    Alerts,
 }
 
 impl Log {
-    const ALL: [Log; 5] = [Log::Conn, Log::Dns, Log::Ssl, Log::Quic, Log::Http];
+    const ALL: [Log; 6] = [
+        Log::Conn,
+        Log::Dns,
+        Log::Ssl,
+        Log::Quic,
+        Log::Http,
+        Log::Alerts,
+    ];
 
     /// Zeek's `_path`.
     pub fn path(self) -> &'static str {
@@ -400,6 +409,99 @@ impl Log {
             Log::Ssl => "ssl",
             Log::Quic => "quic",
             Log::Http => "http",
+            Log::Alerts => "alerts",
+        }
+    }
+}
+
+/// One signal of an alert line.
+#[derive(Debug, Serialize)]
+pub struct SignalLine<'a> {
+    /// Machine name.
+    pub name: &'a str,
+    /// Measured value.
+    pub value: f32,
+    /// Contribution to the score.
+    pub weight: f32,
+    /// What it means.
+    pub detail: &'a str,
+}
+
+/// One alerts.log line: an explained detection, Zeek-style field names where Zeek has them
+/// (notice.log's `ts`, `uid`s of the flows, `note`), Nightjar's own for the rest.
+#[derive(Debug, Serialize)]
+pub struct AlertLine<'a> {
+    /// When it was raised, seconds since the epoch.
+    pub ts: f64,
+    /// The pipeline's alert id.
+    pub id: u64,
+    /// Detector (`ioc`, `dga`, `beacon`, `first_seen`, `post_install`, …).
+    pub note: &'static str,
+    /// `info`, `low`, `medium`, `high`.
+    pub severity: &'static str,
+    /// In `[0, 1]`.
+    pub score: f32,
+    /// What the policy decided (`record`, `alert`, `block`).
+    pub action: &'static str,
+    /// App (bundle id / package), if attributed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<&'a str>,
+    /// Domain concerned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<&'a str>,
+    /// Addresses concerned.
+    pub ips: Vec<String>,
+    /// conn.log `uid`s of the flows concerned.
+    pub uids: Vec<String>,
+    /// ATT&CK ids.
+    pub attack: Vec<&'static str>,
+    /// Every contributing signal.
+    pub signals: Vec<SignalLine<'a>>,
+    /// Feed provenance for intel hits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<serde_json::Value>,
+}
+
+impl<'a> AlertLine<'a> {
+    /// The line for `a`, flow uids salted like conn.log's.
+    pub fn new(a: &'a nightjar_detect::Alert, salt: u64) -> Self {
+        AlertLine {
+            ts: secs(a.ts_us),
+            id: a.id,
+            note: a.detector.name(),
+            severity: a.severity.name(),
+            score: a.score,
+            action: a.action.name(),
+            app: a.app.as_deref(),
+            domain: a.domain.as_deref(),
+            ips: a.ips.iter().map(ToString::to_string).collect(),
+            uids: a
+                .flow_ids
+                .iter()
+                .map(|f| uid_for(FlowId(*f), salt))
+                .collect(),
+            attack: a.attack.iter().map(|r| r.id).collect(),
+            signals: a
+                .signals
+                .iter()
+                .map(|s| SignalLine {
+                    name: s.name,
+                    value: s.value,
+                    weight: s.weight,
+                    detail: &s.detail,
+                })
+                .collect(),
+            provenance: a.provenance.as_ref().map(|p| {
+                serde_json::json!({
+                    "feed": p.source,
+                    "version": p.version,
+                    "indicator_id": p.indicator_id,
+                    "indicator": p.indicator,
+                    "category": p.category,
+                    "family": p.family,
+                    "severity": p.severity,
+                })
+            }),
         }
     }
 }

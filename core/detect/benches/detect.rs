@@ -60,6 +60,37 @@ fn bench(c: &mut Criterion) {
             black_box((d, s, t, n))
         })
     });
+    g.bench_function("pipeline_hello_new_domain", |b| {
+        // The whole pipeline on a ClientHello for a never-seen name: intel (none loaded),
+        // first-seen, DGA, post-install window, baseline stage, gate.
+        let mut p =
+            nightjar_detect::Pipeline::new(nightjar_detect::PipelineConfig::default()).unwrap();
+        let mut i = 0usize;
+        let mut now = 1_700_000_000_000_000u64;
+        let mut hello = nightjar_engine::HelloRecord {
+            ts_us: now,
+            flow: nightjar_engine::FlowId(1),
+            orig: "10.0.0.2:40000".parse().unwrap(),
+            resp: "203.0.113.5:443".parse().unwrap(),
+            app: Some(nightjar_engine::AppId(10_100)),
+            server_name: None,
+            alpn: vec![],
+            max_version: 0x0304,
+            ja4: String::new(),
+            ech: false,
+            quic_version: None,
+        };
+        b.iter(|| {
+            i = (i + 1) % names.len();
+            now += 1_000;
+            hello.ts_us = now;
+            hello.server_name = Some(names[i].clone());
+            p.on_hello(now, black_box(&hello));
+            while let Some(a) = p.next_alert() {
+                black_box(a);
+            }
+        })
+    });
     g.finish();
 }
 

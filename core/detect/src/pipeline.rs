@@ -109,7 +109,7 @@ impl Default for PipelineConfig {
             first_seen: FirstSeenConfig::default(),
             first_seen_report_score: 0.5,
             beacon: BeaconConfig::default(),
-            beacon_report_score: 0.75,
+            beacon_report_score: 0.7,
             beacon_allowlist: Allowlist::builtin(),
             install: InstallConfig::default(),
             // Five distinct NXDOMAINs a minute from one app is already far
@@ -515,20 +515,20 @@ impl Pipeline {
         let app = self.app_ref(uid);
         let resp = r.resp.ip();
         let port = r.resp.port();
-        if app.label.is_some() {
-            if let Some(d) = self.baselines.observe_protocol(
+        if app.label.is_some()
+            && let Some(d) = self.baselines.observe_protocol(
                 r.first_us,
                 &app.key,
                 app.epoch_us,
                 Protocol::new(r.protocol, port),
-            ) {
-                let mut a = self.alert(now_us, Detector::BaselineDeviation, d.score, &app);
-                a.signals = d.signals;
-                a.domain = r.name.as_deref().map(str::to_owned);
-                a.ips = vec![resp];
-                a.flow_ids = vec![r.id.0];
-                self.raise(now_us, a);
-            }
+            )
+        {
+            let mut a = self.alert(now_us, Detector::BaselineDeviation, d.score, &app);
+            a.signals = d.signals;
+            a.domain = r.name.as_deref().map(str::to_owned);
+            a.ips = vec![resp];
+            a.flow_ids = vec![r.id.0];
+            self.raise(now_us, a);
         }
         // Intel on the responder: AN1700 via address.
         if let Some(m) = self.lookup_ip(resp, now_us) {
@@ -623,14 +623,14 @@ impl Pipeline {
         }
         let ips: Vec<IpAddr> = tx.answers.iter().filter_map(|s| s.parse().ok()).collect();
         let answered = tx.answered && tx.rcode == Some(0) && !ips.is_empty();
-        if tx.rcode == Some(NXDOMAIN) {
-            if let Some(b) = self.nxdomain.observe(t, &app.key, &q) {
-                let mut a = self.alert(now_us, Detector::NxdomainBurst, b.score, &app);
-                a.signals = b.signals;
-                a.domain = Some(q.clone());
-                a.flow_ids = vec![tx.flow_ref];
-                self.raise(now_us, a);
-            }
+        if tx.rcode == Some(NXDOMAIN)
+            && let Some(b) = self.nxdomain.observe(t, &app.key, &q)
+        {
+            let mut a = self.alert(now_us, Detector::NxdomainBurst, b.score, &app);
+            a.signals = b.signals;
+            a.domain = Some(q.clone());
+            a.flow_ids = vec![tx.flow_ref];
+            self.raise(now_us, a);
         }
         if !answered {
             // A name nobody could reach is no contact, but a generated one

@@ -156,6 +156,7 @@ impl Builder {
     }
 
     /// A TLS connection with `name` as SNI: one request and response, then close.
+    #[allow(clippy::too_many_arguments)]
     fn https(
         &mut self,
         app: u32,
