@@ -353,17 +353,22 @@ impl SecureUpstream {
         next_token: &mut dyn FnMut() -> Token,
     ) -> Vec<Reply> {
         let mut replies = Vec::new();
-        if self.conn.is_none() && !self.queued.is_empty() {
-            if let Err(e) = self.connect(dialer, next_token()) {
-                log::debug!("dns upstream {}: {e}", self.upstream);
-                self.failures += 1;
-                replies.extend(self.queued.drain(..).map(fail));
-                return replies;
-            }
+        if self.conn.is_none()
+            && !self.queued.is_empty()
+            && let Err(e) = self.connect(dialer, next_token())
+        {
+            log::debug!("dns upstream {}: {e}", self.upstream);
+            self.failures += 1;
+            replies.extend(self.queued.drain(..).map(fail));
+            return replies;
         }
         if let Err(e) = self.pump(&mut replies) {
             log::debug!("dns upstream {}: {e}", self.upstream);
-            self.failures += 1;
+            // A server closing an idle connection is no failure.
+            let idle = self.sent.is_empty() && self.queued.is_empty();
+            if !(idle && matches!(e, UpstreamError::Closed)) {
+                self.failures += 1;
+            }
             self.conn = None;
             // Sent once on a lost connection: resend on a new one; a second
             // loss answers SERVFAIL.
@@ -407,7 +412,7 @@ impl SecureUpstream {
         // Hand queued queries to rustls (it holds them until the handshake
         // is done). DoH sends one at a time.
         let one_at_a_time = matches!(self.config.transport, SecureTransport::Https { .. });
-        while !(one_at_a_time && !self.sent.is_empty()) {
+        while !one_at_a_time || self.sent.is_empty() {
             let Some(mut p) = self.queued.pop_front() else {
                 break;
             };
