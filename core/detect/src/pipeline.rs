@@ -547,7 +547,13 @@ impl Pipeline {
         // DNS itself is not a beacon: an app that beacons looks its name up each
         // time, and the resolver would look like its destination.
         let dns_port = matches!(port, 53 | 853 | 5353);
-        if dns_port || !matches!(r.protocol, 6 | 17) || r.orig_pkts == 0 {
+        // A CDN edge serves many sites: regular fetches through it are content, not a
+        // callback to one operator's infrastructure.
+        if dns_port
+            || !matches!(r.protocol, 6 | 17)
+            || r.orig_pkts == 0
+            || self.shared.is_shared(resp)
+        {
             return;
         }
         let named = r
