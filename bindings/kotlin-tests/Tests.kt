@@ -246,10 +246,14 @@ fun main() {
         expectThrows<NightjarException.Unsupported> { NightjarEngine(settings(mode = Mode.RELAY)) }
         expectThrows<NightjarException.InvalidConfig> { NightjarEngine(settings(caps = defaultMemoryCaps().copy(maxFlows = 0UL))) }
         File(tmp, "garbage.idx").writeText("not an index")
-        expectThrows<NightjarException.Intel> {
-            NightjarEngine(EngineSettings(null, File(tmp, "garbage.idx").path, Mode.MONITOR, defaultMemoryCaps(), 1UL))
+        // Fail open: a damaged index or an unopenable database still gives an engine; the calls
+        // that need them throw Intel / Store.
+        NightjarEngine(EngineSettings(null, File(tmp, "garbage.idx").path, Mode.MONITOR, defaultMemoryCaps(), 1UL)).use { e ->
+            expectThrows<NightjarException.Intel> { e.reloadIntel(File(tmp, "garbage.idx").path) }
         }
-        expectThrows<NightjarException.Store> { NightjarEngine(settings(File(tmp, "no/such/dir/x.db"))) }
+        NightjarEngine(settings(File(tmp, "no/such/dir/x.db"))).use { e ->
+            expectThrows<NightjarException.Store> { e.queryFlows(QueryFilter(), null, 10u) }
+        }
         NightjarEngine(settings()).use { e ->
             expectThrows<NightjarException.NoDatabase> { e.queryFlows(QueryFilter(), null, 10u) }
             expectThrows<NightjarException.Intel> { e.checkDomain("example.org", 0UL) }
@@ -263,6 +267,32 @@ fun main() {
             e.shutdown()
             check(!e.isUsable())
             expectThrows<NightjarException.EngineUnusable> { e.stats() }
+        }
+    }
+
+    test("health: faults are reported to Kotlin while packets pass, and the engine recovers") {
+        File(tmp, "health.nji").writeText("garbage, not an index")
+        val st = EngineSettings(File(tmp, "health.db").path, File(tmp, "health.nji").path, Mode.MONITOR, defaultMemoryCaps(), 7UL)
+        NightjarEngine(st).use { e ->
+            var h = e.health()
+            check(h.intel == IntelHealth.CORRUPT && h.intelLoadFailures == 1UL) { "$h" }
+            check(h.store == StoreHealth.HEALTHY && h.storeFault == null) { "$h" }
+            check(e.debugKillStoreWriter())
+            var ts = 1_000_000UL
+            for (i in 0 until 50) {
+                val r = e.ingest(listOf(Packet(udp(40000 + i, 9999, 1), true, ts)))
+                check(r.verdicts.all { it.action == Action.PASS })
+                ts += 1_000UL
+            }
+            e.poll(ts + 3_600_000_000UL)
+            h = e.health()
+            check(h.store == StoreHealth.UNAVAILABLE && h.storeFault == StoreFault.WRITER_GONE) { "$h" }
+            check(h.storeRowsLost > 0UL) { "$h" }
+            e.reopenStore(false)
+            h = e.health()
+            check(h.store == StoreHealth.HEALTHY && h.storeRestarts == 1UL) { "$h" }
+            val r = e.ingest(listOf(Packet(udp(41000, 9999, 1), true, ts + 3_600_000_001UL)))
+            check(r.verdicts.all { it.action == Action.PASS })
         }
     }
 

@@ -1109,6 +1109,12 @@ public protocol NightjarEngineProtocol: AnyObject, Sendable {
     func export(format: ExportFormat, table: ExportTable, filter: QueryFilter, path: String) throws  -> UInt64
     
     /**
+     * What is degraded: the database (disk full, damaged, writer gone) and the intel index
+     * (missing, damaged). Packets pass whatever this says; see [`crate::health`].
+     */
+    func health() throws  -> Health
+    
+    /**
      * Feeds a batch of packets, in the order they crossed the tunnel. Call it from the packet
      * thread. When a packet opens a flow, the [`AppResolver`] (if set) is asked for the owner
      * on this thread, with the engine lock released, before the batch goes on.
@@ -1165,6 +1171,16 @@ public protocol NightjarEngineProtocol: AnyObject, Sendable {
      * index. On error the old index stays.
      */
     func reloadIntel(path: String) throws 
+    
+    /**
+     * Stops the database writer (committing what it can), reopens the database and starts a
+     * new writer and read connection. With `discard_damaged`, a damaged database (not a
+     * database, or failing its integrity check) is first moved aside to
+     * `<db>.damaged-<unix seconds>` and a fresh one is created. Packets keep passing meanwhile
+     * (their rows are dropped and counted). Fails with `NoDatabase` without `db_path`, and with
+     * `Store` if the database still cannot be opened (the engine keeps retrying by itself).
+     */
+    func reopenStore(discardDamaged: Bool) throws 
     
     /**
      * Sets (or with `None` removes) the alert listener. Alerts arrive on the `nightjar-alerts`
@@ -1343,6 +1359,19 @@ open func export(format: ExportFormat, table: ExportTable, filter: QueryFilter, 
 }
     
     /**
+     * What is degraded: the database (disk full, damaged, writer gone) and the intel index
+     * (missing, damaged). Packets pass whatever this says; see [`crate::health`].
+     */
+open func health()throws  -> Health  {
+    return try  FfiConverterTypeHealth_lift(try rustCallWithError(FfiConverterTypeNightjarError_lift) {
+        uniffiCallStatus in
+    uniffi_nightjar_ffi_fn_method_nightjarengine_health(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Feeds a batch of packets, in the order they crossed the tunnel. Call it from the packet
      * thread. When a packet opens a flow, the [`AppResolver`] (if set) is asked for the owner
      * on this thread, with the engine lock released, before the batch goes on.
@@ -1482,6 +1511,23 @@ open func reloadIntel(path: String)throws   {try rustCallWithError(FfiConverterT
     uniffi_nightjar_ffi_fn_method_nightjarengine_reload_intel(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(path),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Stops the database writer (committing what it can), reopens the database and starts a
+     * new writer and read connection. With `discard_damaged`, a damaged database (not a
+     * database, or failing its integrity check) is first moved aside to
+     * `<db>.damaged-<unix seconds>` and a fresh one is created. Packets keep passing meanwhile
+     * (their rows are dropped and counted). Fails with `NoDatabase` without `db_path`, and with
+     * `Store` if the database still cannot be opened (the engine keeps retrying by itself).
+     */
+open func reopenStore(discardDamaged: Bool)throws   {try rustCallWithError(FfiConverterTypeNightjarError_lift) {
+        uniffiCallStatus in
+    uniffi_nightjar_ffi_fn_method_nightjarengine_reopen_store(
+            self.uniffiCloneHandle(),
+        FfiConverterBool.lower(discardDamaged),uniffiCallStatus
     )
 }
 }
@@ -3759,6 +3805,129 @@ public func FfiConverterTypeFlowPage_lower(_ value: FlowPage) -> RustBuffer {
 
 
 /**
+ * Everything that is degraded, in one snapshot.
+ */
+public struct Health: Equatable, Hashable {
+    /**
+     * The database.
+     */
+    public var store: StoreHealth
+    /**
+     * Why the database is degraded or unavailable; `None` when healthy.
+     */
+    public var storeFault: StoreFault?
+    /**
+     * Commit attempts failed in a row (0 when healthy).
+     */
+    public var storeConsecutiveFailures: UInt64
+    /**
+     * Times a writer was started again after it was lost or could not be opened.
+     */
+    public var storeRestarts: UInt64
+    /**
+     * Rows dropped because the database was unavailable or kept failing (writer queue
+     * closed, or shed after failed commits), over every writer this engine had.
+     */
+    public var storeRowsLost: UInt64
+    /**
+     * The intel index.
+     */
+    public var intel: IntelHealth
+    /**
+     * `reload_intel` calls (and the initial load) that failed; a failed reload keeps the old
+     * index.
+     */
+    public var intelLoadFailures: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The database.
+         */store: StoreHealth, 
+        /**
+         * Why the database is degraded or unavailable; `None` when healthy.
+         */storeFault: StoreFault?, 
+        /**
+         * Commit attempts failed in a row (0 when healthy).
+         */storeConsecutiveFailures: UInt64, 
+        /**
+         * Times a writer was started again after it was lost or could not be opened.
+         */storeRestarts: UInt64, 
+        /**
+         * Rows dropped because the database was unavailable or kept failing (writer queue
+         * closed, or shed after failed commits), over every writer this engine had.
+         */storeRowsLost: UInt64, 
+        /**
+         * The intel index.
+         */intel: IntelHealth, 
+        /**
+         * `reload_intel` calls (and the initial load) that failed; a failed reload keeps the old
+         * index.
+         */intelLoadFailures: UInt64) {
+        self.store = store
+        self.storeFault = storeFault
+        self.storeConsecutiveFailures = storeConsecutiveFailures
+        self.storeRestarts = storeRestarts
+        self.storeRowsLost = storeRowsLost
+        self.intel = intel
+        self.intelLoadFailures = intelLoadFailures
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Health: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHealth: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Health {
+        return
+            try Health(
+                store: FfiConverterTypeStoreHealth.read(from: &buf), 
+                storeFault: FfiConverterOptionTypeStoreFault.read(from: &buf), 
+                storeConsecutiveFailures: FfiConverterUInt64.read(from: &buf), 
+                storeRestarts: FfiConverterUInt64.read(from: &buf), 
+                storeRowsLost: FfiConverterUInt64.read(from: &buf), 
+                intel: FfiConverterTypeIntelHealth.read(from: &buf), 
+                intelLoadFailures: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Health, into buf: inout [UInt8]) {
+        FfiConverterTypeStoreHealth.write(value.store, into: &buf)
+        FfiConverterOptionTypeStoreFault.write(value.storeFault, into: &buf)
+        FfiConverterUInt64.write(value.storeConsecutiveFailures, into: &buf)
+        FfiConverterUInt64.write(value.storeRestarts, into: &buf)
+        FfiConverterUInt64.write(value.storeRowsLost, into: &buf)
+        FfiConverterTypeIntelHealth.write(value.intel, into: &buf)
+        FfiConverterUInt64.write(value.intelLoadFailures, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHealth_lift(_ buf: RustBuffer) throws -> Health {
+    return try FfiConverterTypeHealth.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHealth_lower(_ value: Health) -> RustBuffer {
+    return FfiConverterTypeHealth.lower(value)
+}
+
+
+/**
  * The result of [`crate::NightjarEngine::ingest`].
  */
 public struct IngestResult: Equatable, Hashable {
@@ -5701,6 +5870,101 @@ public func FfiConverterTypeExportTable_lower(_ value: ExportTable) -> RustBuffe
 
 
 /**
+ * The intel index's state.
+ */
+
+public enum IntelHealth: Equatable, Hashable {
+    
+    /**
+     * No index was configured or loaded.
+     */
+    case notConfigured
+    /**
+     * An index is loaded and answers lookups.
+     */
+    case loaded
+    /**
+     * The configured index file does not exist: the engine runs without intel.
+     */
+    case missing
+    /**
+     * The configured index file is damaged or not an index: the engine runs without intel.
+     */
+    case corrupt
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension IntelHealth: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIntelHealth: FfiConverterRustBuffer {
+    typealias SwiftType = IntelHealth
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> IntelHealth {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .notConfigured
+        
+        case 2: return .loaded
+        
+        case 3: return .missing
+        
+        case 4: return .corrupt
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: IntelHealth, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .notConfigured:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .loaded:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .missing:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .corrupt:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIntelHealth_lift(_ buf: RustBuffer) throws -> IntelHealth {
+    return try FfiConverterTypeIntelHealth.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIntelHealth_lower(_ value: IntelHealth) -> RustBuffer {
+    return FfiConverterTypeIntelHealth.lower(value)
+}
+
+
+
+/**
  * An intel lookup's outcome.
  */
 
@@ -6175,6 +6439,248 @@ public func FfiConverterTypeNightjarError_lower(_ value: NightjarError) -> RustB
     return FfiConverterTypeNightjarError.lower(value)
 }
 
+
+/**
+ * Why the database is degraded or unavailable.
+ */
+
+public enum StoreFault: Equatable, Hashable {
+    
+    /**
+     * The disk is full: free space (or lower retention) and the writer catches up by itself.
+     */
+    case diskFull
+    /**
+     * The file or its directory is read-only.
+     */
+    case readOnly
+    /**
+     * The file is damaged or not a database: `reopen_store(discard_damaged = true)` moves it
+     * aside and starts a fresh one.
+     */
+    case corrupt
+    /**
+     * The file could not be opened (missing directory, permissions).
+     */
+    case cannotOpen
+    /**
+     * A disk I/O error.
+     */
+    case io
+    /**
+     * Another process holds the lock.
+     */
+    case busy
+    /**
+     * The writer thread ended without being shut down.
+     */
+    case writerGone
+    /**
+     * The database was written by a newer Nightjar.
+     */
+    case schemaTooNew
+    /**
+     * Anything else.
+     */
+    case other
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension StoreFault: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeStoreFault: FfiConverterRustBuffer {
+    typealias SwiftType = StoreFault
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> StoreFault {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .diskFull
+        
+        case 2: return .readOnly
+        
+        case 3: return .corrupt
+        
+        case 4: return .cannotOpen
+        
+        case 5: return .io
+        
+        case 6: return .busy
+        
+        case 7: return .writerGone
+        
+        case 8: return .schemaTooNew
+        
+        case 9: return .other
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: StoreFault, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .diskFull:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .readOnly:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .corrupt:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .cannotOpen:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .io:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .busy:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .writerGone:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .schemaTooNew:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .other:
+            writeInt(&buf, Int32(9))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStoreFault_lift(_ buf: RustBuffer) throws -> StoreFault {
+    return try FfiConverterTypeStoreFault.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStoreFault_lower(_ value: StoreFault) -> RustBuffer {
+    return FfiConverterTypeStoreFault.lower(value)
+}
+
+
+
+/**
+ * The database's state.
+ */
+
+public enum StoreHealth: Equatable, Hashable {
+    
+    /**
+     * The engine was created without `db_path`.
+     */
+    case notConfigured
+    /**
+     * Rows are being committed.
+     */
+    case healthy
+    /**
+     * Commits fail (see `store_fault`); rows are held in memory up to a cap and retried.
+     */
+    case degraded
+    /**
+     * No writer (the database could not be opened, or the writer thread is gone): rows are
+     * dropped and counted until it is restarted.
+     */
+    case unavailable
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension StoreHealth: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeStoreHealth: FfiConverterRustBuffer {
+    typealias SwiftType = StoreHealth
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> StoreHealth {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .notConfigured
+        
+        case 2: return .healthy
+        
+        case 3: return .degraded
+        
+        case 4: return .unavailable
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: StoreHealth, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .notConfigured:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .healthy:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .degraded:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .unavailable:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStoreHealth_lift(_ buf: RustBuffer) throws -> StoreHealth {
+    return try FfiConverterTypeStoreHealth.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStoreHealth_lower(_ value: StoreHealth) -> RustBuffer {
+    return FfiConverterTypeStoreHealth.lower(value)
+}
+
+
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
@@ -6410,6 +6916,30 @@ fileprivate struct FfiConverterOptionTypeAlertState: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeAlertState.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeStoreFault: FfiConverterRustBuffer {
+    typealias SwiftType = StoreFault?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeStoreFault.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeStoreFault.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -6936,6 +7466,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_nightjar_ffi_checksum_method_nightjarengine_export() != 38255) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_nightjar_ffi_checksum_method_nightjarengine_health() != 517) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_nightjar_ffi_checksum_method_nightjarengine_ingest() != 38592) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -6964,6 +7497,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_nightjar_ffi_checksum_method_nightjarengine_reload_intel() != 12027) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nightjar_ffi_checksum_method_nightjarengine_reopen_store() != 24294) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_nightjar_ffi_checksum_method_nightjarengine_set_alert_listener() != 53215) {

@@ -355,6 +355,11 @@ RustBuffer uniffi_nightjar_ffi_fn_method_nightjarengine_coverage(uint64_t ptr, u
 uint64_t uniffi_nightjar_ffi_fn_method_nightjarengine_export(uint64_t ptr, RustBuffer format, RustBuffer table, RustBuffer filter, RustBuffer path, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_NIGHTJARENGINE_HEALTH
+#define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_NIGHTJARENGINE_HEALTH
+RustBuffer uniffi_nightjar_ffi_fn_method_nightjarengine_health(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_NIGHTJARENGINE_INGEST
 #define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_NIGHTJARENGINE_INGEST
 RustBuffer uniffi_nightjar_ffi_fn_method_nightjarengine_ingest(uint64_t ptr, RustBuffer packets, RustCallStatus *_Nonnull out_status
@@ -403,6 +408,11 @@ RustBuffer uniffi_nightjar_ffi_fn_method_nightjarengine_query_flows(uint64_t ptr
 #ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_NIGHTJARENGINE_RELOAD_INTEL
 #define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_NIGHTJARENGINE_RELOAD_INTEL
 void uniffi_nightjar_ffi_fn_method_nightjarengine_reload_intel(uint64_t ptr, RustBuffer path, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_NIGHTJARENGINE_REOPEN_STORE
+#define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_NIGHTJARENGINE_REOPEN_STORE
+void uniffi_nightjar_ffi_fn_method_nightjarengine_reopen_store(uint64_t ptr, int8_t discard_damaged, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_NIGHTJARENGINE_SET_ALERT_LISTENER
@@ -783,6 +793,12 @@ uint16_t uniffi_nightjar_ffi_checksum_method_nightjarengine_export(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_NIGHTJARENGINE_HEALTH
+#define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_NIGHTJARENGINE_HEALTH
+uint16_t uniffi_nightjar_ffi_checksum_method_nightjarengine_health(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_NIGHTJARENGINE_INGEST
 #define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_NIGHTJARENGINE_INGEST
 uint16_t uniffi_nightjar_ffi_checksum_method_nightjarengine_ingest(void
@@ -840,6 +856,12 @@ uint16_t uniffi_nightjar_ffi_checksum_method_nightjarengine_query_flows(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_NIGHTJARENGINE_RELOAD_INTEL
 #define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_NIGHTJARENGINE_RELOAD_INTEL
 uint16_t uniffi_nightjar_ffi_checksum_method_nightjarengine_reload_intel(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_NIGHTJARENGINE_REOPEN_STORE
+#define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_NIGHTJARENGINE_REOPEN_STORE
+uint16_t uniffi_nightjar_ffi_checksum_method_nightjarengine_reopen_store(void
     
 );
 #endif

@@ -741,6 +741,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_nightjar_ffi_checksum_method_nightjarengine_export(
     ): Int
+    external fun uniffi_nightjar_ffi_checksum_method_nightjarengine_health(
+    ): Int
     external fun uniffi_nightjar_ffi_checksum_method_nightjarengine_ingest(
     ): Int
     external fun uniffi_nightjar_ffi_checksum_method_nightjarengine_is_usable(
@@ -760,6 +762,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_nightjar_ffi_checksum_method_nightjarengine_query_flows(
     ): Int
     external fun uniffi_nightjar_ffi_checksum_method_nightjarengine_reload_intel(
+    ): Int
+    external fun uniffi_nightjar_ffi_checksum_method_nightjarengine_reopen_store(
     ): Int
     external fun uniffi_nightjar_ffi_checksum_method_nightjarengine_set_alert_listener(
     ): Int
@@ -829,6 +833,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_nightjar_ffi_fn_method_nightjarengine_export(`ptr`: Long,`format`: RustBuffer.ByValue,`table`: RustBuffer.ByValue,`filter`: RustBuffer.ByValue,`path`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_nightjar_ffi_fn_method_nightjarengine_health(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_nightjar_ffi_fn_method_nightjarengine_ingest(`ptr`: Long,`packets`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_nightjar_ffi_fn_method_nightjarengine_is_usable(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -848,6 +854,8 @@ internal object UniffiLib {
     external fun uniffi_nightjar_ffi_fn_method_nightjarengine_query_flows(`ptr`: Long,`filter`: RustBuffer.ByValue,`cursor`: RustBuffer.ByValue,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_nightjar_ffi_fn_method_nightjarengine_reload_intel(`ptr`: Long,`path`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_nightjar_ffi_fn_method_nightjarengine_reopen_store(`ptr`: Long,`discardDamaged`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_nightjar_ffi_fn_method_nightjarengine_set_alert_listener(`ptr`: Long,`listener`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
@@ -1021,6 +1029,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_export() and 0xFFFF) != 38255) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_health() and 0xFFFF) != 517) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_ingest() and 0xFFFF) != 38592) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1049,6 +1060,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_reload_intel() and 0xFFFF) != 12027) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_reopen_store() and 0xFFFF) != 24294) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_set_alert_listener() and 0xFFFF) != 53215) {
@@ -2281,6 +2295,12 @@ public interface NightjarEngineInterface {
     fun `export`(`format`: ExportFormat, `table`: ExportTable, `filter`: QueryFilter, `path`: kotlin.String): kotlin.ULong
     
     /**
+     * What is degraded: the database (disk full, damaged, writer gone) and the intel index
+     * (missing, damaged). Packets pass whatever this says; see [`crate::health`].
+     */
+    fun `health`(): Health
+    
+    /**
      * Feeds a batch of packets, in the order they crossed the tunnel. Call it from the packet
      * thread. When a packet opens a flow, the [`AppResolver`] (if set) is asked for the owner
      * on this thread, with the engine lock released, before the batch goes on.
@@ -2337,6 +2357,16 @@ public interface NightjarEngineInterface {
      * index. On error the old index stays.
      */
     fun `reloadIntel`(`path`: kotlin.String)
+    
+    /**
+     * Stops the database writer (committing what it can), reopens the database and starts a
+     * new writer and read connection. With `discard_damaged`, a damaged database (not a
+     * database, or failing its integrity check) is first moved aside to
+     * `<db>.damaged-<unix seconds>` and a fresh one is created. Packets keep passing meanwhile
+     * (their rows are dropped and counted). Fails with `NoDatabase` without `db_path`, and with
+     * `Store` if the database still cannot be opened (the engine keeps retrying by itself).
+     */
+    fun `reopenStore`(`discardDamaged`: kotlin.Boolean)
     
     /**
      * Sets (or with `None` removes) the alert listener. Alerts arrive on the `nightjar-alerts`
@@ -2591,6 +2621,24 @@ open class NightjarEngine: Disposable, AutoCloseable, NightjarEngineInterface
 
     
     /**
+     * What is degraded: the database (disk full, damaged, writer gone) and the intel index
+     * (missing, damaged). Packets pass whatever this says; see [`crate::health`].
+     */
+    @Throws(NightjarException::class)override fun `health`(): Health {
+            return FfiConverterTypeHealth.lift(
+    callWithHandle {
+    uniffiRustCallWithError(NightjarException) { _status ->
+    UniffiLib.uniffi_nightjar_ffi_fn_method_nightjarengine_health(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Feeds a batch of packets, in the order they crossed the tunnel. Call it from the packet
      * thread. When a packet opens a flow, the [`AppResolver`] (if set) is asked for the owner
      * on this thread, with the engine lock released, before the batch goes on.
@@ -2777,6 +2825,28 @@ open class NightjarEngine: Disposable, AutoCloseable, NightjarEngineInterface
         it,
         
         FfiConverterString.lower(`path`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Stops the database writer (committing what it can), reopens the database and starts a
+     * new writer and read connection. With `discard_damaged`, a damaged database (not a
+     * database, or failing its integrity check) is first moved aside to
+     * `<db>.damaged-<unix seconds>` and a fresh one is created. Packets keep passing meanwhile
+     * (their rows are dropped and counted). Fails with `NoDatabase` without `db_path`, and with
+     * `Store` if the database still cannot be opened (the engine keeps retrying by itself).
+     */
+    @Throws(NightjarException::class)override fun `reopenStore`(`discardDamaged`: kotlin.Boolean)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(NightjarException) { _status ->
+    UniffiLib.uniffi_nightjar_ffi_fn_method_nightjarengine_reopen_store(
+        it,
+        
+        FfiConverterBoolean.lower(`discardDamaged`),_status)
 }
     }
     
@@ -4499,6 +4569,95 @@ public object FfiConverterTypeFlowPage: FfiConverterRustBuffer<FlowPage> {
 
 
 /**
+ * Everything that is degraded, in one snapshot.
+ */
+data class Health (
+    /**
+     * The database.
+     */
+    var `store`: StoreHealth
+    , 
+    /**
+     * Why the database is degraded or unavailable; `None` when healthy.
+     */
+    var `storeFault`: StoreFault?
+    , 
+    /**
+     * Commit attempts failed in a row (0 when healthy).
+     */
+    var `storeConsecutiveFailures`: kotlin.ULong
+    , 
+    /**
+     * Times a writer was started again after it was lost or could not be opened.
+     */
+    var `storeRestarts`: kotlin.ULong
+    , 
+    /**
+     * Rows dropped because the database was unavailable or kept failing (writer queue
+     * closed, or shed after failed commits), over every writer this engine had.
+     */
+    var `storeRowsLost`: kotlin.ULong
+    , 
+    /**
+     * The intel index.
+     */
+    var `intel`: IntelHealth
+    , 
+    /**
+     * `reload_intel` calls (and the initial load) that failed; a failed reload keeps the old
+     * index.
+     */
+    var `intelLoadFailures`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeHealth: FfiConverterRustBuffer<Health> {
+    override fun read(buf: ByteBuffer): Health {
+        return Health(
+            FfiConverterTypeStoreHealth.read(buf),
+            FfiConverterOptionalTypeStoreFault.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterTypeIntelHealth.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Health) = (
+            FfiConverterTypeStoreHealth.allocationSize(value.`store`) +
+            FfiConverterOptionalTypeStoreFault.allocationSize(value.`storeFault`) +
+            FfiConverterULong.allocationSize(value.`storeConsecutiveFailures`) +
+            FfiConverterULong.allocationSize(value.`storeRestarts`) +
+            FfiConverterULong.allocationSize(value.`storeRowsLost`) +
+            FfiConverterTypeIntelHealth.allocationSize(value.`intel`) +
+            FfiConverterULong.allocationSize(value.`intelLoadFailures`)
+    )
+
+    override fun write(value: Health, buf: ByteBuffer) {
+            FfiConverterTypeStoreHealth.write(value.`store`, buf)
+            FfiConverterOptionalTypeStoreFault.write(value.`storeFault`, buf)
+            FfiConverterULong.write(value.`storeConsecutiveFailures`, buf)
+            FfiConverterULong.write(value.`storeRestarts`, buf)
+            FfiConverterULong.write(value.`storeRowsLost`, buf)
+            FfiConverterTypeIntelHealth.write(value.`intel`, buf)
+            FfiConverterULong.write(value.`intelLoadFailures`, buf)
+    }
+}
+
+
+
+/**
  * The result of [`crate::NightjarEngine::ingest`].
  */
 data class IngestResult (
@@ -5929,6 +6088,57 @@ public object FfiConverterTypeExportTable: FfiConverterRustBuffer<ExportTable> {
 
 
 /**
+ * The intel index's state.
+ */
+
+enum class IntelHealth {
+    
+    /**
+     * No index was configured or loaded.
+     */
+    NOT_CONFIGURED,
+    /**
+     * An index is loaded and answers lookups.
+     */
+    LOADED,
+    /**
+     * The configured index file does not exist: the engine runs without intel.
+     */
+    MISSING,
+    /**
+     * The configured index file is damaged or not an index: the engine runs without intel.
+     */
+    CORRUPT;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeIntelHealth: FfiConverterRustBuffer<IntelHealth> {
+    override fun read(buf: ByteBuffer) = try {
+        IntelHealth.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: IntelHealth) = 4UL
+
+    override fun write(value: IntelHealth, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
  * An intel lookup's outcome.
  */
 
@@ -6358,6 +6568,130 @@ public object FfiConverterTypeNightjarError : FfiConverterRustBuffer<NightjarExc
 
 
 
+/**
+ * Why the database is degraded or unavailable.
+ */
+
+enum class StoreFault {
+    
+    /**
+     * The disk is full: free space (or lower retention) and the writer catches up by itself.
+     */
+    DISK_FULL,
+    /**
+     * The file or its directory is read-only.
+     */
+    READ_ONLY,
+    /**
+     * The file is damaged or not a database: `reopen_store(discard_damaged = true)` moves it
+     * aside and starts a fresh one.
+     */
+    CORRUPT,
+    /**
+     * The file could not be opened (missing directory, permissions).
+     */
+    CANNOT_OPEN,
+    /**
+     * A disk I/O error.
+     */
+    IO,
+    /**
+     * Another process holds the lock.
+     */
+    BUSY,
+    /**
+     * The writer thread ended without being shut down.
+     */
+    WRITER_GONE,
+    /**
+     * The database was written by a newer Nightjar.
+     */
+    SCHEMA_TOO_NEW,
+    /**
+     * Anything else.
+     */
+    OTHER;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeStoreFault: FfiConverterRustBuffer<StoreFault> {
+    override fun read(buf: ByteBuffer) = try {
+        StoreFault.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: StoreFault) = 4UL
+
+    override fun write(value: StoreFault, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * The database's state.
+ */
+
+enum class StoreHealth {
+    
+    /**
+     * The engine was created without `db_path`.
+     */
+    NOT_CONFIGURED,
+    /**
+     * Rows are being committed.
+     */
+    HEALTHY,
+    /**
+     * Commits fail (see `store_fault`); rows are held in memory up to a cap and retried.
+     */
+    DEGRADED,
+    /**
+     * No writer (the database could not be opened, or the writer thread is gone): rows are
+     * dropped and counted until it is restarted.
+     */
+    UNAVAILABLE;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeStoreHealth: FfiConverterRustBuffer<StoreHealth> {
+    override fun read(buf: ByteBuffer) = try {
+        StoreHealth.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: StoreHealth) = 4UL
+
+    override fun write(value: StoreHealth, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
 
 /**
  * @suppress
@@ -6672,6 +7006,38 @@ public object FfiConverterOptionalTypeAlertState: FfiConverterRustBuffer<AlertSt
         } else {
             buf.put(1)
             FfiConverterTypeAlertState.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeStoreFault: FfiConverterRustBuffer<StoreFault?> {
+    override fun read(buf: ByteBuffer): StoreFault? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeStoreFault.read(buf)
+    }
+
+    override fun allocationSize(value: StoreFault?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeStoreFault.allocationSize(value)
+        }
+    }
+
+    override fun write(value: StoreFault?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeStoreFault.write(value, buf)
         }
     }
 }
