@@ -4,7 +4,7 @@
 //! without names or addresses), and that the engine recovers once the fault clears.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
