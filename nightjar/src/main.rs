@@ -276,9 +276,13 @@ struct OutputArgs {
     /// Mark flows and DNS transactions that match this intel index in the logs.
     #[arg(long, value_name = "INDEX")]
     intel: Option<PathBuf>,
-    /// Also record flows and DNS in this SQLite database (created if missing).
+    /// Also record flows, DNS and alerts in this SQLite database (created if missing).
     #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
+    /// Keep the most recent BYTES of packets (needs --db) so each alert saves the
+    /// packets of its flows; `nightjar export --format pcap` writes them. Off by default.
+    #[arg(long, value_name = "BYTES", requires = "db")]
+    packet_ring: Option<usize>,
 }
 
 impl OutputArgs {
@@ -358,6 +362,12 @@ impl RecordSink for Outputs<'_> {
     fn attributed(&mut self, flow_id: u64, uid: u32) {
         self.detect.pipeline.attribute(flow_id, uid);
     }
+    fn packet(&mut self, flow: u64, ts_us: u64, ip: &[u8]) {
+        // Only the store keeps packets (its ring); the other outputs never see them.
+        if let Some(s) = &mut self.store {
+            s.packet(flow, ts_us, ip);
+        }
+    }
 }
 
 fn run_with_outputs(
@@ -369,11 +379,11 @@ fn run_with_outputs(
 ) -> Result<(), CliError> {
     let salt = 0;
     let index = match &out.intel {
-        Some(path) => Some(nightjar_intel::Index::open(path)?),
+        Some(path) => Some(std::sync::Arc::new(nightjar_intel::Index::open(path)?)),
         None => None,
     };
     let intel = IntelMarks {
-        index: index.as_ref(),
+        index: index.as_deref(),
     };
     let logs = match &out.logs {
         Some(dir) => Some(LogSink {
@@ -391,18 +401,20 @@ fn run_with_outputs(
         intel,
     });
     let store = match &out.db {
-        Some(path) => Some(StoreSink::open(path, apps, salt)?),
+        Some(path) => {
+            let sink = StoreSink::open(path, apps, salt)?;
+            Some(match out.packet_ring {
+                Some(bytes) => sink.with_packet_ring(bytes),
+                None => sink,
+            })
+        }
         None => None,
     };
     if let Some(s) = &store {
         s.apps(inventory.iter().cloned());
     }
-    let pipeline_intel = match &out.intel {
-        Some(path) => Some(std::sync::Arc::new(nightjar_intel::Index::open(path)?)),
-        None => None,
-    };
     let mut outputs = Outputs {
-        detect: Detections::new(inventory, pipeline_intel)?,
+        detect: Detections::new(inventory, index.clone())?,
         top: TopFlows::new(out.rows),
         store,
         marks: intel,
@@ -415,6 +427,7 @@ fn run_with_outputs(
     if let Some(l) = outputs.logs.take() {
         l.logs.finish()?;
     }
+    let ring = outputs.store.as_ref().and_then(StoreSink::ring_stats);
     let stored = outputs.store.take().map(|s| s.finish().1);
     if let Some(mut j) = outputs.json.take() {
         output::write_summary_json(&mut j.out, &summary)?;
@@ -484,6 +497,15 @@ fn run_with_outputs(
                 st.write_errors
             ),
         )?;
+        if let Some(r) = ring {
+            p(
+                &mut stdout,
+                &format!(
+                    "packet ring: {} packets kept, {} saved with alerts, {} evicted before any alert wanted them, {} shed by the store",
+                    r.pushed, r.taken, r.evicted_untaken, st.packets_shed
+                ),
+            )?;
+        }
     }
     Ok(())
 }

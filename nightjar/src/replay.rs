@@ -69,6 +69,9 @@ pub trait RecordSink {
     fn alert(&mut self, _alert: &Alert) -> Result<(), CliError> {
         Ok(())
     }
+    /// A packet the engine placed in flow `flow` (the packet ring keeps recent
+    /// ones so an alert can save its flow's packets).
+    fn packet(&mut self, _flow: u64, _ts_us: u64, _ip: &[u8]) {}
 }
 
 /// The detection pipeline at the CLI's edge: records in, alerts out to a sink.
@@ -173,11 +176,14 @@ impl Replay {
         self.first_us = Some(self.first_us.map_or(ts_us, |f| f.min(ts_us)));
         self.last_us = Some(self.last_us.map_or(ts_us, |l| l.max(ts_us)));
         let verdict = self.engine.on_packet(ts_us, direction, ip);
-        if let (Some(flow), Some(uid)) = (verdict.flow, app)
-            && flow.is_new
-        {
-            self.engine.attribute(flow, AppId(uid));
-            sink.attributed(flow.id.0, uid);
+        if let Some(flow) = verdict.flow {
+            sink.packet(flow.id.0, ts_us, ip);
+            if let Some(uid) = app
+                && flow.is_new
+            {
+                self.engine.attribute(flow, AppId(uid));
+                sink.attributed(flow.id.0, uid);
+            }
         }
         self.drain(sink)?;
         Ok(verdict)
@@ -198,6 +204,9 @@ impl Replay {
         let verdict = self
             .engine
             .on_captured(ts_us, Direction::Unknown, ip, ip_orig_len);
+        if let Some(flow) = verdict.flow {
+            sink.packet(flow.id.0, ts_us, ip);
+        }
         self.drain(sink)?;
         Ok(verdict)
     }
@@ -355,6 +364,11 @@ impl RecordSink for Sinks<'_> {
     }
     fn alert(&mut self, a: &Alert) -> Result<(), CliError> {
         self.sinks.iter_mut().try_for_each(|s| s.alert(a))
+    }
+    fn packet(&mut self, flow: u64, ts_us: u64, ip: &[u8]) {
+        self.sinks
+            .iter_mut()
+            .for_each(|s| s.packet(flow, ts_us, ip));
     }
 }
 

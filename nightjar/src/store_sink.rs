@@ -6,6 +6,8 @@ use std::path::Path;
 
 use nightjar_engine::{DnsTransaction, FlowRecord, HelloRecord, HttpRecord};
 use nightjar_store::engine_rows::EngineRows;
+use nightjar_capture::{PacketRing, RingConfig, RingStats};
+use nightjar_detect::Alert;
 use nightjar_store::{AppRow, Store, StoreConfig, StoreWriter, WriterStatus};
 
 use crate::error::CliError;
@@ -20,6 +22,9 @@ pub struct StoreSink<'a> {
     store: Store,
     apps: &'a AppNames,
     rows: EngineRows,
+    /// Recent packets by flow, when `--packet-ring` asked for them.
+    ring: Option<PacketRing>,
+    alerts_dropped: u64,
 }
 
 impl std::fmt::Debug for StoreSink<'_> {
@@ -51,7 +56,26 @@ impl<'a> StoreSink<'a> {
             store,
             apps,
             rows: EngineRows::new(offset, salt, MAX_PENDING),
+            ring: None,
+            alerts_dropped: 0,
         })
+    }
+
+    /// Keep recent packets in a ring of `bytes` so that an alert saves the
+    /// packets of its flows (`export --format pcap`). Off unless called.
+    pub fn with_packet_ring(mut self, bytes: usize) -> Self {
+        self.ring = Some(PacketRing::new(RingConfig::with_bytes(bytes)));
+        self
+    }
+
+    /// The packet ring's counters, when there is one.
+    pub fn ring_stats(&self) -> Option<RingStats> {
+        self.ring.as_ref().map(PacketRing::stats)
+    }
+
+    /// Alerts the writer's full queue dropped.
+    pub fn alerts_dropped(&self) -> u64 {
+        self.alerts_dropped
     }
 
     /// Record the app inventory.
@@ -109,5 +133,23 @@ impl RecordSink for StoreSink<'_> {
     fn http(&mut self, r: &HttpRecord) -> Result<(), CliError> {
         self.rows.http(r);
         Ok(())
+    }
+    fn alert(&mut self, a: &Alert) -> Result<(), CliError> {
+        if !self.writer.alert(self.rows.alert_row(a)) {
+            self.alerts_dropped += 1;
+        }
+        for &flow in &a.flow_ids {
+            let packets = match &mut self.ring {
+                Some(ring) => ring.take(flow),
+                None => break,
+            };
+            self.alert_packets(nightjar_engine::FlowId(flow), packets);
+        }
+        Ok(())
+    }
+    fn packet(&mut self, flow: u64, ts_us: u64, ip: &[u8]) {
+        if let Some(ring) = &mut self.ring {
+            ring.push(flow, ts_us, ip);
+        }
     }
 }

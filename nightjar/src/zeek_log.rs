@@ -491,17 +491,10 @@ impl<'a> AlertLine<'a> {
                     detail: &s.detail,
                 })
                 .collect(),
-            provenance: a.provenance.as_ref().map(|p| {
-                serde_json::json!({
-                    "feed": p.source,
-                    "version": p.version,
-                    "indicator_id": p.indicator_id,
-                    "indicator": p.indicator,
-                    "category": p.category,
-                    "family": p.family,
-                    "severity": p.severity,
-                })
-            }),
+            provenance: a
+                .provenance
+                .as_ref()
+                .map(nightjar_store::engine_rows::provenance_json),
         }
     }
 }

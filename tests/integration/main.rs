@@ -16,3 +16,4 @@ mod demo;
 mod detections;
 mod intel;
 mod names;
+mod stored_alerts;

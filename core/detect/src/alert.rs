@@ -229,6 +229,9 @@ pub struct Alert {
     pub attack: Vec<AttackRef>,
     /// App identifier (bundle id / package name), if attributed.
     pub app: Option<String>,
+    /// The platform's user id for that app (Android uid), if attributed: what the
+    /// store and the host key apps by.
+    pub app_uid: Option<u32>,
     /// Domain concerned, if any.
     pub domain: Option<String>,
     /// Addresses concerned.
@@ -429,6 +432,7 @@ mod tests {
             signals: vec![],
             attack: Detector::Dga.attack(),
             app: Some(app.into()),
+            app_uid: None,
             domain: Some(domain.into()),
             ips: vec![],
             flow_ids: vec![],

@@ -263,6 +263,7 @@ impl Via {
 /// The app behind an event: the key detectors use and the id alerts show.
 #[derive(Debug, Clone)]
 struct AppRef {
+    uid: Option<u32>,
     key: String,
     label: Option<String>,
     epoch_us: Option<u64>,
@@ -487,17 +488,20 @@ impl Pipeline {
         match uid {
             Some(u) => match self.inventory.get(&u) {
                 Some(a) => AppRef {
+                    uid: Some(u),
                     key: a.id.clone(),
                     label: Some(a.id.clone()),
                     epoch_us: Some(a.installed_us.max(a.updated_us)),
                 },
                 None => AppRef {
+                    uid: Some(u),
                     key: format!("uid:{u}"),
                     label: Some(format!("uid:{u}")),
                     epoch_us: None,
                 },
             },
             None => AppRef {
+                uid: None,
                 key: String::new(),
                 label: None,
                 epoch_us: None,
@@ -1032,6 +1036,7 @@ impl Pipeline {
             signals: Vec::new(),
             attack: detector.attack(),
             app: app.label.clone(),
+            app_uid: app.uid,
             domain: None,
             ips: Vec::new(),
             flow_ids: Vec::new(),

@@ -13,7 +13,21 @@ use nightjar_engine::{
     DnsTransaction, DnsTransport, EndReason, FlowId, FlowRecord, HelloRecord, HttpRecord, uid_for,
 };
 
-use crate::rows::{DnsRow, FlowRow};
+use crate::rows::{AlertAction, AlertRow, AlertState, DnsRow, FlowRow, Severity, Signal};
+
+/// An alert's provenance as JSON, with the field names alerts.log and the store
+/// share: where the indicator came from, in the feed's own words.
+pub fn provenance_json(p: &nightjar_detect::alert::Provenance) -> serde_json::Value {
+    serde_json::json!({
+        "feed": p.source,
+        "version": p.version,
+        "indicator_id": p.indicator_id,
+        "indicator": p.indicator,
+        "category": p.category,
+        "family": p.family,
+        "severity": p.severity,
+    })
+}
 
 /// Details of a flow seen before it completes.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -52,6 +66,50 @@ impl EngineRows {
 
     fn uid(&self, id: u64) -> String {
         uid_for(FlowId(id.wrapping_add(self.id_offset)), self.salt)
+    }
+
+    /// The store row of a detection-pipeline alert. Its flows are named by the
+    /// uids their flow rows carry, so a query joins them; the id is left for the
+    /// store to allocate.
+    pub fn alert_row(&self, a: &nightjar_detect::Alert) -> AlertRow {
+        use nightjar_detect::{Action, Severity as S};
+        AlertRow {
+            id: 0,
+            ts_us: a.ts_us,
+            severity: match a.severity {
+                S::High => Severity::High,
+                S::Medium => Severity::Medium,
+                // The store has no "info" level: it is the lowest it keeps.
+                _ => Severity::Low,
+            },
+            score: a.score,
+            state: AlertState::New,
+            app_uid: a.app_uid,
+            domain: a.domain.clone(),
+            ips: a.ips.clone(),
+            flow_uids: a.flow_ids.iter().map(|f| self.uid(*f)).collect(),
+            detector: a.detector.name().to_owned(),
+            attack: a.attack.iter().map(|r| r.id.to_owned()).collect(),
+            signals: a
+                .signals
+                .iter()
+                .map(|s| Signal {
+                    name: s.name.to_owned(),
+                    value: f64::from(s.value),
+                    weight: f64::from(s.weight),
+                })
+                .collect(),
+            provenance: a
+                .provenance
+                .as_ref()
+                .map_or(serde_json::Value::Null, provenance_json),
+            retroactive: false,
+            action: match a.action {
+                Action::Block => AlertAction::Block,
+                Action::Alert => AlertAction::Alert,
+                _ => AlertAction::Record,
+            },
+        }
     }
 
     /// The uid the store row (and any alert) of engine flow `id` carries:
