@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use nightjar_engine::{DnsTransaction, FlowRecord, HelloRecord, HttpRecord};
-use nightjar_store::engine_rows::EngineRows;
 use nightjar_capture::{PacketRing, RingConfig, RingStats};
 use nightjar_detect::Alert;
+use nightjar_engine::{DnsTransaction, FlowRecord, HelloRecord, HttpRecord};
+use nightjar_store::engine_rows::EngineRows;
 use nightjar_store::{AppRow, Store, StoreConfig, StoreWriter, WriterStatus};
 
 use crate::error::CliError;

@@ -72,7 +72,10 @@ fn demo_alerts_are_stored_with_their_app_flows_and_packets() {
     };
     demo::run(&scenario, EngineConfig::default(), &mut rec).unwrap();
     let raised = rec.detect.alerts.clone();
-    assert!(!raised.is_empty(), "the demo's flashlight app raises alerts");
+    assert!(
+        !raised.is_empty(),
+        "the demo's flashlight app raises alerts"
+    );
     let ring = rec.store.ring_stats().unwrap();
     assert_eq!(rec.store.alerts_dropped(), 0);
     let (store, status) = rec.store.finish();
@@ -114,7 +117,8 @@ fn demo_alerts_are_stored_with_their_app_flows_and_packets() {
         .unwrap();
     assert_eq!(out.packets, ring.taken, "{out:?} {ring:?}");
     assert!(out.packets > 0 && out.flows > 0, "{out:?}");
-    let mut reader = nightjar_capture::CaptureReader::from_reader(std::io::Cursor::new(pcap), None).unwrap();
+    let mut reader =
+        nightjar_capture::CaptureReader::from_reader(std::io::Cursor::new(pcap), None).unwrap();
     let mut n = 0;
     while let Some(frame) = reader.next_frame() {
         assert!(frame.unwrap().ip.is_ok());
