@@ -79,6 +79,15 @@ impl From<ConfigError> for NightjarError {
     }
 }
 
+impl From<nightjar_detect::PipelineError> for NightjarError {
+    /// Only the built-in DGA model can fail to load here: a build defect, not a caller's.
+    fn from(e: nightjar_detect::PipelineError) -> Self {
+        NightjarError::Internal {
+            detail: e.to_string(),
+        }
+    }
+}
+
 impl From<IntelError> for NightjarError {
     fn from(e: IntelError) -> Self {
         match e {

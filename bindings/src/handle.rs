@@ -42,7 +42,9 @@ use crate::records::{
     IngestResult, IntelVerdict, MemoryReport, Packet, QueryFilter, ShutdownReport, Stats, Verdict,
     WriterStats, engine_stats,
 };
-use crate::store_rows::{MAX_PENDING, StoreSink};
+use crate::store_rows::{MAX_PENDING, StoreSink, app_row};
+use nightjar_detect::{Pipeline, PipelineConfig};
+use nightjar_store::engine_rows::{EngineRows, inventory_app};
 
 /// Apps kept in the inventory at most; more are refused and counted.
 pub const MAX_APPS: usize = 50_000;
@@ -77,6 +79,8 @@ struct Inner {
     apps: HashMap<u32, AppInfo>,
     apps_shed: u64,
     alerts: Arc<AlertDispatcher>,
+    /// The detectors: engine events and intel in, explained alerts out.
+    pipeline: Pipeline,
 }
 
 /// Opens the database and wraps its writer in a sink whose flow ids follow the stored ones.
@@ -244,34 +248,40 @@ impl Inner {
         (packets.len(), None)
     }
 
-    /// Moves the engine's events to the store.
+    /// Moves the engine's events to the store and the detectors, and raises what they find.
     fn drain(&mut self) {
         while let Some(event) = self.engine.next_event() {
-            // TODO(detect): once core/detect lands, each event goes to the detectors here and
-            // every alert they return goes through `self.raise_alert`, the path
-            // `debug_deliver_alert` and the tests already exercise.
-            let Some(sink) = self.sink.as_mut() else {
-                continue;
+            // The store first: a detector's alert names flows whose rows are already queued.
+            if let Some(sink) = self.sink.as_mut() {
+                match &event {
+                    Event::FlowCompleted(r) => sink.flow(r, &self.apps),
+                    Event::Dns(tx) => sink.dns(tx),
+                    Event::Hello(h) => sink.hello(h),
+                    Event::Http(h) => sink.http(h),
+                    _ => {}
+                }
+            }
+            let now_us = match &event {
+                Event::FlowCompleted(r) => r.last_us,
+                Event::Dns(tx) => tx.ts_us.saturating_add(tx.rtt_us.unwrap_or(0)),
+                Event::Hello(h) => h.ts_us,
+                Event::Http(h) => h.ts_us,
+                _ => continue,
             };
-            match &event {
-                Event::FlowCompleted(r) => sink.flow(r, &self.apps),
-                Event::Dns(tx) => sink.dns(tx),
-                Event::Hello(h) => sink.hello(h),
-                Event::Http(h) => sink.http(h),
-                _ => {}
+            self.pipeline.on_event(now_us, &event);
+            while let Some(a) = self.pipeline.next_alert() {
+                let row = match &self.sink {
+                    Some(sink) => sink.alert_row(&a),
+                    // No database: uids as a store would give them to a fresh engine's flows.
+                    None => EngineRows::new(0, self.uid_salt, 0).alert_row(&a),
+                };
+                self.raise_alert(Alert::from(&row));
             }
         }
     }
 
     /// The one way an alert leaves the engine: to the store (when configured) and to the
     /// listener's queue. Never blocks and never calls the listener itself.
-    #[cfg_attr(
-        not(any(test, feature = "test-support")),
-        expect(
-            dead_code,
-            reason = "the hook core/detect will call; tests call it now"
-        )
-    )]
     fn raise_alert(&mut self, alert: Alert) {
         if let Some(sink) = &self.sink {
             sink.alert(alert.to_row());
@@ -430,6 +440,7 @@ impl NightjarEngine {
             }
         };
         self.with_inner(|inner| {
+            inner.pipeline.attribute(flow.id.0, uid);
             if inner.engine.attribute(flow, AppId(uid)) {
                 self.attributed.fetch_add(1, Ordering::Relaxed);
             }
@@ -589,6 +600,12 @@ impl NightjarEngine {
                     }
                     inner.apps.insert(app.uid, app);
                 }
+                let inventory: Vec<_> = inner
+                    .apps
+                    .values()
+                    .map(|a| inventory_app(&app_row(a)))
+                    .collect();
+                inner.pipeline.set_inventory(&inventory);
                 Ok(())
             })
         })
@@ -785,6 +802,10 @@ impl NightjarEngine {
                     return Err(e.into());
                 }
             };
+            self.with_inner(|inner| {
+                inner.pipeline.set_intel(Some(Arc::clone(&index)));
+                Ok(())
+            })?;
             *self.intel.write().unwrap_or_else(PoisonError::into_inner) = Some(index);
             *self
                 .intel_health
@@ -1056,6 +1077,8 @@ impl NightjarEngine {
             },
             None => (None, None, None),
         };
+        let mut pipeline = Pipeline::new(PipelineConfig::default())?;
+        pipeline.set_intel(intel.clone());
         let alerts = Arc::new(AlertDispatcher::default());
         let db_configured = db_path.is_some();
         log::info!(
@@ -1078,6 +1101,7 @@ impl NightjarEngine {
                 apps: HashMap::new(),
                 apps_shed: 0,
                 alerts: Arc::clone(&alerts),
+                pipeline,
             })),
             db: Mutex::new(db),
             intel: RwLock::new(intel),

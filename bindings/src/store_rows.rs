@@ -92,13 +92,12 @@ impl StoreSink {
 
     /// An inventory entry.
     pub(crate) fn app(&self, a: &AppInfo) {
-        self.tx.send(Record::App(AppRow {
-            uid: a.uid,
-            package: a.package.clone(),
-            label: a.label.clone(),
-            installed_us: a.installed_us,
-            updated_us: a.updated_us,
-        }));
+        self.tx.send(Record::App(app_row(a)));
+    }
+
+    /// The row of a detector's alert, its flows named by their stored uids.
+    pub(crate) fn alert_row(&self, a: &nightjar_detect::Alert) -> AlertRow {
+        self.rows.alert_row(a)
     }
 
     /// An alert.
@@ -132,5 +131,16 @@ impl StoreSink {
             Some(w) => w.shutdown(),
             None => self.tx.status(),
         }
+    }
+}
+
+/// The store's row for an inventory entry.
+pub(crate) fn app_row(a: &AppInfo) -> AppRow {
+    AppRow {
+        uid: a.uid,
+        package: a.package.clone(),
+        label: a.label.clone(),
+        installed_us: a.installed_us,
+        updated_us: a.updated_us,
     }
 }

@@ -578,3 +578,69 @@ fn feeds_compile_and_reload_swaps_the_index() {
         Err(NightjarError::Io { .. })
     ));
 }
+
+#[test]
+fn detector_alerts_reach_the_listener_and_the_store_with_their_app_and_flows() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("nj.db");
+    let s = phone_session(7);
+    let flashlight = s
+        .apps
+        .iter()
+        .find(|a| a.package.contains("flashlight"))
+        .unwrap()
+        .uid;
+    let e = NightjarEngine::new(settings(Some(&db))).unwrap();
+    e.set_app_resolver(Some(Arc::new(TruthResolver {
+        owners: s
+            .truth
+            .iter()
+            .filter_map(|t| Some(((t.proto, t.device, t.remote), t.app_uid?)))
+            .collect(),
+        calls: Mutex::new(Vec::new()),
+    })))
+    .unwrap();
+    e.set_app_inventory(
+        s.apps
+            .iter()
+            .map(|a| AppInfo {
+                uid: a.uid,
+                package: a.package.clone(),
+                label: Some(a.label.clone()),
+                installed_us: Some(a.installed_micros),
+                updated_us: Some(a.updated_micros),
+            })
+            .collect(),
+    )
+    .unwrap();
+    let (tx, rx) = channel();
+    e.set_alert_listener(Some(Arc::new(Collect(Mutex::new(tx)))))
+        .unwrap();
+    for batch in packets(&s).chunks(64) {
+        e.ingest(batch.to_vec()).unwrap();
+    }
+    e.shutdown().unwrap();
+    let got: Vec<Alert> = rx.try_iter().map(|(a, _)| a).collect();
+    assert!(
+        got.iter().any(|a| a.detector == "dga"),
+        "the flashlight app's random-looking lookups are flagged: {got:?}"
+    );
+    for a in &got {
+        assert_eq!(a.app_uid, Some(flashlight), "{a:?}");
+        assert!(!a.signals.is_empty(), "{a:?}");
+        assert!(a.attack.iter().any(|t| t == "DC0113"), "{a:?}");
+        assert!(!a.flow_uids.is_empty(), "{a:?}");
+    }
+    // A fresh engine on the same database reads back what the first one stored.
+    let e2 = NightjarEngine::new(settings(Some(&db))).unwrap();
+    let stored = e2.query_alerts(QueryFilter::default(), None, 100).unwrap();
+    assert_eq!(stored.items.len(), got.len());
+    let uids: std::collections::BTreeSet<String> =
+        all_flows(&e2).into_iter().map(|f| f.uid).collect();
+    for a in &stored.items {
+        for u in &a.flow_uids {
+            assert!(uids.contains(u), "alert names a stored flow: {u}");
+        }
+    }
+    e2.shutdown().unwrap();
+}

@@ -100,13 +100,7 @@ impl Detections {
         pipeline.set_intel(intel);
         let apps: Vec<InventoryApp> = inventory
             .iter()
-            .map(|a| InventoryApp {
-                uid: a.uid,
-                id: a.package.clone(),
-                name: a.label.clone().unwrap_or_else(|| a.package.clone()),
-                installed_us: a.installed_us.unwrap_or(0),
-                updated_us: a.updated_us.or(a.installed_us).unwrap_or(0),
-            })
+            .map(nightjar_store::engine_rows::inventory_app)
             .collect();
         pipeline.set_inventory(&apps);
         Ok(Detections {

@@ -29,6 +29,19 @@ pub fn provenance_json(p: &nightjar_detect::alert::Provenance) -> serde_json::Va
     })
 }
 
+/// An inventory row as the detection pipeline takes it (install and update times
+/// decide what counts as "right after install"; an app never updated was last
+/// changed when it was installed).
+pub fn inventory_app(a: &crate::rows::AppRow) -> nightjar_detect::InventoryApp {
+    nightjar_detect::InventoryApp {
+        uid: a.uid,
+        id: a.package.clone(),
+        name: a.label.clone().unwrap_or_else(|| a.package.clone()),
+        installed_us: a.installed_us.unwrap_or(0),
+        updated_us: a.updated_us.or(a.installed_us).unwrap_or(0),
+    }
+}
+
 /// Details of a flow seen before it completes.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct Details {
