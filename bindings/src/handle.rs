@@ -86,7 +86,7 @@ struct Inner {
 /// Opens the database and wraps its writer in a sink whose flow ids follow the stored ones.
 fn open_store(path: &Path, salt: u64) -> std::result::Result<(Store, StoreSink), StoreFault> {
     let fault = |e: &nightjar_store::StoreError| StoreFault::of_error(e);
-    let (store, writer) = Store::open(path, StoreConfig::default()).map_err(|e| fault(&e))?;
+    let (store, writer) = Store::open(path, StoreConfig::phone()).map_err(|e| fault(&e))?;
     let offset = store
         .max_flow_id()
         .map_err(|e| fault(&e))?
@@ -193,7 +193,7 @@ impl Inner {
         if !self.restart.due() {
             return None;
         }
-        match Store::open(&path, StoreConfig::default()) {
+        match Store::open(&path, StoreConfig::phone()) {
             Ok((store, writer)) => {
                 self.install_store(&store, writer);
                 self.store_restarts += 1;
@@ -886,7 +886,7 @@ impl NightjarEngine {
             }
             drop(self.db.lock().map_err(|_| self.poison())?.take());
             let open = || {
-                Store::open(&path, StoreConfig::default())
+                Store::open(&path, StoreConfig::phone())
                     .map_err(|e| (StoreFault::of_error(&e), NightjarError::from(e)))
             };
             let opened = if discard_damaged && path.exists() && is_damaged(&path) {

@@ -31,15 +31,15 @@ const JOURNAL_SIZE_LIMIT: i64 = 20 * 1024 * 1024;
 /// inserts into the name and address indexes touch pages all over them;
 /// with SQLite's 2 MiB default the writer evicted and re-read them within
 /// one batch (measured: about a third more wall time per batch).
-const CACHE_KIB: i64 = 16 * 1024;
+pub const CACHE_KIB: u32 = 16 * 1024;
 
 /// Opens (creating if needed) a database, applies the pragmas and migrates it.
-pub fn open_connection(path: &Path, busy_timeout: Duration) -> Result<Connection> {
+pub fn open_connection(path: &Path, busy_timeout: Duration, cache_kib: u32) -> Result<Connection> {
     let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
         path: path.to_path_buf(),
         source,
     })?;
-    configure(&conn, busy_timeout)?;
+    configure(&conn, busy_timeout, cache_kib)?;
     migrations::migrate(&mut conn)?;
     Ok(conn)
 }
@@ -47,7 +47,7 @@ pub fn open_connection(path: &Path, busy_timeout: Duration) -> Result<Connection
 /// Applies the per-connection pragmas. On a brand-new file it also selects
 /// incremental auto-vacuum, which SQLite only honours before the first table
 /// exists.
-pub fn configure(conn: &Connection, busy_timeout: Duration) -> Result<()> {
+pub fn configure(conn: &Connection, busy_timeout: Duration, cache_kib: u32) -> Result<()> {
     conn.busy_timeout(busy_timeout)?;
     let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
     if tables == 0 {
@@ -57,7 +57,7 @@ pub fn configure(conn: &Connection, busy_timeout: Duration) -> Result<()> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+    conn.pragma_update(None, "cache_size", -i64::from(cache_kib))?;
     conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
     Ok(())
 }

@@ -54,9 +54,12 @@ impl Store {
     /// starts its writer thread.
     pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<(Store, StoreWriter)> {
         let path = path.as_ref();
-        let busy = config.busy_timeout;
+        let (busy, cache) = (config.busy_timeout, config.cache_kib);
         let writer = StoreWriter::start(path, config)?;
-        let store = Self::open_reader(path, busy)?;
+        let store = Store {
+            conn: open_connection(path, busy, cache)?,
+            path: path.to_path_buf(),
+        };
         Ok((store, writer))
     }
 
@@ -65,7 +68,7 @@ impl Store {
     pub fn open_reader(path: impl AsRef<Path>, busy_timeout: Duration) -> Result<Store> {
         let path = path.as_ref();
         Ok(Store {
-            conn: open_connection(path, busy_timeout)?,
+            conn: open_connection(path, busy_timeout, crate::schema::CACHE_KIB)?,
             path: path.to_path_buf(),
         })
     }

@@ -54,6 +54,8 @@ pub struct StoreConfig {
     pub commit_interval: Duration,
     /// How long one statement waits on another connection's lock.
     pub busy_timeout: Duration,
+    /// SQLite page cache per connection, KiB (the writer's and the reader's each).
+    pub cache_kib: u32,
     /// Records kept across failing commits; older ones are shed and counted.
     pub max_pending_rows: usize,
     /// Longest wait between retries after a failed commit.
@@ -78,6 +80,7 @@ impl Default for StoreConfig {
             batch_rows: 32_768,
             commit_interval: Duration::from_secs(1),
             busy_timeout: Duration::from_millis(500),
+            cache_kib: crate::schema::CACHE_KIB,
             max_pending_rows: 200_000,
             max_retry_backoff: Duration::from_secs(2),
             on_commit: None,
@@ -91,14 +94,18 @@ impl Default for StoreConfig {
 
 impl StoreConfig {
     /// Sized for a phone's packet tunnel (iOS kills one at 50 MiB): a 1,024-row batch, a
-    /// 4,096-record queue and at most 16,384 records held across failing commits, so the
-    /// writer's buffers stay around a megabyte instead of the desktop defaults' tens.
+    /// 4,096-record queue, at most 16,384 records held across failing commits and a 2 MiB
+    /// page cache per connection, so the store stays a few megabytes instead of the desktop
+    /// defaults' tens.
     /// Mobile hosts (the bindings) use this; the rest is as [`StoreConfig::default`].
     pub fn phone() -> Self {
         Self {
             queue_capacity: 4_096,
             batch_rows: 1_024,
             max_pending_rows: 16_384,
+            // SQLite's own default: the writer re-reads index pages more often, which costs
+            // time per batch, not memory the tunnel cannot spare.
+            cache_kib: 2 * 1024,
             ..Self::default()
         }
     }
@@ -111,6 +118,7 @@ impl fmt::Debug for StoreConfig {
             .field("batch_rows", &self.batch_rows)
             .field("commit_interval", &self.commit_interval)
             .field("busy_timeout", &self.busy_timeout)
+            .field("cache_kib", &self.cache_kib)
             .field("max_pending_rows", &self.max_pending_rows)
             .field("max_retry_backoff", &self.max_retry_backoff)
             .field("on_commit", &self.on_commit.is_some())
@@ -298,7 +306,7 @@ pub struct StoreWriter {
 
 impl StoreWriter {
     pub(crate) fn start(path: &Path, config: StoreConfig) -> Result<Self> {
-        let conn = open_connection(path, config.busy_timeout)?;
+        let conn = open_connection(path, config.busy_timeout, config.cache_kib)?;
         let (tx, rx) = sync_channel(config.queue_capacity.max(1));
         let shared = Arc::new(Shared::default());
         let worker = Worker {
@@ -494,7 +502,11 @@ impl Worker {
 
     fn write_pending(&mut self) -> Result<u64> {
         if self.conn.is_none() {
-            self.conn = Some(open_connection(&self.path, self.config.busy_timeout)?);
+            self.conn = Some(open_connection(
+                &self.path,
+                self.config.busy_timeout,
+                self.config.cache_kib,
+            )?);
         }
         let Some(conn) = self.conn.as_mut() else {
             return Ok(0);
