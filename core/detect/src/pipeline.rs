@@ -694,79 +694,52 @@ impl Pipeline {
 
     /// A TLS or QUIC ClientHello.
     pub fn on_hello(&mut self, now_us: u64, h: &HelloRecord) {
-        self.counters.events += 1;
-        let uid = h
-            .app
-            .map(|a| a.0)
-            .or_else(|| self.flow_apps.get(&h.flow.0).copied());
-        let app = self.app_ref(uid);
-        let resp = h.resp.ip();
-        let sni = h.server_name.as_deref().and_then(domain::normalize);
-        let hit = self.lookup_ip(resp, now_us);
-        let ip_reported = hit.is_some();
-        if let Some(m) = hit {
-            let d = sni.as_deref().map(str::to_owned);
-            self.ioc_alert(
-                now_us,
-                &app,
-                d,
-                vec![resp],
-                Some(h.flow.0),
-                "ioc_ip",
-                &resp.to_string(),
-                m,
-            );
-        }
-        if let Some(n) = sni {
-            let n = n.into_owned();
-            self.contact(
-                now_us,
-                &app,
-                &n,
-                vec![resp],
-                Some(h.flow.0),
-                Via::Sni,
-                ip_reported,
-            );
-        }
+        let sni = h.server_name.as_deref();
+        self.on_named(now_us, h.app, h.flow.0, h.resp.ip(), sni, Via::Sni);
     }
 
     /// An HTTP request head.
     pub fn on_http(&mut self, now_us: u64, r: &HttpRecord) {
+        let host = r.host.as_deref();
+        self.on_named(now_us, r.app, r.flow.0, r.resp.ip(), host, Via::HttpHost);
+    }
+
+    /// A flow whose own bytes named its server (SNI or Host): intel on the server's
+    /// address, then the contact. A name that is an address literal names nothing.
+    fn on_named(
+        &mut self,
+        now_us: u64,
+        app: Option<nightjar_engine::AppId>,
+        flow: u64,
+        resp: IpAddr,
+        name: Option<&str>,
+        via: Via,
+    ) {
         self.counters.events += 1;
-        let uid = r
-            .app
+        let uid = app
             .map(|a| a.0)
-            .or_else(|| self.flow_apps.get(&r.flow.0).copied());
+            .or_else(|| self.flow_apps.get(&flow).copied());
         let app = self.app_ref(uid);
-        let resp = r.resp.ip();
-        let host = r.host.as_deref().and_then(domain::normalize);
+        let name = name
+            .and_then(domain::normalize)
+            .map(|n| n.into_owned())
+            .filter(|n| n.parse::<IpAddr>().is_err());
         let hit = self.lookup_ip(resp, now_us);
         let ip_reported = hit.is_some();
         if let Some(m) = hit {
-            let d = host.as_deref().map(str::to_owned);
             self.ioc_alert(
                 now_us,
                 &app,
-                d,
+                name.clone(),
                 vec![resp],
-                Some(r.flow.0),
+                Some(flow),
                 "ioc_ip",
                 &resp.to_string(),
                 m,
             );
         }
-        if let Some(n) = host.filter(|h| h.parse::<IpAddr>().is_err()) {
-            let n = n.into_owned();
-            self.contact(
-                now_us,
-                &app,
-                &n,
-                vec![resp],
-                Some(r.flow.0),
-                Via::HttpHost,
-                ip_reported,
-            );
+        if let Some(n) = name {
+            self.contact(now_us, &app, &n, vec![resp], Some(flow), via, ip_reported);
         }
     }
 
