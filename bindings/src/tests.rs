@@ -55,6 +55,20 @@ impl AppResolver for TruthResolver {
     }
 }
 
+/// The scenario's apps as a host would list them.
+fn inventory(s: &nightjar_synth::Scenario) -> Vec<AppInfo> {
+    s.apps
+        .iter()
+        .map(|a| AppInfo {
+            uid: a.uid,
+            package: a.package.clone(),
+            label: Some(a.label.clone()),
+            installed_us: Some(a.installed_micros),
+            updated_us: Some(a.updated_micros),
+        })
+        .collect()
+}
+
 fn all_flows(e: &NightjarEngine) -> Vec<FlowItem> {
     let mut out = Vec::new();
     let mut cursor = None;
@@ -90,19 +104,7 @@ fn a_session_goes_through_to_the_store_with_apps_and_names() {
     });
     let e = NightjarEngine::new(settings(Some(&db))).unwrap();
     e.set_app_resolver(Some(resolver.clone())).unwrap();
-    e.set_app_inventory(
-        s.apps
-            .iter()
-            .map(|a| AppInfo {
-                uid: a.uid,
-                package: a.package.clone(),
-                label: Some(a.label.clone()),
-                installed_us: Some(a.installed_micros),
-                updated_us: Some(a.updated_micros),
-            })
-            .collect(),
-    )
-    .unwrap();
+    e.set_app_inventory(inventory(&s)).unwrap();
     let pkts = packets(&s);
     let mut verdicts = 0;
     for batch in pkts.chunks(32) {
@@ -600,19 +602,7 @@ fn detector_alerts_reach_the_listener_and_the_store_with_their_app_and_flows() {
         calls: Mutex::new(Vec::new()),
     })))
     .unwrap();
-    e.set_app_inventory(
-        s.apps
-            .iter()
-            .map(|a| AppInfo {
-                uid: a.uid,
-                package: a.package.clone(),
-                label: Some(a.label.clone()),
-                installed_us: Some(a.installed_micros),
-                updated_us: Some(a.updated_micros),
-            })
-            .collect(),
-    )
-    .unwrap();
+    e.set_app_inventory(inventory(&s)).unwrap();
     let (tx, rx) = channel();
     e.set_alert_listener(Some(Arc::new(Collect(Mutex::new(tx)))))
         .unwrap();
