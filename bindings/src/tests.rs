@@ -43,6 +43,19 @@ struct TruthResolver {
     calls: Mutex<Vec<String>>,
 }
 
+impl TruthResolver {
+    fn for_scenario(s: &nightjar_synth::Scenario) -> Self {
+        TruthResolver {
+            owners: s
+                .truth
+                .iter()
+                .filter_map(|t| Some(((t.proto, t.device, t.remote), t.app_uid?)))
+                .collect(),
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+}
+
 impl AppResolver for TruthResolver {
     fn owner(&self, f: FlowKey5) -> Option<u32> {
         self.calls
@@ -94,14 +107,7 @@ fn a_session_goes_through_to_the_store_with_apps_and_names() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("nj.db");
     let s = phone_session(7);
-    let resolver = Arc::new(TruthResolver {
-        owners: s
-            .truth
-            .iter()
-            .filter_map(|t| Some(((t.proto, t.device, t.remote), t.app_uid?)))
-            .collect(),
-        calls: Mutex::new(Vec::new()),
-    });
+    let resolver = Arc::new(TruthResolver::for_scenario(&s));
     let e = NightjarEngine::new(settings(Some(&db))).unwrap();
     e.set_app_resolver(Some(resolver.clone())).unwrap();
     e.set_app_inventory(inventory(&s)).unwrap();
@@ -593,15 +599,8 @@ fn detector_alerts_reach_the_listener_and_the_store_with_their_app_and_flows() {
         .unwrap()
         .uid;
     let e = NightjarEngine::new(settings(Some(&db))).unwrap();
-    e.set_app_resolver(Some(Arc::new(TruthResolver {
-        owners: s
-            .truth
-            .iter()
-            .filter_map(|t| Some(((t.proto, t.device, t.remote), t.app_uid?)))
-            .collect(),
-        calls: Mutex::new(Vec::new()),
-    })))
-    .unwrap();
+    e.set_app_resolver(Some(Arc::new(TruthResolver::for_scenario(&s))))
+        .unwrap();
     e.set_app_inventory(inventory(&s)).unwrap();
     let (tx, rx) = channel();
     e.set_alert_listener(Some(Arc::new(Collect(Mutex::new(tx)))))

@@ -22,6 +22,18 @@ pub struct Signal {
     pub detail: Cow<'static, str>,
 }
 
+impl From<(&'static str, f32, f32, Cow<'static, str>)> for Signal {
+    /// A signal from its parts as rule-style detectors list them: name, value, weight, detail.
+    fn from((name, value, weight, detail): (&'static str, f32, f32, Cow<'static, str>)) -> Self {
+        Signal {
+            name,
+            value,
+            weight,
+            detail,
+        }
+    }
+}
+
 /// How bad an alert is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]

@@ -287,15 +287,7 @@ impl Baselines {
         Some(ProtocolDeviation {
             protocol,
             score,
-            signals: parts
-                .into_iter()
-                .map(|(name, value, weight, detail)| Signal {
-                    name,
-                    value,
-                    weight,
-                    detail,
-                })
-                .collect(),
+            signals: parts.into_iter().map(Signal::from).collect(),
         })
     }
 }

@@ -867,15 +867,7 @@ impl Pipeline {
             return;
         }
         let mut a = self.alert(now_us, Detector::FirstSeen, score, app);
-        a.signals = parts
-            .into_iter()
-            .map(|(name, value, weight, detail)| Signal {
-                name,
-                value,
-                weight,
-                detail,
-            })
-            .collect();
+        a.signals = parts.into_iter().map(Signal::from).collect();
         a.domain = Some(name.to_owned());
         a.ips = ips;
         a.flow_ids = flow.into_iter().collect();
