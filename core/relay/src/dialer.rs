@@ -15,7 +15,7 @@ pub struct Token(pub u64);
 /// A non-blocking outbound TCP stream. `read`/`write` follow `std::io`:
 /// `ErrorKind::WouldBlock` means "wait for the next readiness report", and
 /// `read` returning 0 means the far side closed its half.
-pub trait Outbound: core::fmt::Debug {
+pub trait Outbound: core::fmt::Debug + Send {
     /// Read what the far side sent.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
     /// Send towards the far side.
@@ -25,7 +25,7 @@ pub trait Outbound: core::fmt::Debug {
 }
 
 /// A non-blocking outbound UDP socket connected to one destination.
-pub trait OutboundDatagram: core::fmt::Debug {
+pub trait OutboundDatagram: core::fmt::Debug + Send {
     /// Send one datagram.
     fn send(&mut self, buf: &[u8]) -> io::Result<usize>;
     /// Receive one datagram.
@@ -37,7 +37,10 @@ pub trait OutboundDatagram: core::fmt::Debug {
 /// readiness of the returned socket under `token` via
 /// [`crate::Relay::on_outbound_readable`] / [`crate::Relay::on_outbound_writable`],
 /// edge-triggered: the relay reads and writes until `WouldBlock`.
-pub trait Dialer: core::fmt::Debug {
+///
+/// `Send` (with the sockets it returns), so a [`crate::Relay`] can move to
+/// or be shared behind a lock with an I/O thread.
+pub trait Dialer: core::fmt::Debug + Send {
     /// Start a TCP connection to `dst`.
     fn dial_tcp(&mut self, token: Token, dst: SocketAddr) -> Result<Box<dyn Outbound>, DialError>;
     /// Open a UDP socket connected to `dst`.

@@ -14,7 +14,7 @@ pub enum DnsDecision {
 }
 
 /// Decides DNS queries. `app` is the querying app's id, when the host knows it.
-pub trait DnsPolicy: core::fmt::Debug {
+pub trait DnsPolicy: core::fmt::Debug + Send {
     /// The decision for a query for `qname` (lower case, no trailing dot).
     fn decide(&self, qname: &str, app: Option<u32>) -> DnsDecision;
 }
@@ -29,7 +29,7 @@ pub enum FlowDecision {
 }
 
 /// Decides new TCP connections and UDP flows.
-pub trait FlowPolicy: core::fmt::Debug {
+pub trait FlowPolicy: core::fmt::Debug + Send {
     /// The decision for a flow to `dst`, named `name` if a DNS answer relayed
     /// earlier gave `dst`'s address.
     fn decide(&self, dst: SocketAddr, name: Option<&str>, app: Option<u32>) -> FlowDecision;

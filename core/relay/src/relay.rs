@@ -5,7 +5,7 @@ use core::net::{IpAddr, SocketAddr};
 use std::collections::VecDeque;
 use std::io::ErrorKind;
 
-use nightjar_engine::{Engine, MemoryUsage};
+use nightjar_engine::{Engine, MemoryUsage, Verdict};
 use nightjar_wire::Direction;
 use smoltcp::iface::{Config, Interface, PollResult, SocketSet};
 use smoltcp::socket::tcp;
@@ -164,6 +164,9 @@ pub struct RelayStats {
 }
 
 /// The relay. See the crate docs for how the edge drives it.
+///
+/// `Send`: it can move to an I/O thread or sit behind a mutex shared with
+/// one (the bindings do); every hook it holds is `Send` for that reason.
 pub struct Relay {
     config: RelayConfig,
     tcp_cap: usize,
@@ -322,9 +325,16 @@ impl Relay {
 
     /// Take one packet the device sent into the tunnel at `now_us`.
     pub fn on_tun_packet(&mut self, now_us: u64, packet: &[u8]) {
+        self.on_tun_packet_verdict(now_us, packet);
+    }
+
+    /// [`Relay::on_tun_packet`], returning the engine's verdict on the packet
+    /// (the flow it was counted in, whether it opened it) for an edge that
+    /// reports per-packet results, as the bindings do.
+    pub fn on_tun_packet_verdict(&mut self, now_us: u64, packet: &[u8]) -> Verdict {
         self.stats.tun_packets_in += 1;
         self.stats.tun_bytes_in += packet.len() as u64;
-        self.engine.on_packet(now_us, Direction::Outbound, packet);
+        let verdict = self.engine.on_packet(now_us, Direction::Outbound, packet);
         match ip::classify(packet) {
             Classified::Malformed => self.stats.malformed += 1,
             Classified::Tcp { src, dst, syn } => {
@@ -352,6 +362,7 @@ impl Relay {
                 self.feed(packet);
             }
         }
+        verdict
     }
 
     fn feed(&mut self, packet: &[u8]) {
@@ -879,3 +890,9 @@ impl Relay {
         v
     }
 }
+
+/// A relay must stay `Send` (see [`Relay`]); this fails to compile otherwise.
+const _: fn() = || {
+    fn send<T: Send>() {}
+    send::<Relay>();
+};

@@ -2,10 +2,9 @@
 //! an in-memory dialer standing in for the network.
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, ErrorKind};
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::ChecksumCapabilities;
@@ -43,19 +42,46 @@ struct FarUdp {
     inbox: VecDeque<Vec<u8>>,
 }
 
+/// Shared state of the fake network. A mutex rather than a `RefCell` because
+/// the relay's dialer and sockets must be `Send`; `borrow`/`borrow_mut` keep
+/// the call sites of a single-threaded test.
+#[derive(Debug)]
+struct Shared<T>(Arc<Mutex<T>>);
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Shared(Arc::clone(&self.0))
+    }
+}
+
+impl<T: Default> Default for Shared<T> {
+    fn default() -> Self {
+        Shared(Arc::new(Mutex::new(T::default())))
+    }
+}
+
+impl<T> Shared<T> {
+    fn borrow(&self) -> MutexGuard<'_, T> {
+        self.0.lock().unwrap()
+    }
+    fn borrow_mut(&self) -> MutexGuard<'_, T> {
+        self.0.lock().unwrap()
+    }
+}
+
 #[derive(Debug, Default)]
 struct Dials {
-    tcp: Vec<(Token, SocketAddr, Rc<RefCell<Far>>)>,
-    udp: Vec<(Token, SocketAddr, Rc<RefCell<FarUdp>>)>,
+    tcp: Vec<(Token, SocketAddr, Shared<Far>)>,
+    udp: Vec<(Token, SocketAddr, Shared<FarUdp>)>,
 }
 
 #[derive(Debug, Clone, Default)]
-struct MemDialer(Rc<RefCell<Dials>>);
+struct MemDialer(Shared<Dials>);
 
 #[derive(Debug)]
-struct MemTcp(Rc<RefCell<Far>>);
+struct MemTcp(Shared<Far>);
 #[derive(Debug)]
-struct MemUdp(Rc<RefCell<FarUdp>>);
+struct MemUdp(Shared<FarUdp>);
 
 impl Outbound for MemTcp {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -111,7 +137,7 @@ impl OutboundDatagram for MemUdp {
 
 impl Dialer for MemDialer {
     fn dial_tcp(&mut self, token: Token, dst: SocketAddr) -> Result<Box<dyn Outbound>, DialError> {
-        let far = Rc::new(RefCell::new(Far::default()));
+        let far = Shared::default();
         self.0.borrow_mut().tcp.push((token, dst, far.clone()));
         Ok(Box::new(MemTcp(far)))
     }
@@ -120,7 +146,7 @@ impl Dialer for MemDialer {
         token: Token,
         dst: SocketAddr,
     ) -> Result<Box<dyn OutboundDatagram>, DialError> {
-        let far = Rc::new(RefCell::new(FarUdp::default()));
+        let far = Shared::default();
         self.0.borrow_mut().udp.push((token, dst, far.clone()));
         Ok(Box::new(MemUdp(far)))
     }
