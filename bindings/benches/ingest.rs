@@ -29,6 +29,7 @@ fn ingest(c: &mut Criterion) {
                 mode: Mode::Monitor,
                 caps: default_memory_caps(),
                 hash_seed: 1,
+                relay: None,
             };
             let Ok(engine) = NightjarEngine::new(settings) else {
                 return;

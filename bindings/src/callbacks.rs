@@ -1,4 +1,6 @@
-//! Calls into the host app: who owns a flow ([`AppResolver`]) and alerts ([`AlertListener`]).
+//! Calls into the host app: who owns a flow ([`AppResolver`]), alerts ([`AlertListener`]) and,
+//! in relay mode, outbound sockets ([`SocketProtector`]) and packets for the tunnel
+//! ([`TunnelWriter`]).
 //!
 //! # Threads
 //! * [`AppResolver::owner`] runs on the thread that called `ingest` (the packet thread), after
@@ -8,6 +10,17 @@
 //!   bounded queue ([`ALERT_QUEUE`]): never on the packet thread, never while the engine lock
 //!   is held, one alert at a time, in the order raised. A full queue sheds and counts
 //!   (`Stats::alerts_shed`). Either callback may call back into the engine.
+//! * [`SocketProtector::protect`] (relay mode) runs on the thread that called `ingest`, once
+//!   per outbound socket, before it connects, **with the engine lock held** (the relay opens
+//!   the socket in the middle of taking the SYN): it must not call into the engine (that call
+//!   would wait for the lock it is holding) and must answer quickly (`VpnService.protect` does).
+//! * [`TunnelWriter::write_packets`] (relay mode) runs on the one relay I/O thread, named
+//!   `nightjar-relay`, with no lock held, one batch at a time in the order produced. It may
+//!   call into the engine.
+//!
+//! A callback that throws is caught: a failed `protect` refuses the socket (the device's flow
+//! gets RST or ICMP unreachable), a failed `write_packets` loses that batch (counted in
+//! `RelayCounters::writer_failures`); neither poisons the engine.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +42,26 @@ pub trait AppResolver: Send + Sync {
 pub trait AlertListener: Send + Sync {
     /// One alert. Return quickly: the next alert waits for this call.
     fn on_alert(&self, alert: Alert);
+}
+
+/// Protects relay mode's outbound sockets from the tunnel (Android: `VpnService.protect(fd)`).
+/// Without one, sockets are opened unprotected: right on iOS and Linux, where the provider's
+/// own sockets do not enter the tunnel, wrong on Android (they would loop back into it). Set it
+/// before the first `ingest`.
+#[uniffi::export(with_foreign)]
+pub trait SocketProtector: Send + Sync {
+    /// Called with each new outbound socket's file descriptor before it connects (see the
+    /// module docs for the thread and the lock). `false` refuses the socket.
+    fn protect(&self, fd: i32) -> bool;
+}
+
+/// Writes relay mode's packets to the tunnel (`NEPacketTunnelFlow.writePackets`, the
+/// `VpnService` file descriptor) when they are produced outside `ingest`: answers from the
+/// network, retransmissions, timers.
+#[uniffi::export(with_foreign)]
+pub trait TunnelWriter: Send + Sync {
+    /// Raw IP packets to write to the tunnel, in order. Called on the `nightjar-relay` thread.
+    fn write_packets(&self, packets: Vec<Vec<u8>>);
 }
 
 /// Alerts queued for the listener at most; above it they are shed and counted.

@@ -48,7 +48,8 @@ pub enum NightjarError {
         /// What the store said.
         reason: String,
     },
-    /// The feature asked for is not built yet (relay mode).
+    /// The feature asked for is not available through the bindings yet (today: an encrypted
+    /// DNS upstream, `tls://` or `https://`, in relay mode).
     #[error("unsupported: {feature}")]
     Unsupported {
         /// What is not supported.

@@ -25,6 +25,7 @@ fn settings(db: Option<&Path>, intel: Option<&Path>) -> EngineSettings {
         mode: Mode::Monitor,
         caps: default_memory_caps(),
         hash_seed: 0x0bad_cafe,
+        relay: None,
     }
 }
 

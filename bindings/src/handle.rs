@@ -30,8 +30,10 @@ use nightjar_store::export::zeek::ZeekLog;
 use nightjar_store::{Cursor, Query, Store, StoreConfig, StoreWriter, TalkerGroup, TimeWindow};
 use nightjar_wire::{Transport, parse_ip, parse_transport};
 
-use crate::callbacks::{AlertDispatcher, AlertListener, AppResolver};
-use crate::config::EngineSettings;
+use crate::callbacks::{
+    AlertDispatcher, AlertListener, AppResolver, SocketProtector, TunnelWriter,
+};
+use crate::config::{EngineSettings, Mode};
 use crate::error::{NightjarError, Result};
 use crate::health::{Backoff, Health, IntelHealth, StoreFault, StoreHealth, store_health};
 use crate::intel::intel_verdict;
@@ -42,6 +44,7 @@ use crate::records::{
     IngestResult, IntelVerdict, MemoryReport, Packet, QueryFilter, ShutdownReport, Stats, Verdict,
     WriterStats, engine_stats,
 };
+use crate::relay_mode::{RelayCore, RelayShared, RelayThread, waker_of};
 use crate::store_rows::{MAX_PENDING, StoreSink, app_row};
 use nightjar_detect::{Pipeline, PipelineConfig};
 use nightjar_store::engine_rows::{EngineRows, inventory_app};
@@ -55,10 +58,17 @@ const MAX_RANKED: usize = 10_000;
 /// Salt for flow uids, so uids do not reveal the engine's flow counter.
 const UID_SALT: u64 = 0x6e6a_7569_6473_616c;
 
+/// The engine, alone (monitor mode) or inside the relay (relay mode).
+#[derive(Debug)]
+enum Core {
+    Monitor(Box<Engine>),
+    Relay(Box<RelayCore>),
+}
+
 /// What `inner` guards.
 #[derive(Debug)]
-struct Inner {
-    engine: Engine,
+pub(crate) struct Inner {
+    core: Core,
     sink: Option<StoreSink>,
     /// The database, when one is configured (kept to restart its writer).
     db_path: Option<PathBuf>,
@@ -124,6 +134,28 @@ fn move_aside(path: &Path) -> std::io::Result<()> {
 }
 
 impl Inner {
+    fn engine(&self) -> &Engine {
+        match &self.core {
+            Core::Monitor(e) => e,
+            Core::Relay(r) => r.relay.engine(),
+        }
+    }
+
+    fn engine_mut(&mut self) -> &mut Engine {
+        match &mut self.core {
+            Core::Monitor(e) => e,
+            Core::Relay(r) => r.relay.engine_mut(),
+        }
+    }
+
+    /// The relay, in relay mode.
+    pub(crate) fn relay_core(&mut self) -> Option<&mut RelayCore> {
+        match &mut self.core {
+            Core::Monitor(_) => None,
+            Core::Relay(r) => Some(r),
+        }
+    }
+
     /// The database's health.
     fn store_health(&self) -> (StoreHealth, Option<StoreFault>, u64) {
         if self.db_path.is_none() {
@@ -212,34 +244,49 @@ impl Inner {
     /// `want_keys` is set: then it stops and returns how many packets it took and the new
     /// flow's 5-tuple, so the caller can ask the app resolver before the flow's next packet
     /// (a short flow could otherwise complete before it is attributed).
+    ///
+    /// In relay mode the device's packets go to the relay, which is polled every
+    /// [`crate::relay_mode::POLL_EVERY`] packets; what it produced is appended to `to_tunnel`.
     fn ingest_until_new(
         &mut self,
         packets: &[Packet],
         verdicts: &mut Vec<Verdict>,
+        to_tunnel: &mut Vec<Vec<u8>>,
         want_keys: bool,
     ) -> (usize, Option<(FlowRef, FlowKey5)>) {
         for (i, p) in packets.iter().enumerate() {
-            let direction = if p.outbound {
-                Direction::Outbound
-            } else {
-                Direction::Inbound
+            let v = match &mut self.core {
+                Core::Monitor(engine) => {
+                    let direction = if p.outbound {
+                        Direction::Outbound
+                    } else {
+                        Direction::Inbound
+                    };
+                    Some(engine.on_packet(p.ts_us, direction, &p.bytes))
+                }
+                Core::Relay(r) => {
+                    let v = r.on_packet(p.outbound, &p.bytes);
+                    if r.poll_due() {
+                        r.poll_into(to_tunnel);
+                    }
+                    v
+                }
             };
-            let v = self.engine.on_packet(p.ts_us, direction, &p.bytes);
             verdicts.push(Verdict {
-                action: match v.action {
-                    nightjar_engine::Action::Drop => Action::Drop,
+                action: match v.map(|v| v.action) {
+                    Some(nightjar_engine::Action::Drop) => Action::Drop,
                     _ => Action::Pass,
                 },
-                flow_id: v.flow.map(|f| f.id.0),
-                is_new: v.flow.is_some_and(|f| f.is_new),
+                flow_id: v.and_then(|v| v.flow).map(|f| f.id.0),
+                is_new: v.and_then(|v| v.flow).is_some_and(|f| f.is_new),
             });
             // Drained after every packet, so the engine's event cap only bites when a sweep
             // completes more flows at once than it holds.
-            if self.engine.pending_events() > 0 {
+            if self.engine().pending_events() > 0 {
                 self.drain();
             }
             if want_keys
-                && let Some(flow) = v.flow.filter(|f| f.is_new)
+                && let Some(flow) = v.and_then(|v| v.flow).filter(|f| f.is_new)
                 && let Some(key) = flow_key(&p.bytes, p.outbound)
             {
                 return (i + 1, Some((flow, key)));
@@ -248,9 +295,21 @@ impl Inner {
         (packets.len(), None)
     }
 
+    /// Ends a relay-mode batch: polls the relay into `to_tunnel` and wakes its thread if the
+    /// relay now wants attention sooner than the thread would wake. Nothing in monitor mode.
+    fn finish_relay_batch(&mut self, to_tunnel: &mut Vec<Vec<u8>>) {
+        if let Core::Relay(r) = &mut self.core {
+            r.poll_into(to_tunnel);
+            r.wake_if_sooner();
+        }
+        if self.engine().pending_events() > 0 {
+            self.drain();
+        }
+    }
+
     /// Moves the engine's events to the store and the detectors, and raises what they find.
-    fn drain(&mut self) {
-        while let Some(event) = self.engine.next_event() {
+    pub(crate) fn drain(&mut self) {
+        while let Some(event) = self.engine_mut().next_event() {
             // The store first: a detector's alert names flows whose rows are already queued.
             if let Some(sink) = self.sink.as_mut() {
                 match &event {
@@ -324,7 +383,10 @@ fn flow_key(bytes: &[u8], outbound: bool) -> Option<FlowKey5> {
 /// A Nightjar engine: give it the tunnel's packets, read back what the device talked to.
 #[derive(uniffi::Object)]
 pub struct NightjarEngine {
-    inner: Mutex<Option<Inner>>,
+    /// Shared with the `nightjar-relay` thread in relay mode.
+    inner: Arc<Mutex<Option<Inner>>>,
+    /// Relay mode's I/O thread and what it shares with the handle.
+    relay: Option<RelayThread>,
     db: Mutex<Option<Store>>,
     intel: RwLock<Option<Arc<Index>>>,
     resolver: RwLock<Option<Arc<dyn AppResolver>>>,
@@ -365,7 +427,9 @@ impl NightjarEngine {
     }
 
     fn is_usable_now(&self) -> bool {
-        !self.poisoned.load(Ordering::Acquire) && !self.shut_down.load(Ordering::Acquire)
+        !self.poisoned.load(Ordering::Acquire)
+            && !self.shut_down.load(Ordering::Acquire)
+            && !self.relay.as_ref().is_some_and(RelayThread::failed)
     }
 
     /// Runs `f` on the engine under its lock.
@@ -441,7 +505,7 @@ impl NightjarEngine {
         };
         self.with_inner(|inner| {
             inner.pipeline.attribute(flow.id.0, uid);
-            if inner.engine.attribute(flow, AppId(uid)) {
+            if inner.engine_mut().attribute(flow, AppId(uid)) {
                 self.attributed.fetch_add(1, Ordering::Relaxed);
             }
             Ok(())
@@ -522,6 +586,13 @@ impl NightjarEngine {
     /// Feeds a batch of packets, in the order they crossed the tunnel. Call it from the packet
     /// thread. When a packet opens a flow, the [`AppResolver`] (if set) is asked for the owner
     /// on this thread, with the engine lock released, before the batch goes on.
+    ///
+    /// Relay mode: give it every packet read from the tunnel (`outbound = true`); the relay
+    /// answers the device's connections itself, opening outbound sockets through the
+    /// [`SocketProtector`] on this thread, and the packets to write back to the tunnel come
+    /// back in `to_tunnel` (the ones produced later, through the [`TunnelWriter`]). Verdicts
+    /// are `Pass` and only say which flow each packet was counted in: the relay has already
+    /// consumed the packets, so the host forwards nothing itself.
     pub fn ingest(&self, packets: Vec<Packet>) -> Result<IngestResult> {
         self.run(|| {
             let resolver = self
@@ -530,34 +601,93 @@ impl NightjarEngine {
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone();
             let mut verdicts = Vec::with_capacity(packets.len());
+            let mut to_tunnel = Vec::new();
             let mut rest = packets.as_slice();
             while !rest.is_empty() {
                 let (taken, new_flow) = self.with_inner(|inner| {
-                    Ok(inner.ingest_until_new(rest, &mut verdicts, resolver.is_some()))
+                    Ok(inner.ingest_until_new(
+                        rest,
+                        &mut verdicts,
+                        &mut to_tunnel,
+                        resolver.is_some(),
+                    ))
                 })?;
                 rest = rest.get(taken..).unwrap_or_default();
                 if let (Some(r), Some((flow, key))) = (&resolver, new_flow) {
                     self.attribute(r, flow, key)?;
                 }
             }
+            if self.relay.is_some() {
+                self.with_inner(|inner| {
+                    inner.finish_relay_batch(&mut to_tunnel);
+                    Ok(())
+                })?;
+            }
             self.maintain()?;
             Ok(IngestResult {
                 verdicts,
-                to_tunnel: Vec::new(),
+                to_tunnel,
             })
         })
     }
 
     /// Lets time pass without packets (call about once a second when the tunnel is quiet):
-    /// idle flows complete and are written.
-    pub fn poll(&self, now_us: u64) -> Result<()> {
+    /// idle flows complete and are written. Returns the packets for the tunnel: always empty in
+    /// monitor mode; in relay mode what the relay produced now and any queued while no
+    /// [`TunnelWriter`] was set (relay mode uses its own clock, not `now_us`).
+    pub fn poll(&self, now_us: u64) -> Result<Vec<Vec<u8>>> {
         self.run(|| {
-            self.with_inner(|inner| {
-                inner.engine.poll(now_us);
+            let out = self.with_inner(|inner| {
+                let mut out = Vec::new();
+                match &mut inner.core {
+                    Core::Monitor(engine) => engine.poll(now_us),
+                    Core::Relay(r) => {
+                        let now = r.now();
+                        r.relay.engine_mut().poll(now);
+                    }
+                }
                 inner.drain();
-                Ok(())
+                inner.finish_relay_batch(&mut out);
+                Ok(out)
             })?;
-            self.maintain()
+            self.maintain()?;
+            Ok(out)
+        })
+    }
+
+    /// Sets (or with `None` removes) relay mode's socket protector (Android:
+    /// `VpnService.protect`). Set it before the first `ingest`: sockets opened without one are
+    /// not protected. Called on the ingesting thread with the engine lock held (see
+    /// [`crate::callbacks`]). Fails with `InvalidArgument` in monitor mode, which opens no
+    /// sockets.
+    pub fn set_socket_protector(&self, protector: Option<Arc<dyn SocketProtector>>) -> Result<()> {
+        self.run(|| {
+            let relay = self.relay.as_ref().ok_or_else(not_relay)?;
+            *relay
+                .shared
+                .protector
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = protector;
+            Ok(())
+        })
+    }
+
+    /// Sets (or with `None` removes) relay mode's tunnel writer, which receives the packets the
+    /// relay produces outside `ingest` (answers from the network, retransmissions), on the
+    /// `nightjar-relay` thread with no lock held. Packets queued while none was set are
+    /// delivered to it at once. Without one they wait for the next `ingest` or `poll` (at most
+    /// [`crate::TUNNEL_QUEUE`]; more are dropped and counted). Fails with `InvalidArgument` in
+    /// monitor mode.
+    pub fn set_tunnel_writer(&self, writer: Option<Arc<dyn TunnelWriter>>) -> Result<()> {
+        self.run(|| {
+            let relay = self.relay.as_ref().ok_or_else(not_relay)?;
+            *relay
+                .shared
+                .writer
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = writer;
+            relay.wake();
+            Ok(())
         })
     }
 
@@ -926,12 +1056,15 @@ impl NightjarEngine {
     pub fn stats(&self) -> Result<Stats> {
         self.run(|| {
             let mut s = self.with_inner(|inner| {
-                let mut s = engine_stats(&inner.engine.stats());
+                let mut s = engine_stats(&inner.engine().stats());
                 if let Some(sink) = &inner.sink {
                     s.details_shed = sink.details_shed();
                     s.writer = Some(WriterStats::from(&sink.status()));
                 }
                 s.apps_shed = inner.apps_shed;
+                if let (Some(core), Some(t)) = (inner.relay_core(), &self.relay) {
+                    s.relay = Some(core.counters(&t.shared));
+                }
                 Ok(s)
             })?;
             s.flows_attributed = self.attributed.load(Ordering::Relaxed);
@@ -947,11 +1080,9 @@ impl NightjarEngine {
         self.run(|| {
             self.with_inner(|inner| {
                 let pending = inner.sink.as_ref().map_or(0, StoreSink::pending);
-                Ok(MemoryReport::new(
-                    &inner.engine.memory(),
-                    pending,
-                    MAX_PENDING,
-                ))
+                let mut m = MemoryReport::new(&inner.engine().memory(), pending, MAX_PENDING);
+                m.relay = inner.relay_core().map(|r| r.memory());
+                Ok(m)
             })
         })
     }
@@ -970,8 +1101,9 @@ impl NightjarEngine {
         })
     }
 
-    /// Completes every live flow, writes everything to the database and stops its writer and
-    /// the alert thread. Every later call fails with `EngineUnusable`.
+    /// Completes every live flow, writes everything to the database and stops its writer, the
+    /// alert thread and, in relay mode, the relay thread (its connections are dropped; the
+    /// device's TCP stack sees them time out). Every later call fails with `EngineUnusable`.
     pub fn shutdown(&self) -> Result<ShutdownReport> {
         self.run(|| {
             let taken = {
@@ -982,8 +1114,11 @@ impl NightjarEngine {
             let Some(mut inner) = taken else {
                 return Err(NightjarError::EngineUnusable);
             };
-            let live = inner.engine.stats().live_flows;
-            inner.engine.flush();
+            if let Some(relay) = &self.relay {
+                relay.stop();
+            }
+            let live = inner.engine().stats().live_flows;
+            inner.engine_mut().flush();
             inner.drain();
             let writer = inner.sink.take().map(|s| WriterStats::from(&s.finish()));
             self.alerts.close();
@@ -1038,6 +1173,19 @@ impl NightjarEngine {
     }
 }
 
+fn not_relay() -> NightjarError {
+    NightjarError::arg("only relay mode opens sockets and writes to the tunnel")
+}
+
+impl Drop for NightjarEngine {
+    /// A handle dropped without `shutdown` still stops its relay thread.
+    fn drop(&mut self) {
+        if let Some(relay) = &self.relay {
+            relay.stop();
+        }
+    }
+}
+
 fn no_index() -> NightjarError {
     NightjarError::Intel {
         reason: "no intel index loaded".into(),
@@ -1046,8 +1194,17 @@ fn no_index() -> NightjarError {
 
 impl NightjarEngine {
     fn open(settings: &EngineSettings) -> Result<Self> {
-        let config = settings.engine_config()?;
-        let engine = Engine::new(config)?;
+        let shared = Arc::new(RelayShared::default());
+        let (core, poll) = match settings.mode {
+            Mode::Monitor => (
+                Core::Monitor(Box::new(Engine::new(settings.engine_config()?)?)),
+                None,
+            ),
+            Mode::Relay => {
+                let (core, poll) = RelayCore::new(settings.relay_config()?, &shared)?;
+                (Core::Relay(Box::new(core)), Some(poll))
+            }
+        };
         // Fail open: a missing or damaged index or database never stops the engine from
         // starting; `health()` says what is missing and the engine recovers when it can.
         let mut intel_failures = 0;
@@ -1082,27 +1239,40 @@ impl NightjarEngine {
         let alerts = Arc::new(AlertDispatcher::default());
         let db_configured = db_path.is_some();
         log::info!(
-            "engine created (database: {}, intel: {})",
+            "engine created (mode: {:?}, database: {}, intel: {})",
+            settings.mode,
             db.is_some(),
             intel.is_some()
         );
+        let waker = match &core {
+            Core::Relay(r) => Some(waker_of(r)),
+            Core::Monitor(_) => None,
+        };
+        let inner = Arc::new(Mutex::new(Some(Inner {
+            core,
+            sink,
+            db_path,
+            uid_salt,
+            open_fault,
+            store_restarts: 0,
+            store_rows_lost: 0,
+            restart: Backoff::default(),
+            outage_logged: open_fault.is_some(),
+            reopening: false,
+            apps: HashMap::new(),
+            apps_shed: 0,
+            alerts: Arc::clone(&alerts),
+            pipeline,
+        })));
+        let relay = match (poll, waker) {
+            (Some(poll), Some(waker)) => {
+                Some(RelayThread::spawn(Arc::clone(&inner), shared, waker, poll)?)
+            }
+            _ => None,
+        };
         Ok(NightjarEngine {
-            inner: Mutex::new(Some(Inner {
-                engine,
-                sink,
-                db_path,
-                uid_salt,
-                open_fault,
-                store_restarts: 0,
-                store_rows_lost: 0,
-                restart: Backoff::default(),
-                outage_logged: open_fault.is_some(),
-                reopening: false,
-                apps: HashMap::new(),
-                apps_shed: 0,
-                alerts: Arc::clone(&alerts),
-                pipeline,
-            })),
+            inner,
+            relay,
             db: Mutex::new(db),
             intel: RwLock::new(intel),
             resolver: RwLock::new(None),

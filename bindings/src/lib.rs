@@ -2,7 +2,8 @@
 //!
 //! The inner/outer split of Mozilla's application-services: the core crates never derive uniffi
 //! traits; this crate defines the FFI records and enums ([`records`]) and converts. One object,
-//! [`NightjarEngine`], holds an engine, its database writer, the intel index and the callbacks;
+//! [`NightjarEngine`], holds an engine (in relay mode, inside the local-VPN relay with its I/O
+//! thread, see `relay_mode`), its database writer, the intel index and the callbacks;
 //! free functions compile feeds ([`compile_feeds`]), configure logging ([`init_logging`]) and
 //! give default caps ([`default_memory_caps`]).
 //!
@@ -29,17 +30,23 @@ mod log_capture;
 mod logging;
 mod panic_guard;
 pub mod records;
+mod relay_mode;
+#[cfg(test)]
+mod relay_tests;
 mod store_rows;
 #[cfg(test)]
 mod tests;
 
-pub use callbacks::{ALERT_QUEUE, AlertListener, AppResolver};
-pub use config::{EngineSettings, MemoryCaps, Mode, default_memory_caps};
+pub use callbacks::{ALERT_QUEUE, AlertListener, AppResolver, SocketProtector, TunnelWriter};
+pub use config::{
+    EngineSettings, MemoryCaps, Mode, RelaySettings, default_memory_caps, default_relay_settings,
+};
 pub use error::{NightjarError, Result};
 pub use handle::{MAX_APPS, NightjarEngine};
 pub use health::{Health, IntelHealth, StoreFault, StoreHealth};
 pub use intel::compile_feeds;
 pub use logging::{LogLevel, init_logging};
+pub use relay_mode::TUNNEL_QUEUE;
 
 /// The version of the Nightjar library, for bug reports.
 #[uniffi::export]

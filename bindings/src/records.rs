@@ -17,8 +17,11 @@ pub struct Packet {
     /// The raw IP packet (no link-layer header).
     pub bytes: Vec<u8>,
     /// True when the device sent it (read from the tunnel), false when it came from the network.
+    /// Relay mode takes only device packets (everything read from the tunnel is); the others
+    /// are neither relayed nor observed, and are counted (`RelayCounters::inbound_ignored`).
     pub outbound: bool,
-    /// When it crossed, in microseconds since the Unix epoch.
+    /// When it crossed, in microseconds since the Unix epoch. Relay mode runs on its own clock
+    /// (the wall clock, never going back) and ignores it.
     pub ts_us: u64,
 }
 
@@ -48,7 +51,9 @@ pub struct Verdict {
 pub struct IngestResult {
     /// One verdict per packet, in order.
     pub verdicts: Vec<Verdict>,
-    /// Packets for the tunnel to write back; always empty in monitor mode (the relay fills it).
+    /// Raw IP packets to write back to the tunnel, in order: always empty in monitor mode; in
+    /// relay mode what the relay produced during this call (SYN-ACKs, ACKs, answers already
+    /// there), after any it produced earlier while no `TunnelWriter` was set.
     pub to_tunnel: Vec<Vec<u8>>,
 }
 
@@ -520,6 +525,121 @@ pub struct Stats {
     pub apps_shed: u64,
     /// Database writer counters, when a database is configured.
     pub writer: Option<WriterStats>,
+    /// Relay counters, in relay mode.
+    pub relay: Option<RelayCounters>,
+}
+
+/// What relay mode did and refused. Everything refused or dropped is counted here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, uniffi::Record)]
+pub struct RelayCounters {
+    /// Device packets taken from `ingest`.
+    pub tun_packets_in: u64,
+    /// Bytes of them.
+    pub tun_bytes_in: u64,
+    /// Packets produced for the tunnel (returned or written).
+    pub tun_packets_out: u64,
+    /// Bytes of them.
+    pub tun_bytes_out: u64,
+    /// Device packets dropped because the relay's input queue was full.
+    pub rx_queue_dropped: u64,
+    /// Device packets that were not IP.
+    pub malformed: u64,
+    /// TCP connections admitted.
+    pub tcp_accepted: u64,
+    /// TCP connections refused with RST at the connection cap.
+    pub tcp_refused_cap: u64,
+    /// TCP connections refused with RST because the socket could not be opened (or the
+    /// protector refused it).
+    pub tcp_dial_failed: u64,
+    /// TCP connections reset because the network side failed.
+    pub tcp_outbound_failed: u64,
+    /// TCP connections aborted for idleness or evicted at the cap.
+    pub tcp_evicted: u64,
+    /// TCP connections over and removed.
+    pub tcp_closed: u64,
+    /// Bytes relayed device to network over TCP.
+    pub tcp_bytes_up: u64,
+    /// Bytes relayed network to device over TCP.
+    pub tcp_bytes_down: u64,
+    /// UDP flows opened.
+    pub udp_opened: u64,
+    /// UDP datagrams dropped at the flow cap.
+    pub udp_refused_cap: u64,
+    /// UDP flows whose socket could not be opened (or the protector refused).
+    pub udp_dial_failed: u64,
+    /// UDP flows closed for idleness.
+    pub udp_expired: u64,
+    /// UDP datagrams the network socket would not take.
+    pub udp_send_dropped: u64,
+    /// UDP datagrams relayed device to network.
+    pub udp_datagrams_up: u64,
+    /// UDP datagrams relayed network to device.
+    pub udp_datagrams_down: u64,
+    /// DNS queries forwarded upstream.
+    pub dns_forwarded: u64,
+    /// DNS answers relayed back.
+    pub dns_answered: u64,
+    /// DNS queries dropped at the in-flight cap.
+    pub dns_refused_cap: u64,
+    /// DNS queries that got no answer in time.
+    pub dns_timeouts: u64,
+    /// Payloads to the DNS address that were not DNS queries.
+    pub dns_malformed: u64,
+    /// ICMP echo requests answered by the relay.
+    pub icmp_echo_answered: u64,
+    /// Network-side packets (`outbound == false`) given to `ingest`: not relayed, not observed.
+    pub inbound_ignored: u64,
+    /// Tunnel packets dropped because no writer was set and the queue was full.
+    pub tunnel_queue_dropped: u64,
+    /// Times the socket protector was asked.
+    pub protect_calls: u64,
+    /// Sockets the protector refused.
+    pub protect_refused: u64,
+    /// Protector calls that threw (the socket was refused).
+    pub protect_failures: u64,
+    /// Packets handed to the tunnel writer (those it threw on included).
+    pub writer_packets: u64,
+    /// Packets lost because the tunnel writer threw.
+    pub writer_failures: u64,
+    /// Failed waits of the relay thread (retried).
+    pub poll_errors: u64,
+}
+
+impl From<&nightjar_relay::RelayStats> for RelayCounters {
+    /// The relay's own counters; the bindings' (protector, writer, queue) are filled in by the
+    /// caller.
+    fn from(s: &nightjar_relay::RelayStats) -> Self {
+        RelayCounters {
+            tun_packets_in: s.tun_packets_in,
+            tun_bytes_in: s.tun_bytes_in,
+            tun_packets_out: s.tun_packets_out,
+            tun_bytes_out: s.tun_bytes_out,
+            rx_queue_dropped: s.rx_queue_dropped,
+            malformed: s.malformed,
+            tcp_accepted: s.tcp_accepted,
+            tcp_refused_cap: s.tcp_refused_cap,
+            tcp_dial_failed: s.tcp_dial_failed,
+            tcp_outbound_failed: s.tcp_outbound_failed,
+            tcp_evicted: s.tcp_evicted,
+            tcp_closed: s.tcp_closed,
+            tcp_bytes_up: s.tcp_bytes_up,
+            tcp_bytes_down: s.tcp_bytes_down,
+            udp_opened: s.udp_opened,
+            udp_refused_cap: s.udp_refused_cap,
+            udp_dial_failed: s.udp_dial_failed,
+            udp_expired: s.udp_expired,
+            udp_send_dropped: s.udp_send_dropped,
+            udp_datagrams_up: s.udp_datagrams_up,
+            udp_datagrams_down: s.udp_datagrams_down,
+            dns_forwarded: s.dns_forwarded,
+            dns_answered: s.dns_answered,
+            dns_refused_cap: s.dns_refused_cap,
+            dns_timeouts: s.dns_timeouts,
+            dns_malformed: s.dns_malformed,
+            icmp_echo_answered: s.icmp_echo_answered,
+            ..RelayCounters::default()
+        }
+    }
 }
 
 /// Memory in use against the caps, in bytes.
@@ -551,6 +671,53 @@ pub struct MemoryReport {
     pub pending_details: u64,
     /// Cap of `pending_details`.
     pub pending_details_cap: u64,
+    /// The relay's memory, in relay mode (not included in `total`).
+    pub relay: Option<RelayMemoryReport>,
+}
+
+/// Relay mode's memory against its caps; bytes unless named otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct RelayMemoryReport {
+    /// TCP connections live now.
+    pub tcp_connections: u64,
+    /// TCP connections at most.
+    pub tcp_connections_cap: u64,
+    /// TCP socket buffers allocated now.
+    pub tcp_buffers: u64,
+    /// TCP socket buffers at the cap.
+    pub tcp_buffers_cap: u64,
+    /// UDP flows live now.
+    pub udp_flows: u64,
+    /// UDP flows at most.
+    pub udp_flows_cap: u64,
+    /// DNS queries waiting for the upstream now.
+    pub dns_inflight: u64,
+    /// DNS queries waiting at most.
+    pub dns_inflight_cap: u64,
+    /// Packets queued inside the relay (both directions) now.
+    pub relay_queues: u64,
+    /// Tunnel packets waiting for the host (no writer set), in packets.
+    pub tunnel_queue: u64,
+    /// Cap of `tunnel_queue`, in packets.
+    pub tunnel_queue_cap: u64,
+}
+
+impl RelayMemoryReport {
+    pub(crate) fn new(m: &nightjar_relay::RelayMemory, queued: usize, queue_cap: usize) -> Self {
+        RelayMemoryReport {
+            tcp_connections: u(m.tcp_sockets),
+            tcp_connections_cap: u(m.tcp_sockets_cap),
+            tcp_buffers: u(m.tcp_buffers),
+            tcp_buffers_cap: u(m.tcp_buffers_cap),
+            udp_flows: u(m.udp_flows),
+            udp_flows_cap: u(m.udp_flows_cap),
+            dns_inflight: u(m.dns_inflight),
+            dns_inflight_cap: u(m.dns_inflight_cap),
+            relay_queues: u(m.queued_packets),
+            tunnel_queue: u(queued),
+            tunnel_queue_cap: u(queue_cap),
+        }
+    }
 }
 
 /// What [`crate::NightjarEngine::shutdown`] did.
@@ -951,6 +1118,7 @@ impl MemoryReport {
             total_cap: u(m.total_cap()),
             pending_details: u(pending),
             pending_details_cap: u(pending_cap),
+            relay: None,
         }
     }
 }
@@ -984,5 +1152,6 @@ pub(crate) fn engine_stats(s: &EngineStats) -> Stats {
         alerts_shed: 0,
         apps_shed: 0,
         writer: None,
+        relay: None,
     }
 }

@@ -23,6 +23,7 @@ fn settings(db: Option<&std::path::Path>) -> EngineSettings {
         mode: Mode::Monitor,
         caps: default_memory_caps(),
         hash_seed: 0x1234_5678,
+        relay: None,
     }
 }
 
@@ -401,12 +402,22 @@ fn ingest_from_two_threads_counts_every_packet() {
 
 #[test]
 fn every_error_variant_is_reachable_and_typed() {
+    // Relay mode is built; what it does not expose yet (an encrypted DNS upstream) is
+    // Unsupported.
     let mut st = settings(None);
     st.mode = Mode::Relay;
+    st.relay = Some(crate::RelaySettings {
+        dns_address: Some("10.111.0.53".into()),
+        dns_upstream: Some("tls://192.0.2.1:853#dns.example".into()),
+        ..crate::default_relay_settings()
+    });
     assert!(matches!(
         NightjarEngine::new(st),
         Err(NightjarError::Unsupported { .. })
     ));
+    let mut st = settings(None);
+    st.mode = Mode::Relay;
+    assert!(NightjarEngine::new(st).unwrap().is_usable());
     let mut st = settings(None);
     st.caps.max_flows = 0;
     assert!(matches!(
