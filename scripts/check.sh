@@ -10,7 +10,12 @@ cd "$(dirname "$0")/.."
 quick=0
 [ "${1:-}" = "--quick" ] && quick=1
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each stage prints how long the one before it took, so the CI budget can be read off the log.
+stage_start=$SECONDS
+step() {
+  printf '    (%ds)\n\n==> %s\n' "$((SECONDS - stage_start))" "$*"
+  stage_start=$SECONDS
+}
 
 # Third-party fixtures live beside the repository, never in it. Tests that need
 # them skip with a visible message when they are absent.
@@ -69,4 +74,4 @@ if [ "$quick" = 0 ]; then
   fi
 fi
 
-step "done"
+step "done (total ${SECONDS}s)"

@@ -1009,6 +1009,7 @@ impl Alert {
                 .unwrap_or(serde_json::Value::Null),
             retroactive: self.retroactive,
             action: self.action.into(),
+            enforcement: None,
         }
     }
 }

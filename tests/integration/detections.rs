@@ -45,9 +45,19 @@ fn intel() -> Arc<nightjar_intel::Index> {
 
 /// Every alert the pipeline raises on `story`'s timeline.
 fn run(story: Story) -> Vec<Alert> {
+    run_with(story, config(), |_| {})
+}
+
+/// [`run`] with a configuration, and `before` called on the pipeline once intel and inventory
+/// are set.
+fn run_with(
+    story: Story,
+    config: PipelineConfig,
+    before: impl FnOnce(&mut Pipeline),
+) -> Vec<Alert> {
     let s = d::detection_timeline(story, 0x5eed).unwrap();
     let mut engine = Engine::new(EngineConfig::default()).unwrap();
-    let mut p = Pipeline::new(config()).unwrap();
+    let mut p = Pipeline::new(config).unwrap();
     p.set_intel(Some(intel()));
     let inventory: Vec<InventoryApp> = s
         .apps
@@ -61,6 +71,7 @@ fn run(story: Story) -> Vec<Alert> {
         })
         .collect();
     p.set_inventory(&inventory);
+    before(&mut p);
     let mut alerts = Vec::new();
     let mut now = 0;
     for pkt in &s.packets {
@@ -232,4 +243,48 @@ fn an1700_ioc_via_dns_answer() {
         )]
     );
     assert_ioc(&alerts[0], "ioc_dns_answer", "bad-ips", "203.0.113.77");
+}
+
+/// A relay that blocked what the policy told it to block reports how; the alert about that name
+/// or address carries it, and nothing else does.
+#[test]
+fn an1700_block_enforcement_is_recorded_with_the_alert() {
+    use nightjar_detect::{Action, Enforcement, Policy};
+    let blocking = PipelineConfig {
+        policy: Policy {
+            high: Action::Block,
+            medium: Action::Block,
+            ..Policy::default()
+        },
+        ..config()
+    };
+    let t0 = d::STORY_AT;
+    let alerts = run_with(Story::IocDomain, blocking.clone(), |p| {
+        // What a relay's hooks ask before answering.
+        assert_eq!(p.name_action(t0, None, d::IOC_NAME), Action::Block);
+        assert_eq!(p.name_action(t0, None, "example.com"), Action::Record);
+        p.record_enforcement(
+            t0,
+            Enforcement::TcpReset,
+            None,
+            Some("unrelated.example"),
+            None,
+        );
+        p.record_enforcement(t0, Enforcement::DnsNxdomain, None, Some(d::IOC_NAME), None);
+    });
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].action, Action::Block);
+    assert_eq!(alerts[0].enforcement, Some(Enforcement::DnsNxdomain));
+
+    let alerts = run_with(Story::IocIp, blocking, |p| {
+        let ip = std::net::IpAddr::from(d::IOC_IP);
+        assert_eq!(p.address_action(t0, None, ip), Action::Block);
+        p.record_enforcement(t0, Enforcement::TcpReset, None, None, Some(ip));
+    });
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].enforcement, Some(Enforcement::TcpReset));
+
+    // Without a report, the alert asks for a block but claims nothing was done.
+    let alerts = run(Story::IocDomain);
+    assert_eq!(alerts[0].enforcement, None);
 }

@@ -97,6 +97,44 @@ impl Action {
     }
 }
 
+/// How a relay enforced a block: what the device saw instead of an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Enforcement {
+    /// The DNS query was answered NXDOMAIN.
+    DnsNxdomain,
+    /// The DNS query was answered 0.0.0.0 / `::`.
+    DnsSinkhole,
+    /// The TCP connection was refused with RST.
+    TcpReset,
+    /// The UDP flow was refused with ICMP port unreachable.
+    IcmpUnreachable,
+}
+
+impl Enforcement {
+    /// Stable name used in logs and the store.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::DnsNxdomain => "dns_nxdomain",
+            Self::DnsSinkhole => "dns_sinkhole",
+            Self::TcpReset => "tcp_reset",
+            Self::IcmpUnreachable => "icmp_unreachable",
+        }
+    }
+
+    /// The inverse of [`name`](Self::name).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::DnsNxdomain,
+            Self::DnsSinkhole,
+            Self::TcpReset,
+            Self::IcmpUnreachable,
+        ]
+        .into_iter()
+        .find(|e| e.name() == name)
+    }
+}
+
 /// Which detector produced an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -256,6 +294,9 @@ pub struct Alert {
     pub provenance: Option<Provenance>,
     /// What the policy decided.
     pub action: Action,
+    /// What a relay actually did about it, when it blocked the name or a flow
+    /// this alert concerns (see [`crate::Pipeline::record_enforcement`]).
+    pub enforcement: Option<Enforcement>,
 }
 
 /// Maps severities to actions. The default is monitor-only: everything is
@@ -451,7 +492,21 @@ mod tests {
             detector: Detector::Dga,
             provenance: None,
             action: Action::Record,
+            enforcement: None,
         }
+    }
+
+    #[test]
+    fn enforcement_names_round_trip() {
+        for e in [
+            Enforcement::DnsNxdomain,
+            Enforcement::DnsSinkhole,
+            Enforcement::TcpReset,
+            Enforcement::IcmpUnreachable,
+        ] {
+            assert_eq!(Enforcement::from_name(e.name()), Some(e));
+        }
+        assert_eq!(Enforcement::from_name("block"), None);
     }
 
     #[test]

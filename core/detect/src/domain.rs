@@ -56,9 +56,24 @@ pub fn owner_label(normalized: &str) -> &str {
     }
 }
 
+/// Whether normalised `name` is `parent` or one of its subdomains, on a label
+/// boundary (`a.example.org` is within `example.org`; `badexample.org` is not).
+pub fn is_within(name: &str, parent: &str) -> bool {
+    name.strip_suffix(parent)
+        .is_some_and(|head| head.is_empty() || head.ends_with('.'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn within_is_on_label_boundaries() {
+        assert!(is_within("example.org", "example.org"));
+        assert!(is_within("a.b.example.org", "example.org"));
+        assert!(!is_within("badexample.org", "example.org"));
+        assert!(!is_within("example.org", "a.example.org"));
+    }
 
     #[test]
     fn normalizes_case_and_trailing_dot() {

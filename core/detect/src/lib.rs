@@ -30,7 +30,8 @@ pub mod tunnel;
 mod test_fixtures;
 
 pub use alert::{
-    Action, Alert, AlertGate, AttackRef, Detector, GateConfig, Policy, Severity, Signal,
+    Action, Alert, AlertGate, AttackRef, Detector, Enforcement, GateConfig, Policy, Severity,
+    Signal,
 };
 pub use beacon::{Allowlist, BeaconConfig, BeaconKey, BeaconScore, BeaconTracker};
 pub use beacon_eval::{BeaconEval, BeaconEvalConfig, eval_beacon};

@@ -41,8 +41,8 @@ use nightjar_engine::{DnsTransaction, Event, FlowRecord, HelloRecord, HttpRecord
 use nightjar_intel::{Index, Verdict};
 
 use crate::alert::{
-    Action, Alert, AlertGate, Detector, GateConfig, GateCounters, GateVerdict, Policy, Provenance,
-    Severity, Signal,
+    Action, Alert, AlertGate, Detector, Enforcement, GateConfig, GateCounters, GateVerdict, Policy,
+    Provenance, Severity, Signal,
 };
 use crate::baseline::{BaselineConfig, BaselineCounters, Baselines, Protocol, Stage};
 use crate::beacon::{Allowlist, BeaconConfig, BeaconCounters, BeaconKey, BeaconTracker};
@@ -177,6 +177,10 @@ pub struct PipelineCounters {
     pub blocked_names_evicted: u64,
     /// Inventory entries refused (inventory full).
     pub inventory_dropped: u64,
+    /// Enforcements a relay reported ([`Pipeline::record_enforcement`]).
+    pub enforcements: u64,
+    /// Alerts stamped with one of them.
+    pub enforcements_matched: u64,
     /// The gate's own counters (duplicates, rate limited).
     pub gate: GateCounters,
     /// Previously-unseen state.
@@ -241,6 +245,25 @@ impl PipelineMemory {
 const ALERT_BYTES: usize = 1024;
 /// Rough size of one blocked name.
 const BLOCKED_NAME_BYTES: usize = 96;
+/// Recent enforcements kept to stamp the alerts they belong to. A relay
+/// reports one per blocked query or flow, just before the engine's event for
+/// it, so a short list suffices.
+const MAX_ENFORCEMENTS: usize = 64;
+/// Rough size of one remembered enforcement.
+const ENFORCEMENT_BYTES: usize = 128;
+/// How long an enforcement can wait for its alert, µs. A blocked TCP flow's
+/// record completes after the engine's closed-flow timeout.
+const ENFORCEMENT_WINDOW_US: u64 = 300 * 1_000_000;
+
+/// One thing a relay did, waiting to be matched to its alert.
+#[derive(Debug, Clone)]
+struct EnforcementNote {
+    at_us: u64,
+    what: Enforcement,
+    app: Option<u32>,
+    name: Option<String>,
+    ip: Option<IpAddr>,
+}
 
 /// How a contact was made, for the IOC signal's name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -292,6 +315,7 @@ pub struct Pipeline {
     flow_order: VecDeque<u64>,
     blocked: HashSet<String>,
     blocked_order: VecDeque<String>,
+    enforcements: VecDeque<EnforcementNote>,
     counters: PipelineCounters,
 }
 
@@ -321,6 +345,7 @@ impl Pipeline {
             flow_order: VecDeque::new(),
             blocked: HashSet::new(),
             blocked_order: VecDeque::new(),
+            enforcements: VecDeque::new(),
             counters: PipelineCounters::default(),
             config,
         }
@@ -438,10 +463,12 @@ impl Pipeline {
             shared_infra_cap: self.shared.memory_cap(),
             bookkeeping: self.flow_apps.len() * 32
                 + self.blocked.len() * BLOCKED_NAME_BYTES
-                + self.queue.len() * ALERT_BYTES,
+                + self.queue.len() * ALERT_BYTES
+                + self.enforcements.len() * ENFORCEMENT_BYTES,
             bookkeeping_cap: self.config.max_flow_apps * 32
                 + self.config.max_blocked_names * BLOCKED_NAME_BYTES
-                + self.config.max_queued_alerts * ALERT_BYTES,
+                + self.config.max_queued_alerts * ALERT_BYTES
+                + MAX_ENFORCEMENTS * ENFORCEMENT_BYTES,
         }
     }
 
@@ -482,6 +509,72 @@ impl Pipeline {
             },
             _ => Action::Record,
         }
+    }
+
+    /// What a relay's flow policy hook should do with a new flow to `ip`:
+    /// [`Action::Block`] means refuse it. The address's own intel verdict
+    /// through the same severity policy alerts get.
+    pub fn address_action(&self, now_us: u64, app: Option<u32>, ip: IpAddr) -> Action {
+        let _ = app;
+        match self.intel.as_deref().map(|i| i.lookup_ip_ref(ip, now_us)) {
+            Some(v) if v.is_blocked() => match v.to_verdict() {
+                Verdict::Blocked(m) => self.config.policy.action(intel_severity(&m.provenance).0),
+                _ => Action::Record,
+            },
+            _ => Action::Record,
+        }
+    }
+
+    /// Tells the pipeline what a relay did to a query for `name` or a flow to
+    /// `ip` (usually because [`name_action`](Self::name_action) or
+    /// [`address_action`](Self::address_action) said block). The next alert
+    /// about that name (or a parent it lists) or address, for the same app,
+    /// carries it as [`Alert::enforcement`], so the record says not only
+    /// that the policy asked for a block but how the device was refused.
+    /// Call it before feeding the engine events of the same poll: the relay
+    /// decides on the request, the engine reports on the answer. Bounded:
+    /// the oldest of more than 64 unmatched notes is forgotten.
+    pub fn record_enforcement(
+        &mut self,
+        now_us: u64,
+        what: Enforcement,
+        app: Option<u32>,
+        name: Option<&str>,
+        ip: Option<IpAddr>,
+    ) {
+        self.counters.enforcements += 1;
+        let name = name.and_then(domain::normalize).map(|n| n.into_owned());
+        if self.enforcements.len() >= MAX_ENFORCEMENTS {
+            self.enforcements.pop_front();
+        }
+        self.enforcements.push_back(EnforcementNote {
+            at_us: now_us,
+            what,
+            app,
+            name,
+            ip,
+        });
+    }
+
+    /// The newest unexpired enforcement `alert` is about, taken off the list.
+    fn take_enforcement(&mut self, now_us: u64, alert: &Alert) -> Option<Enforcement> {
+        let cutoff = now_us.saturating_sub(ENFORCEMENT_WINDOW_US);
+        while self.enforcements.front().is_some_and(|n| n.at_us < cutoff) {
+            self.enforcements.pop_front();
+        }
+        let about = |n: &EnforcementNote| {
+            let same_app = n.app.is_none() || alert.app_uid.is_none() || n.app == alert.app_uid;
+            let by_name = match (&n.name, &alert.domain) {
+                (Some(name), Some(d)) => domain::is_within(name, d),
+                _ => false,
+            };
+            let by_ip = n.ip.is_some_and(|ip| alert.ips.contains(&ip));
+            same_app && (by_name || by_ip)
+        };
+        let at = self.enforcements.iter().rposition(about)?;
+        let note = self.enforcements.remove(at)?;
+        self.counters.enforcements_matched += 1;
+        Some(note.what)
     }
 
     fn app_ref(&self, uid: Option<u32>) -> AppRef {
@@ -643,6 +736,16 @@ impl Pipeline {
             self.raise(now_us, a);
         }
         if !answered {
+            // Asking for a listed name is AN1700 evidence even when no answer
+            // came (a relay that sinkholed it, or a server already taken down).
+            if let Some(m) = self.lookup_domain(&q, now_us) {
+                let mut a =
+                    self.ioc_match_alert(now_us, &app, m, "ioc_domain", "unanswered dns_query", &q);
+                a.domain = Some(q.clone());
+                a.flow_ids = vec![tx.flow_ref];
+                self.raise(now_us, a);
+                return;
+            }
             // A name nobody could reach is no contact, but a generated one
             // still says the app is hunting for its server.
             if tx.qtype.is_none_or(|t| matches!(t, 1 | 28 | 65)) {
@@ -1008,6 +1111,7 @@ impl Pipeline {
             detector,
             provenance: None,
             action: Action::Record,
+            enforcement: None,
         }
     }
 
@@ -1016,6 +1120,9 @@ impl Pipeline {
         alert.action = self.config.policy.action(alert.severity);
         if self.gate.check(now_us, &alert) != GateVerdict::Pass {
             return;
+        }
+        if !self.enforcements.is_empty() {
+            alert.enforcement = self.take_enforcement(now_us, &alert);
         }
         if alert.action == Action::Block
             && let Some(d) = &alert.domain

@@ -484,3 +484,84 @@ fn dns_over_tls_and_https_upstreams_answer_and_fail_to_servfail() {
     assert!(stat(&stderr, "dns_upstream_failed") >= 1);
     assert_eq!(stat(&stderr, "dns_answered"), 0);
 }
+
+/// `--intel-block`: the relay's hooks ask the detection pipeline, so a listed
+/// name gets NXDOMAIN, a flow to a listed address gets RST, and each alert
+/// says it asked for a block and how the relay enforced it.
+#[test]
+fn intel_blocks_are_enforced_and_recorded_with_their_alerts() {
+    if !have_net_admin() {
+        return skipped("needs root/CAP_NET_ADMIN");
+    }
+    let net = 6;
+    let Some(_far) = far_side("g", net) else {
+        return skipped("needs root/CAP_NET_ADMIN");
+    };
+    let (far_ip, blocked_ip) = (far_ip(net), blocked_ip(net));
+    let feed = std::env::temp_dir().join(format!("nj-e2e-block-{}.txt", std::process::id()));
+    std::fs::write(&feed, format!("# test feed\nevil.test\n{blocked_ip}\n")).expect("write feed");
+    let feed_arg = format!("blockfeed={}", feed.display());
+    let script = format!(
+        "set -e
+         {SERVER} dig 10.111.0.53 www.evil.test
+         {SERVER} dig 10.111.0.53 fine.test
+         {SERVER} connect {blocked_ip}:8080
+         {SERVER} connect {far_ip}:8080"
+    );
+    let out = behind_relay(
+        "g",
+        net,
+        &[
+            "--intel-feed",
+            &feed_arg,
+            "--intel-block",
+            "low",
+            "--app-id",
+            "com.example.blocked",
+        ],
+        &script,
+    );
+    let _ = std::fs::remove_file(&feed);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "script failed");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0], "NXDomain ",
+        "a listed name's subdomain is sinkholed"
+    );
+    assert_eq!(
+        lines[1],
+        format!("NoError {far_ip}"),
+        "others are forwarded"
+    );
+    assert_eq!(lines[2], "refused", "a flow to a listed address gets RST");
+    assert_eq!(lines[3], "connected", "others pass");
+    assert_eq!(stat(&stderr, "tcp_blocked"), 1);
+    assert_eq!(stat(&stderr, "dns_nxdomain"), 1);
+    let alerts: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("nightjar-netns alert:"))
+        .collect();
+    let by_name = alerts
+        .iter()
+        .find(|l| l.contains(" domain=www.evil.test "))
+        .expect("an alert for www.evil.test");
+    assert!(by_name.contains(" app=com.example.blocked "), "{by_name}");
+    assert!(
+        by_name.contains(" action=block enforcement=dns_nxdomain"),
+        "{by_name}"
+    );
+    let by_ip = alerts
+        .iter()
+        .find(|l| l.contains(&format!(" ips=[{blocked_ip}] ")))
+        .expect("an alert for the listed address");
+    assert!(
+        by_ip.contains(" action=block enforcement=tcp_reset"),
+        "{by_ip}"
+    );
+    assert!(
+        alerts.iter().all(|l| !l.contains("fine.test")),
+        "no alert for the clean name: {alerts:?}"
+    );
+}

@@ -95,6 +95,7 @@ fn alert(i: u64) -> AlertRow {
         provenance: serde_json::Value::Null,
         retroactive: false,
         action: AlertAction::Record,
+        enforcement: None,
     }
 }
 

@@ -26,7 +26,7 @@ pub const DNS_COLS: &str = "seq, ts_us, flow_uid, app_uid, client_h, client_p, s
 
 /// Column list matching [`read_alert`].
 pub const ALERT_COLS: &str = "id, ts_us, severity, score, state, app_uid, domain, ips, flow_uids, \
-     detector, attack, signals, provenance, retroactive, action";
+     detector, attack, signals, provenance, retroactive, action, enforcement";
 
 fn bad(column: &'static str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -446,8 +446,9 @@ pub fn read_dns(r: &Row<'_>) -> rusqlite::Result<(i64, DnsRow)> {
 pub fn insert_alert(conn: &Connection, a: &AlertRow) -> Result<u64> {
     let mut st = conn.prepare_cached(
         "INSERT OR REPLACE INTO alerts (id, ts_us, severity, score, state, app_uid, domain, \
-         rev_domain, ips, flow_uids, detector, attack, signals, provenance, retroactive, action) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+         rev_domain, ips, flow_uids, detector, attack, signals, provenance, retroactive, action, \
+         enforcement) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?;
     let id = (a.id != 0).then_some(a.id);
     st.execute(params![
@@ -467,6 +468,7 @@ pub fn insert_alert(conn: &Connection, a: &AlertRow) -> Result<u64> {
         serde_json::to_string(&a.provenance)?,
         a.retroactive,
         a.action.code(),
+        a.enforcement,
     ])?;
     Ok(u64::try_from(conn.last_insert_rowid()).unwrap_or(0))
 }
@@ -492,6 +494,7 @@ pub fn read_alert(r: &Row<'_>) -> rusqlite::Result<AlertRow> {
         provenance: json_col(r, 12, "provenance")?,
         retroactive: r.get(13)?,
         action: AlertAction::from_code(r.get(14)?).ok_or_else(|| bad("action"))?,
+        enforcement: r.get(15)?,
     })
 }
 

@@ -122,6 +122,7 @@ impl EngineRows {
                 Action::Alert => AlertAction::Alert,
                 _ => AlertAction::Record,
             },
+            enforcement: a.enforcement.map(|e| e.name().to_owned()),
         }
     }
 

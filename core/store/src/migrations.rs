@@ -251,8 +251,14 @@ ALTER TABLE alerts ADD COLUMN match_key TEXT;
 CREATE UNIQUE INDEX alerts_match_key ON alerts(match_key) WHERE match_key IS NOT NULL;
 "#;
 
+/// v5: how a relay enforced an alert's block (`alerts.enforcement`, NULL when
+/// nothing was enforced).
+pub const V5: &str = r#"
+ALTER TABLE alerts ADD COLUMN enforcement TEXT;
+"#;
+
 /// All steps; step `i` takes the database from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The version a fully migrated database has.
 pub fn current_version() -> u32 {

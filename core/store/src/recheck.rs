@@ -126,6 +126,7 @@ impl Collector {
                 provenance: info.provenance.clone(),
                 retroactive: true,
                 action: info.action,
+                enforcement: None,
             },
             info,
             hits: 0,

@@ -185,6 +185,10 @@ pub struct AlertRow {
     pub retroactive: bool,
     /// Requested action.
     pub action: AlertAction,
+    /// What a relay did to enforce a block, by its stable name
+    /// (`dns_nxdomain`, `dns_sinkhole`, `tcp_reset`, `icmp_unreachable`);
+    /// `None` when nothing was enforced.
+    pub enforcement: Option<String>,
 }
 
 /// An installed app.

@@ -56,7 +56,7 @@ fn v1_database_migrates_and_keeps_data() {
         store.schema_version().unwrap(),
         migrations::current_version()
     );
-    assert_eq!(migrations::current_version(), 4);
+    assert_eq!(migrations::current_version(), 5);
 
     let old = store.flow(2).unwrap().unwrap();
     assert_eq!(old.uid, "Cv12");
@@ -107,7 +107,17 @@ fn v1_database_migrates_and_keeps_data() {
         Some(7),
     );
     a.flow_uids = vec!["Cv12".into()];
+    // v5: how a block was enforced.
+    a.enforcement = Some("tcp_reset".into());
     let id = store.insert_alert(&a).unwrap();
+    let stored = store.alerts(&Query::new()).unwrap().items;
+    assert_eq!(
+        stored
+            .iter()
+            .find(|s| s.id == id)
+            .and_then(|s| s.enforcement.as_deref()),
+        Some("tcp_reset")
+    );
     store
         .save_packets(
             &nightjar_store::FlowPackets {
@@ -160,7 +170,7 @@ fn newer_schema_is_refused() {
     match Store::open_reader(&path, Duration::from_secs(1)) {
         Err(StoreError::SchemaTooNew {
             found: 99,
-            supported: 4,
+            supported: 5,
         }) => {}
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
@@ -254,7 +264,7 @@ fn v2_rows_survive_the_v3_rebuild() {
     drop(conn);
 
     let store = Store::open_reader(&path, Duration::from_secs(1)).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 4);
+    assert_eq!(store.schema_version().unwrap(), 5);
     for f in &expected {
         assert_eq!(store.flow(f.id).unwrap().as_ref(), Some(f));
     }

@@ -14,14 +14,15 @@ mod linux {
     use std::os::fd::AsRawFd;
     use std::path::PathBuf;
     use std::process::{Child, Command, ExitCode, Stdio};
+    use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     use clap::Parser;
     use mio::unix::SourceFd;
     use mio::{Events, Interest, Poll, Token as MioToken};
     use nightjar_relay::{
-        DnsConfig, DnsDecision, DnsPolicy, FlowPolicy, NameList, Relay, RelayConfig,
-        SecureDnsConfig, SecureTransport, StdDialer, Token as RelayToken, client_config,
+        DnsConfig, DnsDecision, DnsPolicy, FlowPolicy, NameList, Relay, RelayConfig, RelayEvent,
+        SecureDnsConfig, SecureTransport, StdDialer, Token as RelayToken, Transport, client_config,
     };
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, ServerName};
@@ -98,6 +99,13 @@ mod linux {
         /// the alert pipeline against; alerts are printed to stderr (repeatable).
         #[arg(long)]
         intel_feed: Vec<PathBuf>,
+        /// Block what the intel feeds list at this severity or above
+        /// (low, medium, high): the pipeline's policy turns such alerts into
+        /// blocks, and the relay's DNS and flow hooks ask the pipeline, so a
+        /// listed name gets NXDOMAIN, a flow to a listed address or name gets
+        /// RST, and the alert records how it was enforced.
+        #[arg(long, value_parser = ["low", "medium", "high"], requires = "intel_feed")]
+        intel_block: Option<String>,
         /// The app every flow is attributed to (the namespace is one "app").
         #[arg(long, default_value_t = 10_001)]
         app_uid: u32,
@@ -332,9 +340,50 @@ mod linux {
     }
 
     /// The alert pipeline over the engine's events, when a feed was given.
+    /// Shared with the relay's policy hooks (same thread; the lock is never
+    /// contended).
     struct Detection {
-        pipeline: nightjar_detect::Pipeline,
+        pipeline: Arc<Mutex<nightjar_detect::Pipeline>>,
         uid: u32,
+    }
+
+    fn lock(p: &Mutex<nightjar_detect::Pipeline>) -> MutexGuard<'_, nightjar_detect::Pipeline> {
+        p.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `--intel-block`: the relay asks the pipeline, so what it blocks and
+    /// what the alerts say it asked for cannot disagree.
+    #[derive(Debug)]
+    struct PipelinePolicy {
+        pipeline: Arc<Mutex<nightjar_detect::Pipeline>>,
+    }
+
+    impl DnsPolicy for PipelinePolicy {
+        fn decide(&self, qname: &str, app: Option<u32>) -> DnsDecision {
+            match lock(&self.pipeline).name_action(now_us(), app, qname) {
+                nightjar_detect::Action::Block => DnsDecision::NxDomain,
+                _ => DnsDecision::Forward,
+            }
+        }
+    }
+
+    impl FlowPolicy for PipelinePolicy {
+        fn decide(
+            &self,
+            dst: SocketAddr,
+            name: Option<&str>,
+            app: Option<u32>,
+        ) -> nightjar_relay::FlowDecision {
+            use nightjar_detect::Action;
+            let p = lock(&self.pipeline);
+            let now = now_us();
+            let by_name = name.is_some_and(|n| p.name_action(now, app, n) == Action::Block);
+            if by_name || p.address_action(now, app, dst.ip()) == Action::Block {
+                nightjar_relay::FlowDecision::Block
+            } else {
+                nightjar_relay::FlowDecision::Allow
+            }
+        }
     }
 
     impl Detection {
@@ -351,9 +400,20 @@ mod linux {
             });
             // Mapped read-only: the open index outlives its name.
             let _ = std::fs::remove_file(&compiled);
+            let mut config = nightjar_detect::PipelineConfig::default();
+            if let Some(level) = &args.intel_block {
+                use nightjar_detect::Action::Block;
+                let p = &mut config.policy;
+                p.high = Block;
+                if level != "high" {
+                    p.medium = Block;
+                }
+                if level == "low" {
+                    p.low = Block;
+                }
+            }
             let mut pipeline =
-                nightjar_detect::Pipeline::new(nightjar_detect::PipelineConfig::default())
-                    .map_err(|e| format!("pipeline: {e}"))?;
+                nightjar_detect::Pipeline::new(config).map_err(|e| format!("pipeline: {e}"))?;
             pipeline.set_intel(Some(std::sync::Arc::new(index?)));
             // Installed long ago, so only intel speaks for it.
             let installed_us = now_us().saturating_sub(30 * 86_400 * 1_000_000);
@@ -365,9 +425,42 @@ mod linux {
                 updated_us: installed_us,
             }]);
             Ok(Some(Detection {
-                pipeline,
+                pipeline: Arc::new(Mutex::new(pipeline)),
                 uid: args.app_uid,
             }))
+        }
+
+        /// What the relay did, told to the pipeline before the engine's events
+        /// of the same poll (the relay decides on the request, the engine
+        /// reports on the answer).
+        fn on_relay_event(&mut self, now: u64, event: &RelayEvent) {
+            use nightjar_detect::Enforcement;
+            let mut p = lock(&self.pipeline);
+            match event {
+                RelayEvent::FlowBlocked(b) => {
+                    let what = match b.transport {
+                        Transport::Tcp => Enforcement::TcpReset,
+                        Transport::Udp => Enforcement::IcmpUnreachable,
+                    };
+                    p.record_enforcement(
+                        now,
+                        what,
+                        Some(self.uid),
+                        b.name.as_deref(),
+                        Some(b.dst.ip()),
+                    );
+                }
+                RelayEvent::DnsBlocked {
+                    qname, decision, ..
+                } => {
+                    let what = match decision {
+                        DnsDecision::Sinkhole => Enforcement::DnsSinkhole,
+                        _ => Enforcement::DnsNxdomain,
+                    };
+                    p.record_enforcement(now, what, Some(self.uid), Some(qname), None);
+                }
+                _ => {}
+            }
         }
 
         fn on_event(&mut self, now: u64, event: &nightjar_engine::Event) {
@@ -387,19 +480,23 @@ mod linux {
                 Event::FlowCompleted(r) => Some(r.id.0),
                 _ => None,
             };
+            let mut p = lock(&self.pipeline);
             if let Some(f) = flow {
-                self.pipeline.attribute(f, self.uid);
+                p.attribute(f, self.uid);
             }
-            self.pipeline.on_event(now, event);
-            while let Some(a) = self.pipeline.next_alert() {
+            p.on_event(now, event);
+            while let Some(a) = p.next_alert() {
+                let ips: Vec<String> = a.ips.iter().map(ToString::to_string).collect();
                 eprintln!(
-                    "nightjar-netns alert: detector={:?} severity={:?} domain={} app={} flow_ids={:?} action={:?}",
+                    "nightjar-netns alert: detector={:?} severity={:?} domain={} ips=[{}] app={} flow_ids={:?} action={} enforcement={}",
                     a.detector,
                     a.severity,
                     a.domain.as_deref().unwrap_or("-"),
+                    ips.join(","),
                     a.app.as_deref().unwrap_or("-"),
                     a.flow_ids,
-                    a.action
+                    a.action.name(),
+                    a.enforcement.map_or("-", |e| e.name())
                 );
             }
         }
@@ -450,14 +547,20 @@ mod linux {
             ..RelayConfig::default()
         };
         let mut detection = Detection::new(args)?;
-        let mut relay = Relay::new(
-            config,
-            Box::new(dialer),
-            Box::new(policies(args)),
-            Box::new(policies(args)),
-            now_us(),
-        )
-        .map_err(|e| format!("relay: {e}"))?;
+        let (dns_policy, flow_policy): (Box<dyn DnsPolicy>, Box<dyn FlowPolicy>) =
+            match (&detection, &args.intel_block) {
+                (Some(d), Some(_)) => (
+                    Box::new(PipelinePolicy {
+                        pipeline: Arc::clone(&d.pipeline),
+                    }),
+                    Box::new(PipelinePolicy {
+                        pipeline: Arc::clone(&d.pipeline),
+                    }),
+                ),
+                _ => (Box::new(policies(args)), Box::new(policies(args))),
+            };
+        let mut relay = Relay::new(config, Box::new(dialer), dns_policy, flow_policy, now_us())
+            .map_err(|e| format!("relay: {e}"))?;
         if let Some(secure) = secure_dns(args)? {
             relay
                 .set_secure_dns(secure)
@@ -550,18 +653,28 @@ mod linux {
                     tun_write_dropped += 1;
                 }
             });
+            while let Some(ev) = relay.next_event() {
+                log::info!("{ev:?}");
+                if let Some(d) = detection.as_mut() {
+                    d.on_relay_event(now_us(), &ev);
+                }
+            }
             while let Some(ev) = relay.engine_mut().next_event() {
                 if let Some(d) = detection.as_mut() {
                     d.on_event(now_us(), &ev);
                 }
             }
-            while let Some(ev) = relay.next_event() {
-                log::info!("{ev:?}");
-            }
             // The memory report walks the engine's tables too: sample it.
             turns = turns.wrapping_add(1);
             if turns.is_multiple_of(64) {
                 peak_relay_bytes = peak_relay_bytes.max(relay.memory().relay_total());
+            }
+        }
+        // Flows still open complete now, so their alerts are not lost.
+        relay.engine_mut().flush();
+        while let Some(ev) = relay.engine_mut().next_event() {
+            if let Some(d) = detection.as_mut() {
+                d.on_event(now_us(), &ev);
             }
         }
         if args.stats {

@@ -72,6 +72,7 @@ pub const ALERT_HEADER: &[&str] = &[
     "provenance",
     "retroactive",
     "action",
+    "enforcement",
 ];
 
 fn o<T: ToString>(v: &Option<T>) -> String {
@@ -158,6 +159,7 @@ pub fn write_alert<W: Write>(w: &mut csv::Writer<W>, a: &AlertRow) -> Result<()>
         serde_json::to_string(&a.provenance)?,
         a.retroactive.to_string(),
         a.action.as_str().to_string(),
+        o(&a.enforcement),
     ])?;
     Ok(())
 }

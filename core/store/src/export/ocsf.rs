@@ -282,6 +282,7 @@ pub fn detection_finding(a: &AlertRow) -> Value {
             "provenance": a.provenance,
             "retroactive": a.retroactive,
             "action": a.action,
+            "enforcement": a.enforcement,
         }),
     );
     Value::Object(m)

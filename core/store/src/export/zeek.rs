@@ -237,6 +237,7 @@ pub fn alert(a: &AlertRow) -> Value {
     m.insert("provenance".into(), a.provenance.clone());
     m.insert("retroactive".into(), json!(a.retroactive));
     m.insert("action".into(), json!(a.action));
+    opt(&mut m, "enforcement", a.enforcement.as_deref());
     Value::Object(m)
 }
 

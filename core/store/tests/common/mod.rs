@@ -103,5 +103,6 @@ pub fn alert(id: u64, ts: u64, sev: Severity, state: AlertState, app: Option<u32
         provenance: serde_json::json!({"feed": "mvt", "version": "2024-01"}),
         retroactive: false,
         action: AlertAction::Alert,
+        enforcement: None,
     }
 }
