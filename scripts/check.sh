@@ -42,6 +42,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo deny: licences, bans, sources (deny.toml; advisories need the RustSec git database)"
 command -v cargo-deny >/dev/null || cargo install --locked cargo-deny
+# deny reads the metadata of every platform's dependencies (windows-sys, android_log-sys, ...),
+# which a Linux build never downloads: fetch them first, or --offline fails on a fresh machine.
+cargo fetch --locked --quiet
 cargo deny --offline check licenses bans sources
 
 step "tests"

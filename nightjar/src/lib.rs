@@ -7,6 +7,7 @@ pub mod error;
 pub mod eval_cmd;
 pub mod intel_cmd;
 pub mod memory_cmd;
+pub mod memory_relay;
 pub mod output;
 pub mod replay;
 pub mod store_cmd;

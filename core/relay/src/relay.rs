@@ -687,23 +687,38 @@ impl Relay {
         let mut rounds = 0;
         loop {
             self.stats.iface_polls += 1;
-            let polled = self.iface.poll(ts, &mut self.device, &mut self.sockets);
+            // Whether it did anything matters less than whether bytes moved
+            // afterwards: new data for a socket needs another poll to leave.
+            let _: PollResult = self.iface.poll(ts, &mut self.device, &mut self.sockets);
             self.device.reclaim();
             let moved = self.service_tcp(now_us);
+            // The interface stopped at the tunnel queue's cap: hand the
+            // packets out each round, so the queue stays bounded however
+            // much the sockets have to send.
+            let stalled = self.device.tx_full();
+            self.flush_tx(now_us, &mut emit);
             rounds += 1;
-            if !moved && polled == PollResult::None {
-                break;
-            }
             if rounds >= MAX_ROUNDS {
                 self.work_left = true;
                 break;
             }
+            if stalled {
+                continue;
+            }
+            // Nothing moved between the sockets and the outbound side, so
+            // another interface poll would find what this one found.
             if !moved {
                 break;
             }
         }
         self.service_udp(now_us);
         self.service_secure_dns(now_us);
+        self.flush_tx(now_us, &mut emit);
+    }
+
+    /// Hands every queued tunnel packet to `emit` (the engine sees each one
+    /// first) and returns the buffers to the pool.
+    fn flush_tx(&mut self, now_us: u64, emit: &mut impl FnMut(&[u8])) {
         let mut out = core::mem::take(&mut self.out);
         self.device.swap_tx(&mut out);
         for packet in out.drain(..) {
