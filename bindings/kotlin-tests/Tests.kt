@@ -1,7 +1,8 @@
 // Host tests of the Kotlin bindings, run on the JVM against the host cdylib (see run.sh).
-// They cover the bindings, not the engine's logic: every exported function, both callbacks
-// arriving from Rust threads, every error variant, a caught panic, and a capture replayed
-// through `ingest` compared with what `nightjar replay --json` says about the same file.
+// They cover the bindings, not the engine's logic: every exported function, the callbacks
+// arriving from Rust threads, every error variant, a caught panic, relay mode answering a SYN
+// to a local socket, and a capture replayed through `ingest` compared with what
+// `nightjar replay --json` says about the same file.
 
 import org.nightjar.ffi.*
 import java.io.File
@@ -112,6 +113,27 @@ fun udp(sport: Int, dport: Int, dst: Int, payload: ByteArray = ByteArray(8) { it
     System.arraycopy(payload, 0, p, 28, payload.size)
     return p
 }
+
+/** An IPv4 TCP SYN (with an MSS option) from 10.111.0.2:sport to 127.0.0.1:dport, checksums set. */
+fun tcpSyn(sport: Int, dport: Int, seq: Int): ByteArray {
+    val p = ByteArray(44)
+    p[0] = 0x45; p[3] = 44; p[8] = 64; p[9] = 6
+    System.arraycopy(byteArrayOf(10, 111, 0, 2), 0, p, 12, 4)
+    System.arraycopy(byteArrayOf(127, 0, 0, 1), 0, p, 16, 4)
+    val c = checksum(p, 0, 20); p[10] = (c shr 8).toByte(); p[11] = c.toByte()
+    p[20] = (sport shr 8).toByte(); p[21] = sport.toByte(); p[22] = (dport shr 8).toByte(); p[23] = dport.toByte()
+    for (i in 0 until 4) p[24 + i] = (seq shr (24 - 8 * i)).toByte()
+    p[32] = 0x60; p[33] = 0x02; p[34] = 0xff.toByte(); p[35] = 0xff.toByte()
+    p[40] = 2; p[41] = 4; p[42] = 0x05; p[43] = 0xb4.toByte()
+    val pseudo = ByteArray(12 + 24)
+    System.arraycopy(p, 12, pseudo, 0, 8); pseudo[9] = 6; pseudo[11] = 24
+    System.arraycopy(p, 20, pseudo, 12, 24)
+    val t = checksum(pseudo, 0, pseudo.size); p[36] = (t shr 8).toByte(); p[37] = t.toByte()
+    return p
+}
+
+fun be16(b: ByteArray, at: Int) = ((b[at].toInt() and 0xff) shl 8) or (b[at + 1].toInt() and 0xff)
+fun be32(b: ByteArray, at: Int) = (be16(b, at) shl 16) or be16(b, at + 2)
 
 fun syntheticAlert(ts: ULong) = Alert(
     0UL, ts, AlertSeverity.HIGH, 0.8f, AlertState.NEW, 10_100u, "synthetic.test",
@@ -243,7 +265,9 @@ fun main() {
     }
 
     test("every error variant reaches Kotlin as a typed exception") {
-        expectThrows<NightjarException.Unsupported> { NightjarEngine(settings(mode = Mode.RELAY)) }
+        // Relay mode is built; an encrypted DNS upstream is what the bindings do not expose yet.
+        val tlsDns = defaultRelaySettings().copy(dnsAddress = "10.111.0.53", dnsUpstream = "tls://192.0.2.1:853#dns.example")
+        expectThrows<NightjarException.Unsupported> { NightjarEngine(settings(mode = Mode.RELAY).copy(relay = tlsDns)) }
         expectThrows<NightjarException.InvalidConfig> { NightjarEngine(settings(caps = defaultMemoryCaps().copy(maxFlows = 0UL))) }
         File(tmp, "garbage.idx").writeText("not an index")
         // Fail open: a damaged index or an unopenable database still gives an engine; the calls
@@ -386,6 +410,38 @@ fun main() {
             }
             val rep = e.shutdown()
             check(rep.writer != null && rep.flowsFlushed == 0UL)
+        }
+    }
+
+    test("relay mode: a SYN to a local ServerSocket is answered with a SYN-ACK; the protector sees the socket") {
+        java.net.ServerSocket(0, 8, java.net.InetAddress.getByName("127.0.0.1")).use { server ->
+            server.soTimeout = 20_000
+            val protects = LinkedBlockingQueue<Pair<Int, String>>()
+            NightjarEngine(settings(mode = Mode.RELAY).copy(relay = defaultRelaySettings())).use { e ->
+                e.setSocketProtector(object : SocketProtector {
+                    override fun protect(fd: Int): Boolean {
+                        protects.add(fd to Thread.currentThread().name)
+                        return true
+                    }
+                })
+                val seq = 0x2000_0000
+                val r = e.ingest(listOf(Packet(tcpSyn(40_100, server.localPort, seq), true, 0UL)))
+                check(r.verdicts.single().isNew) { "the SYN opens a flow" }
+                val synAck = r.toTunnel.firstOrNull { p ->
+                    val ihl = (p[0].toInt() and 0x0f) * 4
+                    p[9].toInt() == 6 && be16(p, ihl + 2) == 40_100 && (p[ihl + 13].toInt() and 0x12) == 0x12
+                }
+                check(synAck != null) { "no SYN-ACK in ${r.toTunnel.size} packets" }
+                check(be32(synAck!!, 28) == seq + 1) { "acknowledges the SYN" }
+                val (fd, thread) = protects.poll(5, TimeUnit.SECONDS) ?: throw AssertionError("protect not called")
+                check(fd > 2) { "fd $fd" }
+                check(thread == Thread.currentThread().name) { "protect ran on $thread" }
+                server.accept().close() // the relay's protected socket really connected
+                val relay = e.stats().relay ?: throw AssertionError("no relay counters")
+                check(relay.protectCalls == 1UL && relay.tcpAccepted == 1UL) { "$relay" }
+                check(e.memory().relay != null)
+                e.shutdown()
+            }
         }
     }
 

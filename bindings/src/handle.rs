@@ -657,8 +657,8 @@ impl NightjarEngine {
 
     /// Sets (or with `None` removes) relay mode's socket protector (Android:
     /// `VpnService.protect`). Set it before the first `ingest`: sockets opened without one are
-    /// not protected. Called on the ingesting thread with the engine lock held (see
-    /// [`crate::callbacks`]). Fails with `InvalidArgument` in monitor mode, which opens no
+    /// not protected. Called on the ingesting thread with the engine lock held (see the
+    /// `callbacks` module). Fails with `InvalidArgument` in monitor mode, which opens no
     /// sockets.
     pub fn set_socket_protector(&self, protector: Option<Arc<dyn SocketProtector>>) -> Result<()> {
         self.run(|| {
@@ -676,7 +676,7 @@ impl NightjarEngine {
     /// relay produces outside `ingest` (answers from the network, retransmissions), on the
     /// `nightjar-relay` thread with no lock held. Packets queued while none was set are
     /// delivered to it at once. Without one they wait for the next `ingest` or `poll` (at most
-    /// [`crate::TUNNEL_QUEUE`]; more are dropped and counted). Fails with `InvalidArgument` in
+    /// `TUNNEL_QUEUE`; more are dropped and counted). Fails with `InvalidArgument` in
     /// monitor mode.
     pub fn set_tunnel_writer(&self, writer: Option<Arc<dyn TunnelWriter>>) -> Result<()> {
         self.run(|| {

@@ -519,6 +519,22 @@ fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterInt32: FfiConverterPrimitive {
+    typealias FfiType = Int32
+    typealias SwiftType = Int32
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Int32 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: Int32, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
     typealias FfiType = UInt64
     typealias SwiftType = UInt64
@@ -1118,6 +1134,13 @@ public protocol NightjarEngineProtocol: AnyObject, Sendable {
      * Feeds a batch of packets, in the order they crossed the tunnel. Call it from the packet
      * thread. When a packet opens a flow, the [`AppResolver`] (if set) is asked for the owner
      * on this thread, with the engine lock released, before the batch goes on.
+     *
+     * Relay mode: give it every packet read from the tunnel (`outbound = true`); the relay
+     * answers the device's connections itself, opening outbound sockets through the
+     * [`SocketProtector`] on this thread, and the packets to write back to the tunnel come
+     * back in `to_tunnel` (the ones produced later, through the [`TunnelWriter`]). Verdicts
+     * are `Pass` and only say which flow each packet was counted in: the relay has already
+     * consumed the packets, so the host forwards nothing itself.
      */
     func ingest(packets: [Packet]) throws  -> IngestResult
     
@@ -1134,9 +1157,11 @@ public protocol NightjarEngineProtocol: AnyObject, Sendable {
     
     /**
      * Lets time pass without packets (call about once a second when the tunnel is quiet):
-     * idle flows complete and are written.
+     * idle flows complete and are written. Returns the packets for the tunnel: always empty in
+     * monitor mode; in relay mode what the relay produced now and any queued while no
+     * [`TunnelWriter`] was set (relay mode uses its own clock, not `now_us`).
      */
-    func poll(nowUs: UInt64) throws 
+    func poll(nowUs: UInt64) throws  -> [Data]
     
     /**
      * Alerts matching `filter`, newest first.
@@ -1205,8 +1230,28 @@ public protocol NightjarEngineProtocol: AnyObject, Sendable {
     func setAppResolver(resolver: AppResolver?) throws 
     
     /**
-     * Completes every live flow, writes everything to the database and stops its writer and
-     * the alert thread. Every later call fails with `EngineUnusable`.
+     * Sets (or with `None` removes) relay mode's socket protector (Android:
+     * `VpnService.protect`). Set it before the first `ingest`: sockets opened without one are
+     * not protected. Called on the ingesting thread with the engine lock held (see the
+     * `callbacks` module). Fails with `InvalidArgument` in monitor mode, which opens no
+     * sockets.
+     */
+    func setSocketProtector(protector: SocketProtector?) throws 
+    
+    /**
+     * Sets (or with `None` removes) relay mode's tunnel writer, which receives the packets the
+     * relay produces outside `ingest` (answers from the network, retransmissions), on the
+     * `nightjar-relay` thread with no lock held. Packets queued while none was set are
+     * delivered to it at once. Without one they wait for the next `ingest` or `poll` (at most
+     * `TUNNEL_QUEUE`; more are dropped and counted). Fails with `InvalidArgument` in
+     * monitor mode.
+     */
+    func setTunnelWriter(writer: TunnelWriter?) throws 
+    
+    /**
+     * Completes every live flow, writes everything to the database and stops its writer, the
+     * alert thread and, in relay mode, the relay thread (its connections are dropped; the
+     * device's TCP stack sees them time out). Every later call fails with `EngineUnusable`.
      */
     func shutdown() throws  -> ShutdownReport
     
@@ -1375,6 +1420,13 @@ open func health()throws  -> Health  {
      * Feeds a batch of packets, in the order they crossed the tunnel. Call it from the packet
      * thread. When a packet opens a flow, the [`AppResolver`] (if set) is asked for the owner
      * on this thread, with the engine lock released, before the batch goes on.
+     *
+     * Relay mode: give it every packet read from the tunnel (`outbound = true`); the relay
+     * answers the device's connections itself, opening outbound sockets through the
+     * [`SocketProtector`] on this thread, and the packets to write back to the tunnel come
+     * back in `to_tunnel` (the ones produced later, through the [`TunnelWriter`]). Verdicts
+     * are `Pass` and only say which flow each packet was counted in: the relay has already
+     * consumed the packets, so the host forwards nothing itself.
      */
 open func ingest(packets: [Packet])throws  -> IngestResult  {
     return try  FfiConverterTypeIngestResult_lift(try rustCallWithError(FfiConverterTypeNightjarError_lift) {
@@ -1413,15 +1465,18 @@ open func memory()throws  -> MemoryReport  {
     
     /**
      * Lets time pass without packets (call about once a second when the tunnel is quiet):
-     * idle flows complete and are written.
+     * idle flows complete and are written. Returns the packets for the tunnel: always empty in
+     * monitor mode; in relay mode what the relay produced now and any queued while no
+     * [`TunnelWriter`] was set (relay mode uses its own clock, not `now_us`).
      */
-open func poll(nowUs: UInt64)throws   {try rustCallWithError(FfiConverterTypeNightjarError_lift) {
+open func poll(nowUs: UInt64)throws  -> [Data]  {
+    return try  FfiConverterSequenceData.lift(try rustCallWithError(FfiConverterTypeNightjarError_lift) {
         uniffiCallStatus in
     uniffi_nightjar_ffi_fn_method_nightjarengine_poll(
             self.uniffiCloneHandle(),
         FfiConverterUInt64.lower(nowUs),uniffiCallStatus
     )
-}
+})
 }
     
     /**
@@ -1585,8 +1640,42 @@ open func setAppResolver(resolver: AppResolver?)throws   {try rustCallWithError(
 }
     
     /**
-     * Completes every live flow, writes everything to the database and stops its writer and
-     * the alert thread. Every later call fails with `EngineUnusable`.
+     * Sets (or with `None` removes) relay mode's socket protector (Android:
+     * `VpnService.protect`). Set it before the first `ingest`: sockets opened without one are
+     * not protected. Called on the ingesting thread with the engine lock held (see the
+     * `callbacks` module). Fails with `InvalidArgument` in monitor mode, which opens no
+     * sockets.
+     */
+open func setSocketProtector(protector: SocketProtector?)throws   {try rustCallWithError(FfiConverterTypeNightjarError_lift) {
+        uniffiCallStatus in
+    uniffi_nightjar_ffi_fn_method_nightjarengine_set_socket_protector(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionTypeSocketProtector.lower(protector),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Sets (or with `None` removes) relay mode's tunnel writer, which receives the packets the
+     * relay produces outside `ingest` (answers from the network, retransmissions), on the
+     * `nightjar-relay` thread with no lock held. Packets queued while none was set are
+     * delivered to it at once. Without one they wait for the next `ingest` or `poll` (at most
+     * `TUNNEL_QUEUE`; more are dropped and counted). Fails with `InvalidArgument` in
+     * monitor mode.
+     */
+open func setTunnelWriter(writer: TunnelWriter?)throws   {try rustCallWithError(FfiConverterTypeNightjarError_lift) {
+        uniffiCallStatus in
+    uniffi_nightjar_ffi_fn_method_nightjarengine_set_tunnel_writer(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionTypeTunnelWriter.lower(writer),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Completes every live flow, writes everything to the database and stops its writer, the
+     * alert thread and, in relay mode, the relay thread (its connections are dropped; the
+     * device's TCP stack sees them time out). Every later call fails with `EngineUnusable`.
      */
 open func shutdown()throws  -> ShutdownReport  {
     return try  FfiConverterTypeShutdownReport_lift(try rustCallWithError(FfiConverterTypeNightjarError_lift) {
@@ -1652,6 +1741,439 @@ public func FfiConverterTypeNightjarEngine_lift(_ handle: UInt64) throws -> Nigh
 #endif
 public func FfiConverterTypeNightjarEngine_lower(_ value: NightjarEngine) -> UInt64 {
     return FfiConverterTypeNightjarEngine.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Protects relay mode's outbound sockets from the tunnel (Android: `VpnService.protect(fd)`).
+ * Without one, sockets are opened unprotected: right on iOS and Linux, where the provider's
+ * own sockets do not enter the tunnel, wrong on Android (they would loop back into it). Set it
+ * before the first `ingest`.
+ */
+public protocol SocketProtector: AnyObject, Sendable {
+    
+    /**
+     * Called with each new outbound socket's file descriptor before it connects (see the
+     * module docs for the thread and the lock). `false` refuses the socket.
+     */
+    func protect(fd: Int32)  -> Bool
+    
+}
+/**
+ * Protects relay mode's outbound sockets from the tunnel (Android: `VpnService.protect(fd)`).
+ * Without one, sockets are opened unprotected: right on iOS and Linux, where the provider's
+ * own sockets do not enter the tunnel, wrong on Android (they would loop back into it). Set it
+ * before the first `ingest`.
+ */
+open class SocketProtectorImpl: SocketProtector, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_nightjar_ffi_fn_clone_socketprotector(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_nightjar_ffi_fn_free_socketprotector(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Called with each new outbound socket's file descriptor before it connects (see the
+     * module docs for the thread and the lock). `false` refuses the socket.
+     */
+open func protect(fd: Int32) -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_nightjar_ffi_fn_method_socketprotector_protect(
+            self.uniffiCloneHandle(),
+        FfiConverterInt32.lower(fd),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceSocketProtector {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceSocketProtector = UniffiVTableCallbackInterfaceSocketProtector(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeSocketProtector.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface SocketProtector: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeSocketProtector.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface SocketProtector: handle missing in uniffiClone")
+            }
+        },
+        protect: { (
+            uniffiHandle: UInt64,
+            fd: Int32,
+            uniffiOutReturn: UnsafeMutablePointer<Int8>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> Bool in
+                guard let uniffiObj = try? FfiConverterTypeSocketProtector.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.protect(
+                     fd: try FfiConverterInt32.lift(fd)
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterBool.lower($0) }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceSocketProtector> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceSocketProtector>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitSocketProtector() {
+    uniffi_nightjar_ffi_fn_init_callback_vtable_socketprotector(UniffiCallbackInterfaceSocketProtector.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSocketProtector: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<SocketProtector>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = SocketProtector
+
+    public static func lift(_ handle: UInt64) throws -> SocketProtector {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return SocketProtectorImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: SocketProtector) -> UInt64 {
+         if let rustImpl = value as? SocketProtectorImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SocketProtector {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: SocketProtector, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSocketProtector_lift(_ handle: UInt64) throws -> SocketProtector {
+    return try FfiConverterTypeSocketProtector.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSocketProtector_lower(_ value: SocketProtector) -> UInt64 {
+    return FfiConverterTypeSocketProtector.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Writes relay mode's packets to the tunnel (`NEPacketTunnelFlow.writePackets`, the
+ * `VpnService` file descriptor) when they are produced outside `ingest`: answers from the
+ * network, retransmissions, timers.
+ */
+public protocol TunnelWriter: AnyObject, Sendable {
+    
+    /**
+     * Raw IP packets to write to the tunnel, in order. Called on the `nightjar-relay` thread.
+     */
+    func writePackets(packets: [Data]) 
+    
+}
+/**
+ * Writes relay mode's packets to the tunnel (`NEPacketTunnelFlow.writePackets`, the
+ * `VpnService` file descriptor) when they are produced outside `ingest`: answers from the
+ * network, retransmissions, timers.
+ */
+open class TunnelWriterImpl: TunnelWriter, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_nightjar_ffi_fn_clone_tunnelwriter(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_nightjar_ffi_fn_free_tunnelwriter(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Raw IP packets to write to the tunnel, in order. Called on the `nightjar-relay` thread.
+     */
+open func writePackets(packets: [Data])  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_nightjar_ffi_fn_method_tunnelwriter_write_packets(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceData.lower(packets),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceTunnelWriter {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceTunnelWriter = UniffiVTableCallbackInterfaceTunnelWriter(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeTunnelWriter.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface TunnelWriter: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeTunnelWriter.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface TunnelWriter: handle missing in uniffiClone")
+            }
+        },
+        writePackets: { (
+            uniffiHandle: UInt64,
+            packets: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeTunnelWriter.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.writePackets(
+                     packets: try FfiConverterSequenceData.lift(packets)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceTunnelWriter> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceTunnelWriter>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitTunnelWriter() {
+    uniffi_nightjar_ffi_fn_init_callback_vtable_tunnelwriter(UniffiCallbackInterfaceTunnelWriter.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTunnelWriter: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<TunnelWriter>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = TunnelWriter
+
+    public static func lift(_ handle: UInt64) throws -> TunnelWriter {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return TunnelWriterImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: TunnelWriter) -> UInt64 {
+         if let rustImpl = value as? TunnelWriterImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TunnelWriter {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: TunnelWriter, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTunnelWriter_lift(_ handle: UInt64) throws -> TunnelWriter {
+    return try FfiConverterTypeTunnelWriter.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTunnelWriter_lower(_ value: TunnelWriter) -> UInt64 {
+    return FfiConverterTypeTunnelWriter.lower(value)
 }
 
 
@@ -3138,7 +3660,7 @@ public struct EngineSettings: Equatable, Hashable {
      */
     public var intelIndexPath: String?
     /**
-     * Monitor (the only mode built so far) or relay.
+     * Monitor or relay.
      */
     public var mode: Mode
     /**
@@ -3150,6 +3672,10 @@ public struct EngineSettings: Equatable, Hashable {
      * hash so a remote peer cannot aim collisions at it.
      */
     public var hashSeed: UInt64
+    /**
+     * Relay mode's settings; `None` takes [`default_relay_settings`]. Ignored in monitor mode.
+     */
+    public var relay: RelaySettings?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3162,7 +3688,7 @@ public struct EngineSettings: Equatable, Hashable {
          * A compiled intel index (see `compile_feeds`); `None` starts without one.
          */intelIndexPath: String?, 
         /**
-         * Monitor (the only mode built so far) or relay.
+         * Monitor or relay.
          */mode: Mode, 
         /**
          * Memory caps.
@@ -3170,12 +3696,16 @@ public struct EngineSettings: Equatable, Hashable {
         /**
          * Random bits from the host (`SecRandomCopyBytes`, `SecureRandom`): seeds the flow table's
          * hash so a remote peer cannot aim collisions at it.
-         */hashSeed: UInt64) {
+         */hashSeed: UInt64, 
+        /**
+         * Relay mode's settings; `None` takes [`default_relay_settings`]. Ignored in monitor mode.
+         */relay: RelaySettings? = nil) {
         self.dbPath = dbPath
         self.intelIndexPath = intelIndexPath
         self.mode = mode
         self.caps = caps
         self.hashSeed = hashSeed
+        self.relay = relay
     }
 
     
@@ -3198,7 +3728,8 @@ public struct FfiConverterTypeEngineSettings: FfiConverterRustBuffer {
                 intelIndexPath: FfiConverterOptionString.read(from: &buf), 
                 mode: FfiConverterTypeMode.read(from: &buf), 
                 caps: FfiConverterTypeMemoryCaps.read(from: &buf), 
-                hashSeed: FfiConverterUInt64.read(from: &buf)
+                hashSeed: FfiConverterUInt64.read(from: &buf), 
+                relay: FfiConverterOptionTypeRelaySettings.read(from: &buf)
         )
     }
 
@@ -3208,6 +3739,7 @@ public struct FfiConverterTypeEngineSettings: FfiConverterRustBuffer {
         FfiConverterTypeMode.write(value.mode, into: &buf)
         FfiConverterTypeMemoryCaps.write(value.caps, into: &buf)
         FfiConverterUInt64.write(value.hashSeed, into: &buf)
+        FfiConverterOptionTypeRelaySettings.write(value.relay, into: &buf)
     }
 }
 
@@ -3936,7 +4468,9 @@ public struct IngestResult: Equatable, Hashable {
      */
     public var verdicts: [Verdict]
     /**
-     * Packets for the tunnel to write back; always empty in monitor mode (the relay fills it).
+     * Raw IP packets to write back to the tunnel, in order: always empty in monitor mode; in
+     * relay mode what the relay produced during this call (SYN-ACKs, ACKs, answers already
+     * there), after any it produced earlier while no `TunnelWriter` was set.
      */
     public var toTunnel: [Data]
 
@@ -3947,7 +4481,9 @@ public struct IngestResult: Equatable, Hashable {
          * One verdict per packet, in order.
          */verdicts: [Verdict], 
         /**
-         * Packets for the tunnel to write back; always empty in monitor mode (the relay fills it).
+         * Raw IP packets to write back to the tunnel, in order: always empty in monitor mode; in
+         * relay mode what the relay produced during this call (SYN-ACKs, ACKs, answers already
+         * there), after any it produced earlier while no `TunnelWriter` was set.
          */toTunnel: [Data]) {
         self.verdicts = verdicts
         self.toTunnel = toTunnel
@@ -4252,6 +4788,10 @@ public struct MemoryReport: Equatable, Hashable {
      * Cap of `pending_details`.
      */
     public var pendingDetailsCap: UInt64
+    /**
+     * The relay's memory, in relay mode (not included in `total`).
+     */
+    public var relay: RelayMemoryReport?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4294,7 +4834,10 @@ public struct MemoryReport: Equatable, Hashable {
          */pendingDetails: UInt64, 
         /**
          * Cap of `pending_details`.
-         */pendingDetailsCap: UInt64) {
+         */pendingDetailsCap: UInt64, 
+        /**
+         * The relay's memory, in relay mode (not included in `total`).
+         */relay: RelayMemoryReport?) {
         self.flowTable = flowTable
         self.flowTableCap = flowTableCap
         self.reassembly = reassembly
@@ -4308,6 +4851,7 @@ public struct MemoryReport: Equatable, Hashable {
         self.totalCap = totalCap
         self.pendingDetails = pendingDetails
         self.pendingDetailsCap = pendingDetailsCap
+        self.relay = relay
     }
 
     
@@ -4338,7 +4882,8 @@ public struct FfiConverterTypeMemoryReport: FfiConverterRustBuffer {
                 total: FfiConverterUInt64.read(from: &buf), 
                 totalCap: FfiConverterUInt64.read(from: &buf), 
                 pendingDetails: FfiConverterUInt64.read(from: &buf), 
-                pendingDetailsCap: FfiConverterUInt64.read(from: &buf)
+                pendingDetailsCap: FfiConverterUInt64.read(from: &buf), 
+                relay: FfiConverterOptionTypeRelayMemoryReport.read(from: &buf)
         )
     }
 
@@ -4356,6 +4901,7 @@ public struct FfiConverterTypeMemoryReport: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.totalCap, into: &buf)
         FfiConverterUInt64.write(value.pendingDetails, into: &buf)
         FfiConverterUInt64.write(value.pendingDetailsCap, into: &buf)
+        FfiConverterOptionTypeRelayMemoryReport.write(value.relay, into: &buf)
     }
 }
 
@@ -4454,10 +5000,13 @@ public struct Packet: Equatable, Hashable {
     public var bytes: Data
     /**
      * True when the device sent it (read from the tunnel), false when it came from the network.
+     * Relay mode takes only device packets (everything read from the tunnel is); the others
+     * are neither relayed nor observed, and are counted (`RelayCounters::inbound_ignored`).
      */
     public var outbound: Bool
     /**
-     * When it crossed, in microseconds since the Unix epoch.
+     * When it crossed, in microseconds since the Unix epoch. Relay mode runs on its own clock
+     * (the wall clock, never going back) and ignores it.
      */
     public var tsUs: UInt64
 
@@ -4469,9 +5018,12 @@ public struct Packet: Equatable, Hashable {
          */bytes: Data, 
         /**
          * True when the device sent it (read from the tunnel), false when it came from the network.
+         * Relay mode takes only device packets (everything read from the tunnel is); the others
+         * are neither relayed nor observed, and are counted (`RelayCounters::inbound_ignored`).
          */outbound: Bool, 
         /**
-         * When it crossed, in microseconds since the Unix epoch.
+         * When it crossed, in microseconds since the Unix epoch. Relay mode runs on its own clock
+         * (the wall clock, never going back) and ignores it.
          */tsUs: UInt64) {
         self.bytes = bytes
         self.outbound = outbound
@@ -4654,6 +5206,727 @@ public func FfiConverterTypeQueryFilter_lower(_ value: QueryFilter) -> RustBuffe
 
 
 /**
+ * What relay mode did and refused. Everything refused or dropped is counted here.
+ */
+public struct RelayCounters: Equatable, Hashable {
+    /**
+     * Device packets taken from `ingest`.
+     */
+    public var tunPacketsIn: UInt64
+    /**
+     * Bytes of them.
+     */
+    public var tunBytesIn: UInt64
+    /**
+     * Packets produced for the tunnel (returned or written).
+     */
+    public var tunPacketsOut: UInt64
+    /**
+     * Bytes of them.
+     */
+    public var tunBytesOut: UInt64
+    /**
+     * Device packets dropped because the relay's input queue was full.
+     */
+    public var rxQueueDropped: UInt64
+    /**
+     * Device packets that were not IP.
+     */
+    public var malformed: UInt64
+    /**
+     * TCP connections admitted.
+     */
+    public var tcpAccepted: UInt64
+    /**
+     * TCP connections refused with RST at the connection cap.
+     */
+    public var tcpRefusedCap: UInt64
+    /**
+     * TCP connections refused with RST because the socket could not be opened (or the
+     * protector refused it).
+     */
+    public var tcpDialFailed: UInt64
+    /**
+     * TCP connections reset because the network side failed.
+     */
+    public var tcpOutboundFailed: UInt64
+    /**
+     * TCP connections aborted for idleness or evicted at the cap.
+     */
+    public var tcpEvicted: UInt64
+    /**
+     * TCP connections over and removed.
+     */
+    public var tcpClosed: UInt64
+    /**
+     * Bytes relayed device to network over TCP.
+     */
+    public var tcpBytesUp: UInt64
+    /**
+     * Bytes relayed network to device over TCP.
+     */
+    public var tcpBytesDown: UInt64
+    /**
+     * UDP flows opened.
+     */
+    public var udpOpened: UInt64
+    /**
+     * UDP datagrams dropped at the flow cap.
+     */
+    public var udpRefusedCap: UInt64
+    /**
+     * UDP flows whose socket could not be opened (or the protector refused).
+     */
+    public var udpDialFailed: UInt64
+    /**
+     * UDP flows closed for idleness.
+     */
+    public var udpExpired: UInt64
+    /**
+     * UDP datagrams the network socket would not take.
+     */
+    public var udpSendDropped: UInt64
+    /**
+     * UDP datagrams relayed device to network.
+     */
+    public var udpDatagramsUp: UInt64
+    /**
+     * UDP datagrams relayed network to device.
+     */
+    public var udpDatagramsDown: UInt64
+    /**
+     * DNS queries forwarded upstream.
+     */
+    public var dnsForwarded: UInt64
+    /**
+     * DNS answers relayed back.
+     */
+    public var dnsAnswered: UInt64
+    /**
+     * DNS queries dropped at the in-flight cap.
+     */
+    public var dnsRefusedCap: UInt64
+    /**
+     * DNS queries that got no answer in time.
+     */
+    public var dnsTimeouts: UInt64
+    /**
+     * Payloads to the DNS address that were not DNS queries.
+     */
+    public var dnsMalformed: UInt64
+    /**
+     * ICMP echo requests answered by the relay.
+     */
+    public var icmpEchoAnswered: UInt64
+    /**
+     * Network-side packets (`outbound == false`) given to `ingest`: not relayed, not observed.
+     */
+    public var inboundIgnored: UInt64
+    /**
+     * Tunnel packets dropped because no writer was set and the queue was full.
+     */
+    public var tunnelQueueDropped: UInt64
+    /**
+     * Times the socket protector was asked.
+     */
+    public var protectCalls: UInt64
+    /**
+     * Sockets the protector refused.
+     */
+    public var protectRefused: UInt64
+    /**
+     * Protector calls that threw (the socket was refused).
+     */
+    public var protectFailures: UInt64
+    /**
+     * Packets handed to the tunnel writer (those it threw on included).
+     */
+    public var writerPackets: UInt64
+    /**
+     * Packets lost because the tunnel writer threw.
+     */
+    public var writerFailures: UInt64
+    /**
+     * Failed waits of the relay thread (retried).
+     */
+    public var pollErrors: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Device packets taken from `ingest`.
+         */tunPacketsIn: UInt64, 
+        /**
+         * Bytes of them.
+         */tunBytesIn: UInt64, 
+        /**
+         * Packets produced for the tunnel (returned or written).
+         */tunPacketsOut: UInt64, 
+        /**
+         * Bytes of them.
+         */tunBytesOut: UInt64, 
+        /**
+         * Device packets dropped because the relay's input queue was full.
+         */rxQueueDropped: UInt64, 
+        /**
+         * Device packets that were not IP.
+         */malformed: UInt64, 
+        /**
+         * TCP connections admitted.
+         */tcpAccepted: UInt64, 
+        /**
+         * TCP connections refused with RST at the connection cap.
+         */tcpRefusedCap: UInt64, 
+        /**
+         * TCP connections refused with RST because the socket could not be opened (or the
+         * protector refused it).
+         */tcpDialFailed: UInt64, 
+        /**
+         * TCP connections reset because the network side failed.
+         */tcpOutboundFailed: UInt64, 
+        /**
+         * TCP connections aborted for idleness or evicted at the cap.
+         */tcpEvicted: UInt64, 
+        /**
+         * TCP connections over and removed.
+         */tcpClosed: UInt64, 
+        /**
+         * Bytes relayed device to network over TCP.
+         */tcpBytesUp: UInt64, 
+        /**
+         * Bytes relayed network to device over TCP.
+         */tcpBytesDown: UInt64, 
+        /**
+         * UDP flows opened.
+         */udpOpened: UInt64, 
+        /**
+         * UDP datagrams dropped at the flow cap.
+         */udpRefusedCap: UInt64, 
+        /**
+         * UDP flows whose socket could not be opened (or the protector refused).
+         */udpDialFailed: UInt64, 
+        /**
+         * UDP flows closed for idleness.
+         */udpExpired: UInt64, 
+        /**
+         * UDP datagrams the network socket would not take.
+         */udpSendDropped: UInt64, 
+        /**
+         * UDP datagrams relayed device to network.
+         */udpDatagramsUp: UInt64, 
+        /**
+         * UDP datagrams relayed network to device.
+         */udpDatagramsDown: UInt64, 
+        /**
+         * DNS queries forwarded upstream.
+         */dnsForwarded: UInt64, 
+        /**
+         * DNS answers relayed back.
+         */dnsAnswered: UInt64, 
+        /**
+         * DNS queries dropped at the in-flight cap.
+         */dnsRefusedCap: UInt64, 
+        /**
+         * DNS queries that got no answer in time.
+         */dnsTimeouts: UInt64, 
+        /**
+         * Payloads to the DNS address that were not DNS queries.
+         */dnsMalformed: UInt64, 
+        /**
+         * ICMP echo requests answered by the relay.
+         */icmpEchoAnswered: UInt64, 
+        /**
+         * Network-side packets (`outbound == false`) given to `ingest`: not relayed, not observed.
+         */inboundIgnored: UInt64, 
+        /**
+         * Tunnel packets dropped because no writer was set and the queue was full.
+         */tunnelQueueDropped: UInt64, 
+        /**
+         * Times the socket protector was asked.
+         */protectCalls: UInt64, 
+        /**
+         * Sockets the protector refused.
+         */protectRefused: UInt64, 
+        /**
+         * Protector calls that threw (the socket was refused).
+         */protectFailures: UInt64, 
+        /**
+         * Packets handed to the tunnel writer (those it threw on included).
+         */writerPackets: UInt64, 
+        /**
+         * Packets lost because the tunnel writer threw.
+         */writerFailures: UInt64, 
+        /**
+         * Failed waits of the relay thread (retried).
+         */pollErrors: UInt64) {
+        self.tunPacketsIn = tunPacketsIn
+        self.tunBytesIn = tunBytesIn
+        self.tunPacketsOut = tunPacketsOut
+        self.tunBytesOut = tunBytesOut
+        self.rxQueueDropped = rxQueueDropped
+        self.malformed = malformed
+        self.tcpAccepted = tcpAccepted
+        self.tcpRefusedCap = tcpRefusedCap
+        self.tcpDialFailed = tcpDialFailed
+        self.tcpOutboundFailed = tcpOutboundFailed
+        self.tcpEvicted = tcpEvicted
+        self.tcpClosed = tcpClosed
+        self.tcpBytesUp = tcpBytesUp
+        self.tcpBytesDown = tcpBytesDown
+        self.udpOpened = udpOpened
+        self.udpRefusedCap = udpRefusedCap
+        self.udpDialFailed = udpDialFailed
+        self.udpExpired = udpExpired
+        self.udpSendDropped = udpSendDropped
+        self.udpDatagramsUp = udpDatagramsUp
+        self.udpDatagramsDown = udpDatagramsDown
+        self.dnsForwarded = dnsForwarded
+        self.dnsAnswered = dnsAnswered
+        self.dnsRefusedCap = dnsRefusedCap
+        self.dnsTimeouts = dnsTimeouts
+        self.dnsMalformed = dnsMalformed
+        self.icmpEchoAnswered = icmpEchoAnswered
+        self.inboundIgnored = inboundIgnored
+        self.tunnelQueueDropped = tunnelQueueDropped
+        self.protectCalls = protectCalls
+        self.protectRefused = protectRefused
+        self.protectFailures = protectFailures
+        self.writerPackets = writerPackets
+        self.writerFailures = writerFailures
+        self.pollErrors = pollErrors
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RelayCounters: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRelayCounters: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RelayCounters {
+        return
+            try RelayCounters(
+                tunPacketsIn: FfiConverterUInt64.read(from: &buf), 
+                tunBytesIn: FfiConverterUInt64.read(from: &buf), 
+                tunPacketsOut: FfiConverterUInt64.read(from: &buf), 
+                tunBytesOut: FfiConverterUInt64.read(from: &buf), 
+                rxQueueDropped: FfiConverterUInt64.read(from: &buf), 
+                malformed: FfiConverterUInt64.read(from: &buf), 
+                tcpAccepted: FfiConverterUInt64.read(from: &buf), 
+                tcpRefusedCap: FfiConverterUInt64.read(from: &buf), 
+                tcpDialFailed: FfiConverterUInt64.read(from: &buf), 
+                tcpOutboundFailed: FfiConverterUInt64.read(from: &buf), 
+                tcpEvicted: FfiConverterUInt64.read(from: &buf), 
+                tcpClosed: FfiConverterUInt64.read(from: &buf), 
+                tcpBytesUp: FfiConverterUInt64.read(from: &buf), 
+                tcpBytesDown: FfiConverterUInt64.read(from: &buf), 
+                udpOpened: FfiConverterUInt64.read(from: &buf), 
+                udpRefusedCap: FfiConverterUInt64.read(from: &buf), 
+                udpDialFailed: FfiConverterUInt64.read(from: &buf), 
+                udpExpired: FfiConverterUInt64.read(from: &buf), 
+                udpSendDropped: FfiConverterUInt64.read(from: &buf), 
+                udpDatagramsUp: FfiConverterUInt64.read(from: &buf), 
+                udpDatagramsDown: FfiConverterUInt64.read(from: &buf), 
+                dnsForwarded: FfiConverterUInt64.read(from: &buf), 
+                dnsAnswered: FfiConverterUInt64.read(from: &buf), 
+                dnsRefusedCap: FfiConverterUInt64.read(from: &buf), 
+                dnsTimeouts: FfiConverterUInt64.read(from: &buf), 
+                dnsMalformed: FfiConverterUInt64.read(from: &buf), 
+                icmpEchoAnswered: FfiConverterUInt64.read(from: &buf), 
+                inboundIgnored: FfiConverterUInt64.read(from: &buf), 
+                tunnelQueueDropped: FfiConverterUInt64.read(from: &buf), 
+                protectCalls: FfiConverterUInt64.read(from: &buf), 
+                protectRefused: FfiConverterUInt64.read(from: &buf), 
+                protectFailures: FfiConverterUInt64.read(from: &buf), 
+                writerPackets: FfiConverterUInt64.read(from: &buf), 
+                writerFailures: FfiConverterUInt64.read(from: &buf), 
+                pollErrors: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RelayCounters, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.tunPacketsIn, into: &buf)
+        FfiConverterUInt64.write(value.tunBytesIn, into: &buf)
+        FfiConverterUInt64.write(value.tunPacketsOut, into: &buf)
+        FfiConverterUInt64.write(value.tunBytesOut, into: &buf)
+        FfiConverterUInt64.write(value.rxQueueDropped, into: &buf)
+        FfiConverterUInt64.write(value.malformed, into: &buf)
+        FfiConverterUInt64.write(value.tcpAccepted, into: &buf)
+        FfiConverterUInt64.write(value.tcpRefusedCap, into: &buf)
+        FfiConverterUInt64.write(value.tcpDialFailed, into: &buf)
+        FfiConverterUInt64.write(value.tcpOutboundFailed, into: &buf)
+        FfiConverterUInt64.write(value.tcpEvicted, into: &buf)
+        FfiConverterUInt64.write(value.tcpClosed, into: &buf)
+        FfiConverterUInt64.write(value.tcpBytesUp, into: &buf)
+        FfiConverterUInt64.write(value.tcpBytesDown, into: &buf)
+        FfiConverterUInt64.write(value.udpOpened, into: &buf)
+        FfiConverterUInt64.write(value.udpRefusedCap, into: &buf)
+        FfiConverterUInt64.write(value.udpDialFailed, into: &buf)
+        FfiConverterUInt64.write(value.udpExpired, into: &buf)
+        FfiConverterUInt64.write(value.udpSendDropped, into: &buf)
+        FfiConverterUInt64.write(value.udpDatagramsUp, into: &buf)
+        FfiConverterUInt64.write(value.udpDatagramsDown, into: &buf)
+        FfiConverterUInt64.write(value.dnsForwarded, into: &buf)
+        FfiConverterUInt64.write(value.dnsAnswered, into: &buf)
+        FfiConverterUInt64.write(value.dnsRefusedCap, into: &buf)
+        FfiConverterUInt64.write(value.dnsTimeouts, into: &buf)
+        FfiConverterUInt64.write(value.dnsMalformed, into: &buf)
+        FfiConverterUInt64.write(value.icmpEchoAnswered, into: &buf)
+        FfiConverterUInt64.write(value.inboundIgnored, into: &buf)
+        FfiConverterUInt64.write(value.tunnelQueueDropped, into: &buf)
+        FfiConverterUInt64.write(value.protectCalls, into: &buf)
+        FfiConverterUInt64.write(value.protectRefused, into: &buf)
+        FfiConverterUInt64.write(value.protectFailures, into: &buf)
+        FfiConverterUInt64.write(value.writerPackets, into: &buf)
+        FfiConverterUInt64.write(value.writerFailures, into: &buf)
+        FfiConverterUInt64.write(value.pollErrors, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRelayCounters_lift(_ buf: RustBuffer) throws -> RelayCounters {
+    return try FfiConverterTypeRelayCounters.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRelayCounters_lower(_ value: RelayCounters) -> RustBuffer {
+    return FfiConverterTypeRelayCounters.lower(value)
+}
+
+
+/**
+ * Relay mode's memory against its caps; bytes unless named otherwise.
+ */
+public struct RelayMemoryReport: Equatable, Hashable {
+    /**
+     * TCP connections live now.
+     */
+    public var tcpConnections: UInt64
+    /**
+     * TCP connections at most.
+     */
+    public var tcpConnectionsCap: UInt64
+    /**
+     * TCP socket buffers allocated now.
+     */
+    public var tcpBuffers: UInt64
+    /**
+     * TCP socket buffers at the cap.
+     */
+    public var tcpBuffersCap: UInt64
+    /**
+     * UDP flows live now.
+     */
+    public var udpFlows: UInt64
+    /**
+     * UDP flows at most.
+     */
+    public var udpFlowsCap: UInt64
+    /**
+     * DNS queries waiting for the upstream now.
+     */
+    public var dnsInflight: UInt64
+    /**
+     * DNS queries waiting at most.
+     */
+    public var dnsInflightCap: UInt64
+    /**
+     * Packets queued inside the relay (both directions) now.
+     */
+    public var relayQueues: UInt64
+    /**
+     * Tunnel packets waiting for the host (no writer set), in packets.
+     */
+    public var tunnelQueue: UInt64
+    /**
+     * Cap of `tunnel_queue`, in packets.
+     */
+    public var tunnelQueueCap: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * TCP connections live now.
+         */tcpConnections: UInt64, 
+        /**
+         * TCP connections at most.
+         */tcpConnectionsCap: UInt64, 
+        /**
+         * TCP socket buffers allocated now.
+         */tcpBuffers: UInt64, 
+        /**
+         * TCP socket buffers at the cap.
+         */tcpBuffersCap: UInt64, 
+        /**
+         * UDP flows live now.
+         */udpFlows: UInt64, 
+        /**
+         * UDP flows at most.
+         */udpFlowsCap: UInt64, 
+        /**
+         * DNS queries waiting for the upstream now.
+         */dnsInflight: UInt64, 
+        /**
+         * DNS queries waiting at most.
+         */dnsInflightCap: UInt64, 
+        /**
+         * Packets queued inside the relay (both directions) now.
+         */relayQueues: UInt64, 
+        /**
+         * Tunnel packets waiting for the host (no writer set), in packets.
+         */tunnelQueue: UInt64, 
+        /**
+         * Cap of `tunnel_queue`, in packets.
+         */tunnelQueueCap: UInt64) {
+        self.tcpConnections = tcpConnections
+        self.tcpConnectionsCap = tcpConnectionsCap
+        self.tcpBuffers = tcpBuffers
+        self.tcpBuffersCap = tcpBuffersCap
+        self.udpFlows = udpFlows
+        self.udpFlowsCap = udpFlowsCap
+        self.dnsInflight = dnsInflight
+        self.dnsInflightCap = dnsInflightCap
+        self.relayQueues = relayQueues
+        self.tunnelQueue = tunnelQueue
+        self.tunnelQueueCap = tunnelQueueCap
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RelayMemoryReport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRelayMemoryReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RelayMemoryReport {
+        return
+            try RelayMemoryReport(
+                tcpConnections: FfiConverterUInt64.read(from: &buf), 
+                tcpConnectionsCap: FfiConverterUInt64.read(from: &buf), 
+                tcpBuffers: FfiConverterUInt64.read(from: &buf), 
+                tcpBuffersCap: FfiConverterUInt64.read(from: &buf), 
+                udpFlows: FfiConverterUInt64.read(from: &buf), 
+                udpFlowsCap: FfiConverterUInt64.read(from: &buf), 
+                dnsInflight: FfiConverterUInt64.read(from: &buf), 
+                dnsInflightCap: FfiConverterUInt64.read(from: &buf), 
+                relayQueues: FfiConverterUInt64.read(from: &buf), 
+                tunnelQueue: FfiConverterUInt64.read(from: &buf), 
+                tunnelQueueCap: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RelayMemoryReport, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.tcpConnections, into: &buf)
+        FfiConverterUInt64.write(value.tcpConnectionsCap, into: &buf)
+        FfiConverterUInt64.write(value.tcpBuffers, into: &buf)
+        FfiConverterUInt64.write(value.tcpBuffersCap, into: &buf)
+        FfiConverterUInt64.write(value.udpFlows, into: &buf)
+        FfiConverterUInt64.write(value.udpFlowsCap, into: &buf)
+        FfiConverterUInt64.write(value.dnsInflight, into: &buf)
+        FfiConverterUInt64.write(value.dnsInflightCap, into: &buf)
+        FfiConverterUInt64.write(value.relayQueues, into: &buf)
+        FfiConverterUInt64.write(value.tunnelQueue, into: &buf)
+        FfiConverterUInt64.write(value.tunnelQueueCap, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRelayMemoryReport_lift(_ buf: RustBuffer) throws -> RelayMemoryReport {
+    return try FfiConverterTypeRelayMemoryReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRelayMemoryReport_lower(_ value: RelayMemoryReport) -> RustBuffer {
+    return FfiConverterTypeRelayMemoryReport.lower(value)
+}
+
+
+/**
+ * How relay mode terminates the tunnel. Addresses are strings (`"10.111.0.1"`).
+ */
+public struct RelaySettings: Equatable, Hashable {
+    /**
+     * The relay's own IPv4 address on the tunnel: the device's gateway, in the tunnel's subnet
+     * but not the device's own address.
+     */
+    public var ipv4: String
+    /**
+     * The relay's own IPv6 address, if the tunnel carries IPv6.
+     */
+    public var ipv6: String?
+    /**
+     * The tunnel's MTU (1280 ..= 65535); device-side SYN-ACKs advertise MTU − 40.
+     */
+    public var mtu: UInt32
+    /**
+     * The DNS server address the tunnel gave the device; UDP and TCP port 53 on it are answered
+     * by forwarding to `dns_upstream`. `None`: no DNS service (port 53 is relayed like any
+     * other port). Set both or neither.
+     */
+    public var dnsAddress: String?
+    /**
+     * Where the device's DNS queries go: `"IP"`, `"IP:PORT"` or `"udp://IP:PORT"` (plain DNS,
+     * UDP for UDP queries, TCP for TCP ones). `tls://` and `https://` upstreams are refused with
+     * `Unsupported`: the core relay has them, the bindings do not expose them yet.
+     */
+    public var dnsUpstream: String?
+    /**
+     * DNS queries waiting for the upstream at most; above it new ones are dropped and counted.
+     */
+    public var maxDnsInflight: UInt32
+    /**
+     * TCP connections relayed at once at most (also bounded by `buffer_pool_bytes`).
+     */
+    public var maxTcp: UInt32
+    /**
+     * UDP flows relayed at once at most (DNS not included).
+     */
+    public var maxUdp: UInt32
+    /**
+     * Buffer per TCP connection and direction, in bytes (at least the MTU).
+     */
+    public var tcpBufferBytes: UInt32
+    /**
+     * Bytes all TCP buffers may take together: the TCP cap is the smaller of `max_tcp` and
+     * this divided by `2 × tcp_buffer_bytes`.
+     */
+    public var bufferPoolBytes: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The relay's own IPv4 address on the tunnel: the device's gateway, in the tunnel's subnet
+         * but not the device's own address.
+         */ipv4: String, 
+        /**
+         * The relay's own IPv6 address, if the tunnel carries IPv6.
+         */ipv6: String?, 
+        /**
+         * The tunnel's MTU (1280 ..= 65535); device-side SYN-ACKs advertise MTU − 40.
+         */mtu: UInt32, 
+        /**
+         * The DNS server address the tunnel gave the device; UDP and TCP port 53 on it are answered
+         * by forwarding to `dns_upstream`. `None`: no DNS service (port 53 is relayed like any
+         * other port). Set both or neither.
+         */dnsAddress: String?, 
+        /**
+         * Where the device's DNS queries go: `"IP"`, `"IP:PORT"` or `"udp://IP:PORT"` (plain DNS,
+         * UDP for UDP queries, TCP for TCP ones). `tls://` and `https://` upstreams are refused with
+         * `Unsupported`: the core relay has them, the bindings do not expose them yet.
+         */dnsUpstream: String?, 
+        /**
+         * DNS queries waiting for the upstream at most; above it new ones are dropped and counted.
+         */maxDnsInflight: UInt32, 
+        /**
+         * TCP connections relayed at once at most (also bounded by `buffer_pool_bytes`).
+         */maxTcp: UInt32, 
+        /**
+         * UDP flows relayed at once at most (DNS not included).
+         */maxUdp: UInt32, 
+        /**
+         * Buffer per TCP connection and direction, in bytes (at least the MTU).
+         */tcpBufferBytes: UInt32, 
+        /**
+         * Bytes all TCP buffers may take together: the TCP cap is the smaller of `max_tcp` and
+         * this divided by `2 × tcp_buffer_bytes`.
+         */bufferPoolBytes: UInt64) {
+        self.ipv4 = ipv4
+        self.ipv6 = ipv6
+        self.mtu = mtu
+        self.dnsAddress = dnsAddress
+        self.dnsUpstream = dnsUpstream
+        self.maxDnsInflight = maxDnsInflight
+        self.maxTcp = maxTcp
+        self.maxUdp = maxUdp
+        self.tcpBufferBytes = tcpBufferBytes
+        self.bufferPoolBytes = bufferPoolBytes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RelaySettings: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRelaySettings: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RelaySettings {
+        return
+            try RelaySettings(
+                ipv4: FfiConverterString.read(from: &buf), 
+                ipv6: FfiConverterOptionString.read(from: &buf), 
+                mtu: FfiConverterUInt32.read(from: &buf), 
+                dnsAddress: FfiConverterOptionString.read(from: &buf), 
+                dnsUpstream: FfiConverterOptionString.read(from: &buf), 
+                maxDnsInflight: FfiConverterUInt32.read(from: &buf), 
+                maxTcp: FfiConverterUInt32.read(from: &buf), 
+                maxUdp: FfiConverterUInt32.read(from: &buf), 
+                tcpBufferBytes: FfiConverterUInt32.read(from: &buf), 
+                bufferPoolBytes: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RelaySettings, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.ipv4, into: &buf)
+        FfiConverterOptionString.write(value.ipv6, into: &buf)
+        FfiConverterUInt32.write(value.mtu, into: &buf)
+        FfiConverterOptionString.write(value.dnsAddress, into: &buf)
+        FfiConverterOptionString.write(value.dnsUpstream, into: &buf)
+        FfiConverterUInt32.write(value.maxDnsInflight, into: &buf)
+        FfiConverterUInt32.write(value.maxTcp, into: &buf)
+        FfiConverterUInt32.write(value.maxUdp, into: &buf)
+        FfiConverterUInt32.write(value.tcpBufferBytes, into: &buf)
+        FfiConverterUInt64.write(value.bufferPoolBytes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRelaySettings_lift(_ buf: RustBuffer) throws -> RelaySettings {
+    return try FfiConverterTypeRelaySettings.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRelaySettings_lower(_ value: RelaySettings) -> RustBuffer {
+    return FfiConverterTypeRelaySettings.lower(value)
+}
+
+
+/**
  * What [`crate::NightjarEngine::shutdown`] did.
  */
 public struct ShutdownReport: Equatable, Hashable {
@@ -4802,6 +6075,10 @@ public struct Stats: Equatable, Hashable {
      * Database writer counters, when a database is configured.
      */
     public var writer: WriterStats?
+    /**
+     * Relay counters, in relay mode.
+     */
+    public var relay: RelayCounters?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4862,7 +6139,10 @@ public struct Stats: Equatable, Hashable {
          */appsShed: UInt64, 
         /**
          * Database writer counters, when a database is configured.
-         */writer: WriterStats?) {
+         */writer: WriterStats?, 
+        /**
+         * Relay counters, in relay mode.
+         */relay: RelayCounters?) {
         self.packets = packets
         self.bytes = bytes
         self.packetsInFlows = packetsInFlows
@@ -4882,6 +6162,7 @@ public struct Stats: Equatable, Hashable {
         self.alertsShed = alertsShed
         self.appsShed = appsShed
         self.writer = writer
+        self.relay = relay
     }
 
     
@@ -4918,7 +6199,8 @@ public struct FfiConverterTypeStats: FfiConverterRustBuffer {
                 alertsDelivered: FfiConverterUInt64.read(from: &buf), 
                 alertsShed: FfiConverterUInt64.read(from: &buf), 
                 appsShed: FfiConverterUInt64.read(from: &buf), 
-                writer: FfiConverterOptionTypeWriterStats.read(from: &buf)
+                writer: FfiConverterOptionTypeWriterStats.read(from: &buf), 
+                relay: FfiConverterOptionTypeRelayCounters.read(from: &buf)
         )
     }
 
@@ -4942,6 +6224,7 @@ public struct FfiConverterTypeStats: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.alertsShed, into: &buf)
         FfiConverterUInt64.write(value.appsShed, into: &buf)
         FfiConverterOptionTypeWriterStats.write(value.writer, into: &buf)
+        FfiConverterOptionTypeRelayCounters.write(value.relay, into: &buf)
     }
 }
 
@@ -6165,8 +7448,10 @@ public enum Mode: Equatable, Hashable {
      */
     case monitor
     /**
-     * Nightjar relays the traffic itself (local VPN). Not built yet: refused with
-     * `NightjarError::Unsupported`.
+     * Nightjar relays the traffic itself (local VPN): the device's packets go to `ingest`, the
+     * relay opens outbound sockets (through the `SocketProtector`, if set) and the packets to
+     * write back to the tunnel come back in `IngestResult.to_tunnel` or through the
+     * `TunnelWriter`. Configured by [`EngineSettings::relay`].
      */
     case relay
 
@@ -6290,7 +7575,8 @@ enum NightjarError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
          */reason: String
     )
     /**
-     * The feature asked for is not built yet (relay mode).
+     * The feature asked for is not available through the bindings yet (today: an encrypted
+     * DNS upstream, `tls://` or `https://`, in relay mode).
      */
     case Unsupported(
         /**
@@ -6852,6 +8138,126 @@ fileprivate struct FfiConverterOptionTypeAppResolver: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeSocketProtector: FfiConverterRustBuffer {
+    typealias SwiftType = SocketProtector?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeSocketProtector.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeSocketProtector.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeTunnelWriter: FfiConverterRustBuffer {
+    typealias SwiftType = TunnelWriter?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeTunnelWriter.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeTunnelWriter.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeRelayCounters: FfiConverterRustBuffer {
+    typealias SwiftType = RelayCounters?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeRelayCounters.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeRelayCounters.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeRelayMemoryReport: FfiConverterRustBuffer {
+    typealias SwiftType = RelayMemoryReport?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeRelayMemoryReport.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeRelayMemoryReport.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeRelaySettings: FfiConverterRustBuffer {
+    typealias SwiftType = RelaySettings?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeRelaySettings.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeRelaySettings.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeWriterStats: FfiConverterRustBuffer {
     typealias SwiftType = WriterStats?
 
@@ -7391,6 +8797,18 @@ public func defaultMemoryCaps() -> MemoryCaps  {
 })
 }
 /**
+ * Relay defaults a phone can afford (an iOS packet tunnel provider lives within ~50 MB):
+ * gateway 10.111.0.1, MTU 1500, no DNS service, 256 TCP connections with 64 KiB buffers per
+ * direction in a 16 MiB pool (so 128 at once), 256 UDP flows, 64 DNS queries in flight.
+ */
+public func defaultRelaySettings() -> RelaySettings  {
+    return try!  FfiConverterTypeRelaySettings_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_nightjar_ffi_fn_func_default_relay_settings(uniffiCallStatus
+    )
+})
+}
+/**
  * Compiles blocklists `paths` and allowlists `allow` (each `PATH` or `NAME=PATH`) into the
  * index file `out`, replaced atomically (a running engine picks it up with `reload_intel`).
  * Any feed error aborts before `out` is touched. Slow for large feeds: call it off the UI
@@ -7439,6 +8857,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_nightjar_ffi_checksum_func_default_memory_caps() != 3723) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_nightjar_ffi_checksum_func_default_relay_settings() != 3388) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_nightjar_ffi_checksum_func_compile_feeds() != 50323) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -7449,6 +8870,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_nightjar_ffi_checksum_method_appresolver_owner() != 62881) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nightjar_ffi_checksum_method_socketprotector_protect() != 8416) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nightjar_ffi_checksum_method_tunnelwriter_write_packets() != 57478) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_nightjar_ffi_checksum_method_nightjarengine_check_domain() != 58229) {
@@ -7469,7 +8896,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_nightjar_ffi_checksum_method_nightjarengine_health() != 517) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_nightjar_ffi_checksum_method_nightjarengine_ingest() != 38592) {
+    if (uniffi_nightjar_ffi_checksum_method_nightjarengine_ingest() != 1055) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_nightjar_ffi_checksum_method_nightjarengine_is_usable() != 55735) {
@@ -7478,7 +8905,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_nightjar_ffi_checksum_method_nightjarengine_memory() != 10025) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_nightjar_ffi_checksum_method_nightjarengine_poll() != 44335) {
+    if (uniffi_nightjar_ffi_checksum_method_nightjarengine_poll() != 35978) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_nightjar_ffi_checksum_method_nightjarengine_query_alerts() != 7970) {
@@ -7514,7 +8941,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_nightjar_ffi_checksum_method_nightjarengine_set_app_resolver() != 29738) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_nightjar_ffi_checksum_method_nightjarengine_shutdown() != 19433) {
+    if (uniffi_nightjar_ffi_checksum_method_nightjarengine_set_socket_protector() != 2121) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nightjar_ffi_checksum_method_nightjarengine_set_tunnel_writer() != 36495) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nightjar_ffi_checksum_method_nightjarengine_shutdown() != 6178) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_nightjar_ffi_checksum_method_nightjarengine_stats() != 551) {
@@ -7526,6 +8959,8 @@ private let initializationResult: InitializationResult = {
 
     uniffiCallbackInitAlertListener()
     uniffiCallbackInitAppResolver()
+    uniffiCallbackInitSocketProtector()
+    uniffiCallbackInitTunnelWriter()
     return InitializationResult.ok
 }()
 

@@ -257,6 +257,20 @@ typedef void (*UniffiCallbackInterfaceAppResolverMethod0)(uint64_t, RustBuffer, 
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SOCKET_PROTECTOR_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SOCKET_PROTECTOR_METHOD0
+typedef void (*UniffiCallbackInterfaceSocketProtectorMethod0)(uint64_t, int32_t, int8_t* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_TUNNEL_WRITER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_TUNNEL_WRITER_METHOD0
+typedef void (*UniffiCallbackInterfaceTunnelWriterMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_ALERT_LISTENER
 #define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_ALERT_LISTENER
 typedef struct UniffiVTableCallbackInterfaceAlertListener {
@@ -273,6 +287,24 @@ typedef struct UniffiVTableCallbackInterfaceAppResolver {
     UniffiCallbackInterfaceClone _Nonnull uniffiClone;
     UniffiCallbackInterfaceAppResolverMethod0 _Nonnull owner;
 } UniffiVTableCallbackInterfaceAppResolver;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_SOCKET_PROTECTOR
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_SOCKET_PROTECTOR
+typedef struct UniffiVTableCallbackInterfaceSocketProtector {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceSocketProtectorMethod0 _Nonnull protect;
+} UniffiVTableCallbackInterfaceSocketProtector;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_TUNNEL_WRITER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_TUNNEL_WRITER
+typedef struct UniffiVTableCallbackInterfaceTunnelWriter {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceTunnelWriterMethod0 _Nonnull writePackets;
+} UniffiVTableCallbackInterfaceTunnelWriter;
 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_CLONE_ALERTLISTENER
@@ -313,6 +345,46 @@ void uniffi_nightjar_ffi_fn_init_callback_vtable_appresolver(const UniffiVTableC
 #ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_APPRESOLVER_OWNER
 #define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_APPRESOLVER_OWNER
 RustBuffer uniffi_nightjar_ffi_fn_method_appresolver_owner(uint64_t ptr, RustBuffer flow, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_CLONE_SOCKETPROTECTOR
+#define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_CLONE_SOCKETPROTECTOR
+uint64_t uniffi_nightjar_ffi_fn_clone_socketprotector(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_FREE_SOCKETPROTECTOR
+#define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_FREE_SOCKETPROTECTOR
+void uniffi_nightjar_ffi_fn_free_socketprotector(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_INIT_CALLBACK_VTABLE_SOCKETPROTECTOR
+#define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_INIT_CALLBACK_VTABLE_SOCKETPROTECTOR
+void uniffi_nightjar_ffi_fn_init_callback_vtable_socketprotector(const UniffiVTableCallbackInterfaceSocketProtector* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_SOCKETPROTECTOR_PROTECT
+#define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_SOCKETPROTECTOR_PROTECT
+int8_t uniffi_nightjar_ffi_fn_method_socketprotector_protect(uint64_t ptr, int32_t fd, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_CLONE_TUNNELWRITER
+#define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_CLONE_TUNNELWRITER
+uint64_t uniffi_nightjar_ffi_fn_clone_tunnelwriter(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_FREE_TUNNELWRITER
+#define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_FREE_TUNNELWRITER
+void uniffi_nightjar_ffi_fn_free_tunnelwriter(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_INIT_CALLBACK_VTABLE_TUNNELWRITER
+#define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_INIT_CALLBACK_VTABLE_TUNNELWRITER
+void uniffi_nightjar_ffi_fn_init_callback_vtable_tunnelwriter(const UniffiVTableCallbackInterfaceTunnelWriter* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_TUNNELWRITER_WRITE_PACKETS
+#define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_TUNNELWRITER_WRITE_PACKETS
+void uniffi_nightjar_ffi_fn_method_tunnelwriter_write_packets(uint64_t ptr, RustBuffer packets, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_CLONE_NIGHTJARENGINE
@@ -377,7 +449,7 @@ RustBuffer uniffi_nightjar_ffi_fn_method_nightjarengine_memory(uint64_t ptr, Rus
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_NIGHTJARENGINE_POLL
 #define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_NIGHTJARENGINE_POLL
-void uniffi_nightjar_ffi_fn_method_nightjarengine_poll(uint64_t ptr, uint64_t now_us, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_nightjar_ffi_fn_method_nightjarengine_poll(uint64_t ptr, uint64_t now_us, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_NIGHTJARENGINE_QUERY_ALERTS
@@ -435,6 +507,16 @@ void uniffi_nightjar_ffi_fn_method_nightjarengine_set_app_inventory(uint64_t ptr
 void uniffi_nightjar_ffi_fn_method_nightjarengine_set_app_resolver(uint64_t ptr, RustBuffer resolver, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_NIGHTJARENGINE_SET_SOCKET_PROTECTOR
+#define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_NIGHTJARENGINE_SET_SOCKET_PROTECTOR
+void uniffi_nightjar_ffi_fn_method_nightjarengine_set_socket_protector(uint64_t ptr, RustBuffer protector, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_NIGHTJARENGINE_SET_TUNNEL_WRITER
+#define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_NIGHTJARENGINE_SET_TUNNEL_WRITER
+void uniffi_nightjar_ffi_fn_method_nightjarengine_set_tunnel_writer(uint64_t ptr, RustBuffer writer, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_NIGHTJARENGINE_SHUTDOWN
 #define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_NIGHTJARENGINE_SHUTDOWN
 RustBuffer uniffi_nightjar_ffi_fn_method_nightjarengine_shutdown(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -454,6 +536,12 @@ RustBuffer uniffi_nightjar_ffi_fn_func_nightjar_version(RustCallStatus *_Nonnull
 #ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_FUNC_DEFAULT_MEMORY_CAPS
 #define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_FUNC_DEFAULT_MEMORY_CAPS
 RustBuffer uniffi_nightjar_ffi_fn_func_default_memory_caps(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_FUNC_DEFAULT_RELAY_SETTINGS
+#define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_FUNC_DEFAULT_RELAY_SETTINGS
+RustBuffer uniffi_nightjar_ffi_fn_func_default_relay_settings(RustCallStatus *_Nonnull out_status
     
 );
 #endif
@@ -739,6 +827,12 @@ uint16_t uniffi_nightjar_ffi_checksum_func_default_memory_caps(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_FUNC_DEFAULT_RELAY_SETTINGS
+#define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_FUNC_DEFAULT_RELAY_SETTINGS
+uint16_t uniffi_nightjar_ffi_checksum_func_default_relay_settings(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_FUNC_COMPILE_FEEDS
 #define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_FUNC_COMPILE_FEEDS
 uint16_t uniffi_nightjar_ffi_checksum_func_compile_feeds(void
@@ -760,6 +854,18 @@ uint16_t uniffi_nightjar_ffi_checksum_method_alertlistener_on_alert(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_APPRESOLVER_OWNER
 #define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_APPRESOLVER_OWNER
 uint16_t uniffi_nightjar_ffi_checksum_method_appresolver_owner(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_SOCKETPROTECTOR_PROTECT
+#define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_SOCKETPROTECTOR_PROTECT
+uint16_t uniffi_nightjar_ffi_checksum_method_socketprotector_protect(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_TUNNELWRITER_WRITE_PACKETS
+#define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_TUNNELWRITER_WRITE_PACKETS
+uint16_t uniffi_nightjar_ffi_checksum_method_tunnelwriter_write_packets(void
     
 );
 #endif
@@ -886,6 +992,18 @@ uint16_t uniffi_nightjar_ffi_checksum_method_nightjarengine_set_app_inventory(vo
 #ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_NIGHTJARENGINE_SET_APP_RESOLVER
 #define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_NIGHTJARENGINE_SET_APP_RESOLVER
 uint16_t uniffi_nightjar_ffi_checksum_method_nightjarengine_set_app_resolver(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_NIGHTJARENGINE_SET_SOCKET_PROTECTOR
+#define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_NIGHTJARENGINE_SET_SOCKET_PROTECTOR
+uint16_t uniffi_nightjar_ffi_checksum_method_nightjarengine_set_socket_protector(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_NIGHTJARENGINE_SET_TUNNEL_WRITER
+#define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_NIGHTJARENGINE_SET_TUNNEL_WRITER
+uint16_t uniffi_nightjar_ffi_checksum_method_nightjarengine_set_tunnel_writer(void
     
 );
 #endif

@@ -656,6 +656,12 @@ internal interface UniffiCallbackInterfaceAlertListenerMethod0 : com.sun.jna.Cal
 internal interface UniffiCallbackInterfaceAppResolverMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`flow`: RustBuffer.ByValue,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
 }
+internal interface UniffiCallbackInterfaceSocketProtectorMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`fd`: Int,`uniffiOutReturn`: ByteByReference,uniffiCallStatus: UniffiRustCallStatus,)
+}
+internal interface UniffiCallbackInterfaceTunnelWriterMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`packets`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "onAlert")
 internal open class UniffiVTableCallbackInterfaceAlertListener(
     @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
@@ -694,6 +700,44 @@ internal open class UniffiVTableCallbackInterfaceAppResolver(
     }
 
 }
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "protect")
+internal open class UniffiVTableCallbackInterfaceSocketProtector(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `protect`: UniffiCallbackInterfaceSocketProtectorMethod0? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `protect`: UniffiCallbackInterfaceSocketProtectorMethod0? = null,
+    ): UniffiVTableCallbackInterfaceSocketProtector(`uniffiFree`,`uniffiClone`,`protect`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceSocketProtector) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `protect` = other.`protect`
+    }
+
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "writePackets")
+internal open class UniffiVTableCallbackInterfaceTunnelWriter(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `writePackets`: UniffiCallbackInterfaceTunnelWriterMethod0? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `writePackets`: UniffiCallbackInterfaceTunnelWriterMethod0? = null,
+    ): UniffiVTableCallbackInterfaceTunnelWriter(`uniffiFree`,`uniffiClone`,`writePackets`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceTunnelWriter) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `writePackets` = other.`writePackets`
+    }
+
+}
 
 // A JNA Library to expose the extern-C FFI definitions.
 // This is an implementation detail which will be called internally by the public API.
@@ -723,6 +767,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_nightjar_ffi_checksum_func_default_memory_caps(
     ): Int
+    external fun uniffi_nightjar_ffi_checksum_func_default_relay_settings(
+    ): Int
     external fun uniffi_nightjar_ffi_checksum_func_compile_feeds(
     ): Int
     external fun uniffi_nightjar_ffi_checksum_func_init_logging(
@@ -730,6 +776,10 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_nightjar_ffi_checksum_method_alertlistener_on_alert(
     ): Int
     external fun uniffi_nightjar_ffi_checksum_method_appresolver_owner(
+    ): Int
+    external fun uniffi_nightjar_ffi_checksum_method_socketprotector_protect(
+    ): Int
+    external fun uniffi_nightjar_ffi_checksum_method_tunnelwriter_write_packets(
     ): Int
     external fun uniffi_nightjar_ffi_checksum_method_nightjarengine_check_domain(
     ): Int
@@ -773,6 +823,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_nightjar_ffi_checksum_method_nightjarengine_set_app_resolver(
     ): Int
+    external fun uniffi_nightjar_ffi_checksum_method_nightjarengine_set_socket_protector(
+    ): Int
+    external fun uniffi_nightjar_ffi_checksum_method_nightjarengine_set_tunnel_writer(
+    ): Int
     external fun uniffi_nightjar_ffi_checksum_method_nightjarengine_shutdown(
     ): Int
     external fun uniffi_nightjar_ffi_checksum_method_nightjarengine_stats(
@@ -797,6 +851,8 @@ internal object UniffiLib {
         Native.register(UniffiLib::class.java, findLibraryName(componentName = "nightjar_ffi"))
         uniffiCallbackInterfaceAlertListener.register(this)
         uniffiCallbackInterfaceAppResolver.register(this)
+        uniffiCallbackInterfaceSocketProtector.register(this)
+        uniffiCallbackInterfaceTunnelWriter.register(this)
         
     }
 
@@ -817,6 +873,22 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_nightjar_ffi_fn_method_appresolver_owner(`ptr`: Long,`flow`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_nightjar_ffi_fn_clone_socketprotector(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_nightjar_ffi_fn_free_socketprotector(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_nightjar_ffi_fn_init_callback_vtable_socketprotector(`vtable`: UniffiVTableCallbackInterfaceSocketProtector,
+    ): Unit
+    external fun uniffi_nightjar_ffi_fn_method_socketprotector_protect(`ptr`: Long,`fd`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_nightjar_ffi_fn_clone_tunnelwriter(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_nightjar_ffi_fn_free_tunnelwriter(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_nightjar_ffi_fn_init_callback_vtable_tunnelwriter(`vtable`: UniffiVTableCallbackInterfaceTunnelWriter,
+    ): Unit
+    external fun uniffi_nightjar_ffi_fn_method_tunnelwriter_write_packets(`ptr`: Long,`packets`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_nightjar_ffi_fn_clone_nightjarengine(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_nightjar_ffi_fn_free_nightjarengine(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -842,7 +914,7 @@ internal object UniffiLib {
     external fun uniffi_nightjar_ffi_fn_method_nightjarengine_memory(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_nightjar_ffi_fn_method_nightjarengine_poll(`ptr`: Long,`nowUs`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
+    ): RustBuffer.ByValue
     external fun uniffi_nightjar_ffi_fn_method_nightjarengine_query_alerts(`ptr`: Long,`filter`: RustBuffer.ByValue,`cursor`: RustBuffer.ByValue,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_nightjar_ffi_fn_method_nightjarengine_query_apps(`ptr`: Long,`filter`: RustBuffer.ByValue,`cursor`: RustBuffer.ByValue,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
@@ -865,6 +937,10 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_nightjar_ffi_fn_method_nightjarengine_set_app_resolver(`ptr`: Long,`resolver`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_nightjar_ffi_fn_method_nightjarengine_set_socket_protector(`ptr`: Long,`protector`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_nightjar_ffi_fn_method_nightjarengine_set_tunnel_writer(`ptr`: Long,`writer`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_nightjar_ffi_fn_method_nightjarengine_shutdown(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_nightjar_ffi_fn_method_nightjarengine_stats(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -872,6 +948,8 @@ internal object UniffiLib {
     external fun uniffi_nightjar_ffi_fn_func_nightjar_version(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_nightjar_ffi_fn_func_default_memory_caps(uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_nightjar_ffi_fn_func_default_relay_settings(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_nightjar_ffi_fn_func_compile_feeds(`paths`: RustBuffer.ByValue,`allow`: RustBuffer.ByValue,`out`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1002,6 +1080,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_nightjar_ffi_checksum_func_default_memory_caps() and 0xFFFF) != 3723) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_nightjar_ffi_checksum_func_default_relay_settings() and 0xFFFF) != 3388) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_nightjar_ffi_checksum_func_compile_feeds() and 0xFFFF) != 50323) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1012,6 +1093,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_nightjar_ffi_checksum_method_appresolver_owner() and 0xFFFF) != 62881) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nightjar_ffi_checksum_method_socketprotector_protect() and 0xFFFF) != 8416) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nightjar_ffi_checksum_method_tunnelwriter_write_packets() and 0xFFFF) != 57478) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_check_domain() and 0xFFFF) != 58229) {
@@ -1032,7 +1119,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_health() and 0xFFFF) != 517) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_ingest() and 0xFFFF) != 38592) {
+    if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_ingest() and 0xFFFF) != 1055) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_is_usable() and 0xFFFF) != 55735) {
@@ -1041,7 +1128,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_memory() and 0xFFFF) != 10025) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_poll() and 0xFFFF) != 44335) {
+    if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_poll() and 0xFFFF) != 35978) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_query_alerts() and 0xFFFF) != 7970) {
@@ -1077,7 +1164,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_set_app_resolver() and 0xFFFF) != 29738) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_shutdown() and 0xFFFF) != 19433) {
+    if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_set_socket_protector() and 0xFFFF) != 2121) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_set_tunnel_writer() and 0xFFFF) != 36495) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_shutdown() and 0xFFFF) != 6178) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_stats() and 0xFFFF) != 551) {
@@ -1348,6 +1441,29 @@ public object FfiConverterUInt: FfiConverter<UInt, Int> {
 
     override fun write(value: UInt, buf: ByteBuffer) {
         buf.putInt(value.toInt())
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterInt: FfiConverter<Int, Int> {
+    override fun lift(value: Int): Int {
+        return value
+    }
+
+    override fun read(buf: ByteBuffer): Int {
+        return buf.getInt()
+    }
+
+    override fun lower(value: Int): Int {
+        return value
+    }
+
+    override fun allocationSize(value: Int) = 4UL
+
+    override fun write(value: Int, buf: ByteBuffer) {
+        buf.putInt(value)
     }
 }
 
@@ -2304,6 +2420,13 @@ public interface NightjarEngineInterface {
      * Feeds a batch of packets, in the order they crossed the tunnel. Call it from the packet
      * thread. When a packet opens a flow, the [`AppResolver`] (if set) is asked for the owner
      * on this thread, with the engine lock released, before the batch goes on.
+     *
+     * Relay mode: give it every packet read from the tunnel (`outbound = true`); the relay
+     * answers the device's connections itself, opening outbound sockets through the
+     * [`SocketProtector`] on this thread, and the packets to write back to the tunnel come
+     * back in `to_tunnel` (the ones produced later, through the [`TunnelWriter`]). Verdicts
+     * are `Pass` and only say which flow each packet was counted in: the relay has already
+     * consumed the packets, so the host forwards nothing itself.
      */
     fun `ingest`(`packets`: List<Packet>): IngestResult
     
@@ -2320,9 +2443,11 @@ public interface NightjarEngineInterface {
     
     /**
      * Lets time pass without packets (call about once a second when the tunnel is quiet):
-     * idle flows complete and are written.
+     * idle flows complete and are written. Returns the packets for the tunnel: always empty in
+     * monitor mode; in relay mode what the relay produced now and any queued while no
+     * [`TunnelWriter`] was set (relay mode uses its own clock, not `now_us`).
      */
-    fun `poll`(`nowUs`: kotlin.ULong)
+    fun `poll`(`nowUs`: kotlin.ULong): List<kotlin.ByteArray>
     
     /**
      * Alerts matching `filter`, newest first.
@@ -2391,8 +2516,28 @@ public interface NightjarEngineInterface {
     fun `setAppResolver`(`resolver`: AppResolver?)
     
     /**
-     * Completes every live flow, writes everything to the database and stops its writer and
-     * the alert thread. Every later call fails with `EngineUnusable`.
+     * Sets (or with `None` removes) relay mode's socket protector (Android:
+     * `VpnService.protect`). Set it before the first `ingest`: sockets opened without one are
+     * not protected. Called on the ingesting thread with the engine lock held (see the
+     * `callbacks` module). Fails with `InvalidArgument` in monitor mode, which opens no
+     * sockets.
+     */
+    fun `setSocketProtector`(`protector`: SocketProtector?)
+    
+    /**
+     * Sets (or with `None` removes) relay mode's tunnel writer, which receives the packets the
+     * relay produces outside `ingest` (answers from the network, retransmissions), on the
+     * `nightjar-relay` thread with no lock held. Packets queued while none was set are
+     * delivered to it at once. Without one they wait for the next `ingest` or `poll` (at most
+     * `TUNNEL_QUEUE`; more are dropped and counted). Fails with `InvalidArgument` in
+     * monitor mode.
+     */
+    fun `setTunnelWriter`(`writer`: TunnelWriter?)
+    
+    /**
+     * Completes every live flow, writes everything to the database and stops its writer, the
+     * alert thread and, in relay mode, the relay thread (its connections are dropped; the
+     * device's TCP stack sees them time out). Every later call fails with `EngineUnusable`.
      */
     fun `shutdown`(): ShutdownReport
     
@@ -2642,6 +2787,13 @@ open class NightjarEngine: Disposable, AutoCloseable, NightjarEngineInterface
      * Feeds a batch of packets, in the order they crossed the tunnel. Call it from the packet
      * thread. When a packet opens a flow, the [`AppResolver`] (if set) is asked for the owner
      * on this thread, with the engine lock released, before the batch goes on.
+     *
+     * Relay mode: give it every packet read from the tunnel (`outbound = true`); the relay
+     * answers the device's connections itself, opening outbound sockets through the
+     * [`SocketProtector`] on this thread, and the packets to write back to the tunnel come
+     * back in `to_tunnel` (the ones produced later, through the [`TunnelWriter`]). Verdicts
+     * are `Pass` and only say which flow each packet was counted in: the relay has already
+     * consumed the packets, so the host forwards nothing itself.
      */
     @Throws(NightjarException::class)override fun `ingest`(`packets`: List<Packet>): IngestResult {
             return FfiConverterTypeIngestResult.lift(
@@ -2694,10 +2846,12 @@ open class NightjarEngine: Disposable, AutoCloseable, NightjarEngineInterface
     
     /**
      * Lets time pass without packets (call about once a second when the tunnel is quiet):
-     * idle flows complete and are written.
+     * idle flows complete and are written. Returns the packets for the tunnel: always empty in
+     * monitor mode; in relay mode what the relay produced now and any queued while no
+     * [`TunnelWriter`] was set (relay mode uses its own clock, not `now_us`).
      */
-    @Throws(NightjarException::class)override fun `poll`(`nowUs`: kotlin.ULong)
-        = 
+    @Throws(NightjarException::class)override fun `poll`(`nowUs`: kotlin.ULong): List<kotlin.ByteArray> {
+            return FfiConverterSequenceByteArray.lift(
     callWithHandle {
     uniffiRustCallWithError(NightjarException) { _status ->
     UniffiLib.uniffi_nightjar_ffi_fn_method_nightjarengine_poll(
@@ -2706,7 +2860,8 @@ open class NightjarEngine: Disposable, AutoCloseable, NightjarEngineInterface
         FfiConverterULong.lower(`nowUs`),_status)
 }
     }
-    
+    )
+    }
     
 
     
@@ -2926,8 +3081,52 @@ open class NightjarEngine: Disposable, AutoCloseable, NightjarEngineInterface
 
     
     /**
-     * Completes every live flow, writes everything to the database and stops its writer and
-     * the alert thread. Every later call fails with `EngineUnusable`.
+     * Sets (or with `None` removes) relay mode's socket protector (Android:
+     * `VpnService.protect`). Set it before the first `ingest`: sockets opened without one are
+     * not protected. Called on the ingesting thread with the engine lock held (see the
+     * `callbacks` module). Fails with `InvalidArgument` in monitor mode, which opens no
+     * sockets.
+     */
+    @Throws(NightjarException::class)override fun `setSocketProtector`(`protector`: SocketProtector?)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(NightjarException) { _status ->
+    UniffiLib.uniffi_nightjar_ffi_fn_method_nightjarengine_set_socket_protector(
+        it,
+        
+        FfiConverterOptionalTypeSocketProtector.lower(`protector`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Sets (or with `None` removes) relay mode's tunnel writer, which receives the packets the
+     * relay produces outside `ingest` (answers from the network, retransmissions), on the
+     * `nightjar-relay` thread with no lock held. Packets queued while none was set are
+     * delivered to it at once. Without one they wait for the next `ingest` or `poll` (at most
+     * `TUNNEL_QUEUE`; more are dropped and counted). Fails with `InvalidArgument` in
+     * monitor mode.
+     */
+    @Throws(NightjarException::class)override fun `setTunnelWriter`(`writer`: TunnelWriter?)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(NightjarException) { _status ->
+    UniffiLib.uniffi_nightjar_ffi_fn_method_nightjarengine_set_tunnel_writer(
+        it,
+        
+        FfiConverterOptionalTypeTunnelWriter.lower(`writer`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Completes every live flow, writes everything to the database and stops its writer, the
+     * alert thread and, in relay mode, the relay thread (its connections are dropped; the
+     * device's TCP stack sees them time out). Every later call fails with `EngineUnusable`.
      */
     @Throws(NightjarException::class)override fun `shutdown`(): ShutdownReport {
             return FfiConverterTypeShutdownReport.lift(
@@ -2993,6 +3192,665 @@ public object FfiConverterTypeNightjarEngine: FfiConverter<NightjarEngine, Long>
     override fun allocationSize(value: NightjarEngine) = 8UL
 
     override fun write(value: NightjarEngine, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * Protects relay mode's outbound sockets from the tunnel (Android: `VpnService.protect(fd)`).
+ * Without one, sockets are opened unprotected: right on iOS and Linux, where the provider's
+ * own sockets do not enter the tunnel, wrong on Android (they would loop back into it). Set it
+ * before the first `ingest`.
+ */
+public interface SocketProtector {
+    
+    /**
+     * Called with each new outbound socket's file descriptor before it connects (see the
+     * module docs for the thread and the lock). `false` refuses the socket.
+     */
+    fun `protect`(`fd`: kotlin.Int): kotlin.Boolean
+    
+    companion object
+}
+
+/**
+ * Protects relay mode's outbound sockets from the tunnel (Android: `VpnService.protect(fd)`).
+ * Without one, sockets are opened unprotected: right on iOS and Linux, where the provider's
+ * own sockets do not enter the tunnel, wrong on Android (they would loop back into it). Set it
+ * before the first `ingest`.
+ */
+open class SocketProtectorImpl: Disposable, AutoCloseable, SocketProtector
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_nightjar_ffi_fn_free_socketprotector(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_nightjar_ffi_fn_clone_socketprotector(handle, status)
+        }
+    }
+
+    
+    /**
+     * Called with each new outbound socket's file descriptor before it connects (see the
+     * module docs for the thread and the lock). `false` refuses the socket.
+     */override fun `protect`(`fd`: kotlin.Int): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_nightjar_ffi_fn_method_socketprotector_protect(
+        it,
+        
+        FfiConverterInt.lower(`fd`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceSocketProtector {
+    internal object `protect`: UniffiCallbackInterfaceSocketProtectorMethod0 {
+        override fun callback(`uniffiHandle`: Long,`fd`: Int,`uniffiOutReturn`: ByteByReference,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeSocketProtector.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`protect`(
+                    FfiConverterInt.lift(`fd`),
+                )
+            }
+            val writeReturn = { value: kotlin.Boolean -> uniffiOutReturn.setValue(FfiConverterBoolean.lower(value)) }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeSocketProtector.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeSocketProtector.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceSocketProtector.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `protect`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_nightjar_ffi_fn_init_callback_vtable_socketprotector(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSocketProtector: FfiConverter<SocketProtector, Long> {
+    internal val handleMap = UniffiHandleMap<SocketProtector>()
+
+    override fun lower(value: SocketProtector): Long {
+        if (value is SocketProtectorImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): SocketProtector {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return SocketProtectorImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): SocketProtector {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: SocketProtector) = 8UL
+
+    override fun write(value: SocketProtector, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * Writes relay mode's packets to the tunnel (`NEPacketTunnelFlow.writePackets`, the
+ * `VpnService` file descriptor) when they are produced outside `ingest`: answers from the
+ * network, retransmissions, timers.
+ */
+public interface TunnelWriter {
+    
+    /**
+     * Raw IP packets to write to the tunnel, in order. Called on the `nightjar-relay` thread.
+     */
+    fun `writePackets`(`packets`: List<kotlin.ByteArray>)
+    
+    companion object
+}
+
+/**
+ * Writes relay mode's packets to the tunnel (`NEPacketTunnelFlow.writePackets`, the
+ * `VpnService` file descriptor) when they are produced outside `ingest`: answers from the
+ * network, retransmissions, timers.
+ */
+open class TunnelWriterImpl: Disposable, AutoCloseable, TunnelWriter
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_nightjar_ffi_fn_free_tunnelwriter(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_nightjar_ffi_fn_clone_tunnelwriter(handle, status)
+        }
+    }
+
+    
+    /**
+     * Raw IP packets to write to the tunnel, in order. Called on the `nightjar-relay` thread.
+     */override fun `writePackets`(`packets`: List<kotlin.ByteArray>)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_nightjar_ffi_fn_method_tunnelwriter_write_packets(
+        it,
+        
+        FfiConverterSequenceByteArray.lower(`packets`),_status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceTunnelWriter {
+    internal object `writePackets`: UniffiCallbackInterfaceTunnelWriterMethod0 {
+        override fun callback(`uniffiHandle`: Long,`packets`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeTunnelWriter.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`writePackets`(
+                    FfiConverterSequenceByteArray.lift(`packets`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeTunnelWriter.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeTunnelWriter.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceTunnelWriter.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `writePackets`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_nightjar_ffi_fn_init_callback_vtable_tunnelwriter(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTunnelWriter: FfiConverter<TunnelWriter, Long> {
+    internal val handleMap = UniffiHandleMap<TunnelWriter>()
+
+    override fun lower(value: TunnelWriter): Long {
+        if (value is TunnelWriterImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): TunnelWriter {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return TunnelWriterImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): TunnelWriter {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: TunnelWriter) = 8UL
+
+    override fun write(value: TunnelWriter, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
@@ -4082,7 +4940,7 @@ data class EngineSettings (
     var `intelIndexPath`: kotlin.String?
     , 
     /**
-     * Monitor (the only mode built so far) or relay.
+     * Monitor or relay.
      */
     var `mode`: Mode
     , 
@@ -4096,6 +4954,11 @@ data class EngineSettings (
      * hash so a remote peer cannot aim collisions at it.
      */
     var `hashSeed`: kotlin.ULong
+    , 
+    /**
+     * Relay mode's settings; `None` takes [`default_relay_settings`]. Ignored in monitor mode.
+     */
+    var `relay`: RelaySettings? = null 
     
 ){
     
@@ -4117,6 +4980,7 @@ public object FfiConverterTypeEngineSettings: FfiConverterRustBuffer<EngineSetti
             FfiConverterTypeMode.read(buf),
             FfiConverterTypeMemoryCaps.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterOptionalTypeRelaySettings.read(buf),
         )
     }
 
@@ -4125,7 +4989,8 @@ public object FfiConverterTypeEngineSettings: FfiConverterRustBuffer<EngineSetti
             FfiConverterOptionalString.allocationSize(value.`intelIndexPath`) +
             FfiConverterTypeMode.allocationSize(value.`mode`) +
             FfiConverterTypeMemoryCaps.allocationSize(value.`caps`) +
-            FfiConverterULong.allocationSize(value.`hashSeed`)
+            FfiConverterULong.allocationSize(value.`hashSeed`) +
+            FfiConverterOptionalTypeRelaySettings.allocationSize(value.`relay`)
     )
 
     override fun write(value: EngineSettings, buf: ByteBuffer) {
@@ -4134,6 +4999,7 @@ public object FfiConverterTypeEngineSettings: FfiConverterRustBuffer<EngineSetti
             FfiConverterTypeMode.write(value.`mode`, buf)
             FfiConverterTypeMemoryCaps.write(value.`caps`, buf)
             FfiConverterULong.write(value.`hashSeed`, buf)
+            FfiConverterOptionalTypeRelaySettings.write(value.`relay`, buf)
     }
 }
 
@@ -4667,7 +5533,9 @@ data class IngestResult (
     var `verdicts`: List<Verdict>
     , 
     /**
-     * Packets for the tunnel to write back; always empty in monitor mode (the relay fills it).
+     * Raw IP packets to write back to the tunnel, in order: always empty in monitor mode; in
+     * relay mode what the relay produced during this call (SYN-ACKs, ACKs, answers already
+     * there), after any it produced earlier while no `TunnelWriter` was set.
      */
     var `toTunnel`: List<kotlin.ByteArray>
     
@@ -4915,6 +5783,11 @@ data class MemoryReport (
      * Cap of `pending_details`.
      */
     var `pendingDetailsCap`: kotlin.ULong
+    , 
+    /**
+     * The relay's memory, in relay mode (not included in `total`).
+     */
+    var `relay`: RelayMemoryReport?
     
 ){
     
@@ -4944,6 +5817,7 @@ public object FfiConverterTypeMemoryReport: FfiConverterRustBuffer<MemoryReport>
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterOptionalTypeRelayMemoryReport.read(buf),
         )
     }
 
@@ -4960,7 +5834,8 @@ public object FfiConverterTypeMemoryReport: FfiConverterRustBuffer<MemoryReport>
             FfiConverterULong.allocationSize(value.`total`) +
             FfiConverterULong.allocationSize(value.`totalCap`) +
             FfiConverterULong.allocationSize(value.`pendingDetails`) +
-            FfiConverterULong.allocationSize(value.`pendingDetailsCap`)
+            FfiConverterULong.allocationSize(value.`pendingDetailsCap`) +
+            FfiConverterOptionalTypeRelayMemoryReport.allocationSize(value.`relay`)
     )
 
     override fun write(value: MemoryReport, buf: ByteBuffer) {
@@ -4977,6 +5852,7 @@ public object FfiConverterTypeMemoryReport: FfiConverterRustBuffer<MemoryReport>
             FfiConverterULong.write(value.`totalCap`, buf)
             FfiConverterULong.write(value.`pendingDetails`, buf)
             FfiConverterULong.write(value.`pendingDetailsCap`, buf)
+            FfiConverterOptionalTypeRelayMemoryReport.write(value.`relay`, buf)
     }
 }
 
@@ -5040,11 +5916,14 @@ data class Packet (
     , 
     /**
      * True when the device sent it (read from the tunnel), false when it came from the network.
+     * Relay mode takes only device packets (everything read from the tunnel is); the others
+     * are neither relayed nor observed, and are counted (`RelayCounters::inbound_ignored`).
      */
     var `outbound`: kotlin.Boolean
     , 
     /**
-     * When it crossed, in microseconds since the Unix epoch.
+     * When it crossed, in microseconds since the Unix epoch. Relay mode runs on its own clock
+     * (the wall clock, never going back) and ignores it.
      */
     var `tsUs`: kotlin.ULong
     
@@ -5175,6 +6054,554 @@ public object FfiConverterTypeQueryFilter: FfiConverterRustBuffer<QueryFilter> {
             FfiConverterOptionalUByte.write(value.`proto`, buf)
             FfiConverterOptionalTypeAlertSeverity.write(value.`severity`, buf)
             FfiConverterOptionalTypeAlertState.write(value.`state`, buf)
+    }
+}
+
+
+
+/**
+ * What relay mode did and refused. Everything refused or dropped is counted here.
+ */
+data class RelayCounters (
+    /**
+     * Device packets taken from `ingest`.
+     */
+    var `tunPacketsIn`: kotlin.ULong
+    , 
+    /**
+     * Bytes of them.
+     */
+    var `tunBytesIn`: kotlin.ULong
+    , 
+    /**
+     * Packets produced for the tunnel (returned or written).
+     */
+    var `tunPacketsOut`: kotlin.ULong
+    , 
+    /**
+     * Bytes of them.
+     */
+    var `tunBytesOut`: kotlin.ULong
+    , 
+    /**
+     * Device packets dropped because the relay's input queue was full.
+     */
+    var `rxQueueDropped`: kotlin.ULong
+    , 
+    /**
+     * Device packets that were not IP.
+     */
+    var `malformed`: kotlin.ULong
+    , 
+    /**
+     * TCP connections admitted.
+     */
+    var `tcpAccepted`: kotlin.ULong
+    , 
+    /**
+     * TCP connections refused with RST at the connection cap.
+     */
+    var `tcpRefusedCap`: kotlin.ULong
+    , 
+    /**
+     * TCP connections refused with RST because the socket could not be opened (or the
+     * protector refused it).
+     */
+    var `tcpDialFailed`: kotlin.ULong
+    , 
+    /**
+     * TCP connections reset because the network side failed.
+     */
+    var `tcpOutboundFailed`: kotlin.ULong
+    , 
+    /**
+     * TCP connections aborted for idleness or evicted at the cap.
+     */
+    var `tcpEvicted`: kotlin.ULong
+    , 
+    /**
+     * TCP connections over and removed.
+     */
+    var `tcpClosed`: kotlin.ULong
+    , 
+    /**
+     * Bytes relayed device to network over TCP.
+     */
+    var `tcpBytesUp`: kotlin.ULong
+    , 
+    /**
+     * Bytes relayed network to device over TCP.
+     */
+    var `tcpBytesDown`: kotlin.ULong
+    , 
+    /**
+     * UDP flows opened.
+     */
+    var `udpOpened`: kotlin.ULong
+    , 
+    /**
+     * UDP datagrams dropped at the flow cap.
+     */
+    var `udpRefusedCap`: kotlin.ULong
+    , 
+    /**
+     * UDP flows whose socket could not be opened (or the protector refused).
+     */
+    var `udpDialFailed`: kotlin.ULong
+    , 
+    /**
+     * UDP flows closed for idleness.
+     */
+    var `udpExpired`: kotlin.ULong
+    , 
+    /**
+     * UDP datagrams the network socket would not take.
+     */
+    var `udpSendDropped`: kotlin.ULong
+    , 
+    /**
+     * UDP datagrams relayed device to network.
+     */
+    var `udpDatagramsUp`: kotlin.ULong
+    , 
+    /**
+     * UDP datagrams relayed network to device.
+     */
+    var `udpDatagramsDown`: kotlin.ULong
+    , 
+    /**
+     * DNS queries forwarded upstream.
+     */
+    var `dnsForwarded`: kotlin.ULong
+    , 
+    /**
+     * DNS answers relayed back.
+     */
+    var `dnsAnswered`: kotlin.ULong
+    , 
+    /**
+     * DNS queries dropped at the in-flight cap.
+     */
+    var `dnsRefusedCap`: kotlin.ULong
+    , 
+    /**
+     * DNS queries that got no answer in time.
+     */
+    var `dnsTimeouts`: kotlin.ULong
+    , 
+    /**
+     * Payloads to the DNS address that were not DNS queries.
+     */
+    var `dnsMalformed`: kotlin.ULong
+    , 
+    /**
+     * ICMP echo requests answered by the relay.
+     */
+    var `icmpEchoAnswered`: kotlin.ULong
+    , 
+    /**
+     * Network-side packets (`outbound == false`) given to `ingest`: not relayed, not observed.
+     */
+    var `inboundIgnored`: kotlin.ULong
+    , 
+    /**
+     * Tunnel packets dropped because no writer was set and the queue was full.
+     */
+    var `tunnelQueueDropped`: kotlin.ULong
+    , 
+    /**
+     * Times the socket protector was asked.
+     */
+    var `protectCalls`: kotlin.ULong
+    , 
+    /**
+     * Sockets the protector refused.
+     */
+    var `protectRefused`: kotlin.ULong
+    , 
+    /**
+     * Protector calls that threw (the socket was refused).
+     */
+    var `protectFailures`: kotlin.ULong
+    , 
+    /**
+     * Packets handed to the tunnel writer (those it threw on included).
+     */
+    var `writerPackets`: kotlin.ULong
+    , 
+    /**
+     * Packets lost because the tunnel writer threw.
+     */
+    var `writerFailures`: kotlin.ULong
+    , 
+    /**
+     * Failed waits of the relay thread (retried).
+     */
+    var `pollErrors`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRelayCounters: FfiConverterRustBuffer<RelayCounters> {
+    override fun read(buf: ByteBuffer): RelayCounters {
+        return RelayCounters(
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: RelayCounters) = (
+            FfiConverterULong.allocationSize(value.`tunPacketsIn`) +
+            FfiConverterULong.allocationSize(value.`tunBytesIn`) +
+            FfiConverterULong.allocationSize(value.`tunPacketsOut`) +
+            FfiConverterULong.allocationSize(value.`tunBytesOut`) +
+            FfiConverterULong.allocationSize(value.`rxQueueDropped`) +
+            FfiConverterULong.allocationSize(value.`malformed`) +
+            FfiConverterULong.allocationSize(value.`tcpAccepted`) +
+            FfiConverterULong.allocationSize(value.`tcpRefusedCap`) +
+            FfiConverterULong.allocationSize(value.`tcpDialFailed`) +
+            FfiConverterULong.allocationSize(value.`tcpOutboundFailed`) +
+            FfiConverterULong.allocationSize(value.`tcpEvicted`) +
+            FfiConverterULong.allocationSize(value.`tcpClosed`) +
+            FfiConverterULong.allocationSize(value.`tcpBytesUp`) +
+            FfiConverterULong.allocationSize(value.`tcpBytesDown`) +
+            FfiConverterULong.allocationSize(value.`udpOpened`) +
+            FfiConverterULong.allocationSize(value.`udpRefusedCap`) +
+            FfiConverterULong.allocationSize(value.`udpDialFailed`) +
+            FfiConverterULong.allocationSize(value.`udpExpired`) +
+            FfiConverterULong.allocationSize(value.`udpSendDropped`) +
+            FfiConverterULong.allocationSize(value.`udpDatagramsUp`) +
+            FfiConverterULong.allocationSize(value.`udpDatagramsDown`) +
+            FfiConverterULong.allocationSize(value.`dnsForwarded`) +
+            FfiConverterULong.allocationSize(value.`dnsAnswered`) +
+            FfiConverterULong.allocationSize(value.`dnsRefusedCap`) +
+            FfiConverterULong.allocationSize(value.`dnsTimeouts`) +
+            FfiConverterULong.allocationSize(value.`dnsMalformed`) +
+            FfiConverterULong.allocationSize(value.`icmpEchoAnswered`) +
+            FfiConverterULong.allocationSize(value.`inboundIgnored`) +
+            FfiConverterULong.allocationSize(value.`tunnelQueueDropped`) +
+            FfiConverterULong.allocationSize(value.`protectCalls`) +
+            FfiConverterULong.allocationSize(value.`protectRefused`) +
+            FfiConverterULong.allocationSize(value.`protectFailures`) +
+            FfiConverterULong.allocationSize(value.`writerPackets`) +
+            FfiConverterULong.allocationSize(value.`writerFailures`) +
+            FfiConverterULong.allocationSize(value.`pollErrors`)
+    )
+
+    override fun write(value: RelayCounters, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`tunPacketsIn`, buf)
+            FfiConverterULong.write(value.`tunBytesIn`, buf)
+            FfiConverterULong.write(value.`tunPacketsOut`, buf)
+            FfiConverterULong.write(value.`tunBytesOut`, buf)
+            FfiConverterULong.write(value.`rxQueueDropped`, buf)
+            FfiConverterULong.write(value.`malformed`, buf)
+            FfiConverterULong.write(value.`tcpAccepted`, buf)
+            FfiConverterULong.write(value.`tcpRefusedCap`, buf)
+            FfiConverterULong.write(value.`tcpDialFailed`, buf)
+            FfiConverterULong.write(value.`tcpOutboundFailed`, buf)
+            FfiConverterULong.write(value.`tcpEvicted`, buf)
+            FfiConverterULong.write(value.`tcpClosed`, buf)
+            FfiConverterULong.write(value.`tcpBytesUp`, buf)
+            FfiConverterULong.write(value.`tcpBytesDown`, buf)
+            FfiConverterULong.write(value.`udpOpened`, buf)
+            FfiConverterULong.write(value.`udpRefusedCap`, buf)
+            FfiConverterULong.write(value.`udpDialFailed`, buf)
+            FfiConverterULong.write(value.`udpExpired`, buf)
+            FfiConverterULong.write(value.`udpSendDropped`, buf)
+            FfiConverterULong.write(value.`udpDatagramsUp`, buf)
+            FfiConverterULong.write(value.`udpDatagramsDown`, buf)
+            FfiConverterULong.write(value.`dnsForwarded`, buf)
+            FfiConverterULong.write(value.`dnsAnswered`, buf)
+            FfiConverterULong.write(value.`dnsRefusedCap`, buf)
+            FfiConverterULong.write(value.`dnsTimeouts`, buf)
+            FfiConverterULong.write(value.`dnsMalformed`, buf)
+            FfiConverterULong.write(value.`icmpEchoAnswered`, buf)
+            FfiConverterULong.write(value.`inboundIgnored`, buf)
+            FfiConverterULong.write(value.`tunnelQueueDropped`, buf)
+            FfiConverterULong.write(value.`protectCalls`, buf)
+            FfiConverterULong.write(value.`protectRefused`, buf)
+            FfiConverterULong.write(value.`protectFailures`, buf)
+            FfiConverterULong.write(value.`writerPackets`, buf)
+            FfiConverterULong.write(value.`writerFailures`, buf)
+            FfiConverterULong.write(value.`pollErrors`, buf)
+    }
+}
+
+
+
+/**
+ * Relay mode's memory against its caps; bytes unless named otherwise.
+ */
+data class RelayMemoryReport (
+    /**
+     * TCP connections live now.
+     */
+    var `tcpConnections`: kotlin.ULong
+    , 
+    /**
+     * TCP connections at most.
+     */
+    var `tcpConnectionsCap`: kotlin.ULong
+    , 
+    /**
+     * TCP socket buffers allocated now.
+     */
+    var `tcpBuffers`: kotlin.ULong
+    , 
+    /**
+     * TCP socket buffers at the cap.
+     */
+    var `tcpBuffersCap`: kotlin.ULong
+    , 
+    /**
+     * UDP flows live now.
+     */
+    var `udpFlows`: kotlin.ULong
+    , 
+    /**
+     * UDP flows at most.
+     */
+    var `udpFlowsCap`: kotlin.ULong
+    , 
+    /**
+     * DNS queries waiting for the upstream now.
+     */
+    var `dnsInflight`: kotlin.ULong
+    , 
+    /**
+     * DNS queries waiting at most.
+     */
+    var `dnsInflightCap`: kotlin.ULong
+    , 
+    /**
+     * Packets queued inside the relay (both directions) now.
+     */
+    var `relayQueues`: kotlin.ULong
+    , 
+    /**
+     * Tunnel packets waiting for the host (no writer set), in packets.
+     */
+    var `tunnelQueue`: kotlin.ULong
+    , 
+    /**
+     * Cap of `tunnel_queue`, in packets.
+     */
+    var `tunnelQueueCap`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRelayMemoryReport: FfiConverterRustBuffer<RelayMemoryReport> {
+    override fun read(buf: ByteBuffer): RelayMemoryReport {
+        return RelayMemoryReport(
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: RelayMemoryReport) = (
+            FfiConverterULong.allocationSize(value.`tcpConnections`) +
+            FfiConverterULong.allocationSize(value.`tcpConnectionsCap`) +
+            FfiConverterULong.allocationSize(value.`tcpBuffers`) +
+            FfiConverterULong.allocationSize(value.`tcpBuffersCap`) +
+            FfiConverterULong.allocationSize(value.`udpFlows`) +
+            FfiConverterULong.allocationSize(value.`udpFlowsCap`) +
+            FfiConverterULong.allocationSize(value.`dnsInflight`) +
+            FfiConverterULong.allocationSize(value.`dnsInflightCap`) +
+            FfiConverterULong.allocationSize(value.`relayQueues`) +
+            FfiConverterULong.allocationSize(value.`tunnelQueue`) +
+            FfiConverterULong.allocationSize(value.`tunnelQueueCap`)
+    )
+
+    override fun write(value: RelayMemoryReport, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`tcpConnections`, buf)
+            FfiConverterULong.write(value.`tcpConnectionsCap`, buf)
+            FfiConverterULong.write(value.`tcpBuffers`, buf)
+            FfiConverterULong.write(value.`tcpBuffersCap`, buf)
+            FfiConverterULong.write(value.`udpFlows`, buf)
+            FfiConverterULong.write(value.`udpFlowsCap`, buf)
+            FfiConverterULong.write(value.`dnsInflight`, buf)
+            FfiConverterULong.write(value.`dnsInflightCap`, buf)
+            FfiConverterULong.write(value.`relayQueues`, buf)
+            FfiConverterULong.write(value.`tunnelQueue`, buf)
+            FfiConverterULong.write(value.`tunnelQueueCap`, buf)
+    }
+}
+
+
+
+/**
+ * How relay mode terminates the tunnel. Addresses are strings (`"10.111.0.1"`).
+ */
+data class RelaySettings (
+    /**
+     * The relay's own IPv4 address on the tunnel: the device's gateway, in the tunnel's subnet
+     * but not the device's own address.
+     */
+    var `ipv4`: kotlin.String
+    , 
+    /**
+     * The relay's own IPv6 address, if the tunnel carries IPv6.
+     */
+    var `ipv6`: kotlin.String?
+    , 
+    /**
+     * The tunnel's MTU (1280 ..= 65535); device-side SYN-ACKs advertise MTU − 40.
+     */
+    var `mtu`: kotlin.UInt
+    , 
+    /**
+     * The DNS server address the tunnel gave the device; UDP and TCP port 53 on it are answered
+     * by forwarding to `dns_upstream`. `None`: no DNS service (port 53 is relayed like any
+     * other port). Set both or neither.
+     */
+    var `dnsAddress`: kotlin.String?
+    , 
+    /**
+     * Where the device's DNS queries go: `"IP"`, `"IP:PORT"` or `"udp://IP:PORT"` (plain DNS,
+     * UDP for UDP queries, TCP for TCP ones). `tls://` and `https://` upstreams are refused with
+     * `Unsupported`: the core relay has them, the bindings do not expose them yet.
+     */
+    var `dnsUpstream`: kotlin.String?
+    , 
+    /**
+     * DNS queries waiting for the upstream at most; above it new ones are dropped and counted.
+     */
+    var `maxDnsInflight`: kotlin.UInt
+    , 
+    /**
+     * TCP connections relayed at once at most (also bounded by `buffer_pool_bytes`).
+     */
+    var `maxTcp`: kotlin.UInt
+    , 
+    /**
+     * UDP flows relayed at once at most (DNS not included).
+     */
+    var `maxUdp`: kotlin.UInt
+    , 
+    /**
+     * Buffer per TCP connection and direction, in bytes (at least the MTU).
+     */
+    var `tcpBufferBytes`: kotlin.UInt
+    , 
+    /**
+     * Bytes all TCP buffers may take together: the TCP cap is the smaller of `max_tcp` and
+     * this divided by `2 × tcp_buffer_bytes`.
+     */
+    var `bufferPoolBytes`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRelaySettings: FfiConverterRustBuffer<RelaySettings> {
+    override fun read(buf: ByteBuffer): RelaySettings {
+        return RelaySettings(
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: RelaySettings) = (
+            FfiConverterString.allocationSize(value.`ipv4`) +
+            FfiConverterOptionalString.allocationSize(value.`ipv6`) +
+            FfiConverterUInt.allocationSize(value.`mtu`) +
+            FfiConverterOptionalString.allocationSize(value.`dnsAddress`) +
+            FfiConverterOptionalString.allocationSize(value.`dnsUpstream`) +
+            FfiConverterUInt.allocationSize(value.`maxDnsInflight`) +
+            FfiConverterUInt.allocationSize(value.`maxTcp`) +
+            FfiConverterUInt.allocationSize(value.`maxUdp`) +
+            FfiConverterUInt.allocationSize(value.`tcpBufferBytes`) +
+            FfiConverterULong.allocationSize(value.`bufferPoolBytes`)
+    )
+
+    override fun write(value: RelaySettings, buf: ByteBuffer) {
+            FfiConverterString.write(value.`ipv4`, buf)
+            FfiConverterOptionalString.write(value.`ipv6`, buf)
+            FfiConverterUInt.write(value.`mtu`, buf)
+            FfiConverterOptionalString.write(value.`dnsAddress`, buf)
+            FfiConverterOptionalString.write(value.`dnsUpstream`, buf)
+            FfiConverterUInt.write(value.`maxDnsInflight`, buf)
+            FfiConverterUInt.write(value.`maxTcp`, buf)
+            FfiConverterUInt.write(value.`maxUdp`, buf)
+            FfiConverterUInt.write(value.`tcpBufferBytes`, buf)
+            FfiConverterULong.write(value.`bufferPoolBytes`, buf)
     }
 }
 
@@ -5325,6 +6752,11 @@ data class Stats (
      * Database writer counters, when a database is configured.
      */
     var `writer`: WriterStats?
+    , 
+    /**
+     * Relay counters, in relay mode.
+     */
+    var `relay`: RelayCounters?
     
 ){
     
@@ -5360,6 +6792,7 @@ public object FfiConverterTypeStats: FfiConverterRustBuffer<Stats> {
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterOptionalTypeWriterStats.read(buf),
+            FfiConverterOptionalTypeRelayCounters.read(buf),
         )
     }
 
@@ -5382,7 +6815,8 @@ public object FfiConverterTypeStats: FfiConverterRustBuffer<Stats> {
             FfiConverterULong.allocationSize(value.`alertsDelivered`) +
             FfiConverterULong.allocationSize(value.`alertsShed`) +
             FfiConverterULong.allocationSize(value.`appsShed`) +
-            FfiConverterOptionalTypeWriterStats.allocationSize(value.`writer`)
+            FfiConverterOptionalTypeWriterStats.allocationSize(value.`writer`) +
+            FfiConverterOptionalTypeRelayCounters.allocationSize(value.`relay`)
     )
 
     override fun write(value: Stats, buf: ByteBuffer) {
@@ -5405,6 +6839,7 @@ public object FfiConverterTypeStats: FfiConverterRustBuffer<Stats> {
             FfiConverterULong.write(value.`alertsShed`, buf)
             FfiConverterULong.write(value.`appsShed`, buf)
             FfiConverterOptionalTypeWriterStats.write(value.`writer`, buf)
+            FfiConverterOptionalTypeRelayCounters.write(value.`relay`, buf)
     }
 }
 
@@ -6251,8 +7686,10 @@ enum class Mode {
      */
     MONITOR,
     /**
-     * Nightjar relays the traffic itself (local VPN). Not built yet: refused with
-     * `NightjarError::Unsupported`.
+     * Nightjar relays the traffic itself (local VPN): the device's packets go to `ingest`, the
+     * relay opens outbound sockets (through the `SocketProtector`, if set) and the packets to
+     * write back to the tunnel come back in `IngestResult.to_tunnel` or through the
+     * `TunnelWriter`. Configured by [`EngineSettings::relay`].
      */
     RELAY;
 
@@ -6380,7 +7817,8 @@ sealed class NightjarException: kotlin.Exception() {
     }
     
     /**
-     * The feature asked for is not built yet (relay mode).
+     * The feature asked for is not available through the bindings yet (today: an encrypted
+     * DNS upstream, `tls://` or `https://`, in relay mode).
      */
     class Unsupported(
         
@@ -6910,6 +8348,166 @@ public object FfiConverterOptionalTypeAppResolver: FfiConverterRustBuffer<AppRes
         } else {
             buf.put(1)
             FfiConverterTypeAppResolver.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeSocketProtector: FfiConverterRustBuffer<SocketProtector?> {
+    override fun read(buf: ByteBuffer): SocketProtector? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeSocketProtector.read(buf)
+    }
+
+    override fun allocationSize(value: SocketProtector?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeSocketProtector.allocationSize(value)
+        }
+    }
+
+    override fun write(value: SocketProtector?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeSocketProtector.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeTunnelWriter: FfiConverterRustBuffer<TunnelWriter?> {
+    override fun read(buf: ByteBuffer): TunnelWriter? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeTunnelWriter.read(buf)
+    }
+
+    override fun allocationSize(value: TunnelWriter?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeTunnelWriter.allocationSize(value)
+        }
+    }
+
+    override fun write(value: TunnelWriter?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeTunnelWriter.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeRelayCounters: FfiConverterRustBuffer<RelayCounters?> {
+    override fun read(buf: ByteBuffer): RelayCounters? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeRelayCounters.read(buf)
+    }
+
+    override fun allocationSize(value: RelayCounters?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeRelayCounters.allocationSize(value)
+        }
+    }
+
+    override fun write(value: RelayCounters?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeRelayCounters.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeRelayMemoryReport: FfiConverterRustBuffer<RelayMemoryReport?> {
+    override fun read(buf: ByteBuffer): RelayMemoryReport? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeRelayMemoryReport.read(buf)
+    }
+
+    override fun allocationSize(value: RelayMemoryReport?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeRelayMemoryReport.allocationSize(value)
+        }
+    }
+
+    override fun write(value: RelayMemoryReport?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeRelayMemoryReport.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeRelaySettings: FfiConverterRustBuffer<RelaySettings?> {
+    override fun read(buf: ByteBuffer): RelaySettings? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeRelaySettings.read(buf)
+    }
+
+    override fun allocationSize(value: RelaySettings?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeRelaySettings.allocationSize(value)
+        }
+    }
+
+    override fun write(value: RelaySettings?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeRelaySettings.write(value, buf)
         }
     }
 }
@@ -7547,6 +9145,21 @@ public object FfiConverterMapStringULong: FfiConverterRustBuffer<Map<kotlin.Stri
             return FfiConverterTypeMemoryCaps.lift(
     uniffiRustCall() { _status ->
     UniffiLib.uniffi_nightjar_ffi_fn_func_default_memory_caps(
+    
+        _status)
+}
+    )
+    }
+    
+
+        /**
+         * Relay defaults a phone can afford (an iOS packet tunnel provider lives within ~50 MB):
+         * gateway 10.111.0.1, MTU 1500, no DNS service, 256 TCP connections with 64 KiB buffers per
+         * direction in a 16 MiB pool (so 128 at once), 256 UDP flows, 64 DNS queries in flight.
+         */ fun `defaultRelaySettings`(): RelaySettings {
+            return FfiConverterTypeRelaySettings.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_nightjar_ffi_fn_func_default_relay_settings(
     
         _status)
 }
