@@ -36,7 +36,8 @@ public protocol PacketTransport: AnyObject {
 /// What the pump needs of the engine; `NightjarEngine` conforms as it is.
 public protocol EngineIngesting: AnyObject {
     func ingest(packets: [Packet]) throws -> IngestResult
-    func poll(nowUs: UInt64) throws
+    /// Lets time pass; returns packets for the tunnel (relay mode; empty in monitor mode).
+    func poll(nowUs: UInt64) throws -> [Data]
     func commit(timeoutMs: UInt32) throws -> Bool
 }
 
@@ -280,7 +281,11 @@ public final class PacketPump {
 
     private func idleTick() {
         guard running else { return }
-        try? usableEngine()?.poll(nowUs: clock())
+        // Relay mode: what the relay produced meanwhile goes to the device.
+        if let out = try? usableEngine()?.poll(nowUs: clock()), !out.isEmpty {
+            io.writePackets(out)
+            stats.toTunnel &+= UInt64(out.count)
+        }
     }
 }
 

@@ -1,14 +1,13 @@
 import Foundation
 import Network
 
-/// PENDING BINDINGS: relay mode's outbound connections, as the Swift side will provide them.
+/// Outbound connections from Swift, outside the tunnel, on Network.framework.
 ///
-/// In relay mode Nightjar terminates each device connection in its userspace stack and opens
-/// a real one to the same destination (`nightjar-relay`'s `Dialer`). The bindings do not
-/// expose the relay yet (`Mode.relay` is refused with `Unsupported`); when they do, the
-/// expected shape is a foreign callback the engine calls to dial, plus calls into the engine
-/// for received data and closes, keyed by a token. This protocol is that shape, so the
-/// adapter is a few lines once the generated bindings carry it.
+/// Relay mode does not use it: the bindings' relay opens its own BSD sockets inside the
+/// extension (`nightjar-relay`'s `StdDialer`) and needs no dialer callback. This protocol and
+/// [`NetworkFrameworkDialer`] remain for Swift-side connections (a product's transport, feed
+/// downloads) and as the shape of a Network.framework dialer should the bindings ever take
+/// one (for per-connection interface choice the BSD sockets do not offer).
 ///
 /// Connections opened by the packet-tunnel process never enter its own tunnel (iOS's NECP
 /// policy for network extensions); [`NetworkFrameworkDialer`] additionally prohibits the

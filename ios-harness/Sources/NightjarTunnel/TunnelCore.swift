@@ -27,6 +27,8 @@ public final class TunnelCore {
     private let watchdog: MemoryWatchdog
     private let control = DispatchQueue(label: "org.nightjar.core")
     private var engine: NightjarEngine?
+    /// The tunnel's packet interface, once `start` has it: relay mode's writer needs it.
+    private var io: TunnelPacketIO?
     private let log = Logger(subsystem: "org.nightjar.tunnel", category: "core")
 
     public init(plan: TunnelPlan, container: SharedContainer, watchdog: MemoryWatchdog = MemoryWatchdog()) {
@@ -49,17 +51,35 @@ public final class TunnelCore {
             intelIndexPath: container.intelIndexIfPresent(),
             mode: plan.mode == .relay ? .relay : .monitor,
             caps: defaultMemoryCaps(),
-            hashSeed: seed
+            hashSeed: seed,
+            relay: relaySettings()
         )
         let e = try NightjarEngine(settings: settings)
         try e.setAppResolver(resolver: resolver)
-        // PENDING BINDINGS: try e.setRelayDialer(...) with a NetworkFrameworkDialer adapter.
+        if plan.mode == .relay, let io {
+            // No socket protector: the extension's own sockets never enter its tunnel.
+            try e.setTunnelWriter(writer: TunnelIOWriter(io))
+        }
         return e
+    }
+
+    /// Relay mode's addresses, MTU and DNS service, from the plan.
+    private func relaySettings() -> RelaySettings {
+        var r = defaultRelaySettings()
+        r.ipv4 = TunnelPlan.relayAddressV4
+        r.ipv6 = TunnelPlan.relayAddressV6
+        r.mtu = UInt32(plan.mtu)
+        if let up = plan.relayDnsUpstream, plan.dnsServers.contains(TunnelPlan.relayResolver) {
+            r.dnsAddress = TunnelPlan.relayResolver
+            r.dnsUpstream = up
+        }
+        return r
     }
 
     /// Starts moving packets between `io` and the engine.
     public func start(io: TunnelPacketIO, transport: PacketTransport?) throws {
         try? initLogging(level: .info)
+        self.io = io
         let first: NightjarEngine?
         do {
             first = try makeEngine()
@@ -128,4 +148,17 @@ public final class TunnelCore {
 
     /// The engine for queries from the same process, when running.
     public func currentEngine() -> NightjarEngine? { control.sync { engine } }
+}
+
+/// Relay mode's packets produced outside `ingest` (answers from the network, timers), written
+/// to the tunnel. The bindings call it on their `nightjar-relay` thread with no lock held;
+/// `NEPacketTunnelFlow.writePackets` may be called from any thread.
+final class TunnelIOWriter: TunnelWriter, @unchecked Sendable {
+    private let io: TunnelPacketIO
+
+    init(_ io: TunnelPacketIO) { self.io = io }
+
+    func writePackets(packets: [Data]) {
+        io.writePackets(packets)
+    }
 }

@@ -7,7 +7,8 @@ import Foundation
 /// - `.monitor` observes packets that the product's own transport forwards (a packet tunnel
 ///   must forward what it reads; iOS has no passive tap).
 /// - `.relay` is the local VPN: Nightjar's relay forwards the traffic itself through sockets
-///   that bypass the tunnel ([`NightjarRelayDialer`]). The bindings refuse it for now.
+///   the extension opens (a provider's own sockets bypass its tunnel); DNS sent to
+///   [`relayResolver`] is forwarded to [`relayDnsUpstream`].
 /// - `.testPrefix` routes only 198.18.0.0/15 (RFC 2544 benchmarking space, never on the
 ///   internet): the sample app and the UI test send into it, nothing else is captured.
 public struct TunnelPlan: Equatable, Sendable {
@@ -22,14 +23,21 @@ public struct TunnelPlan: Equatable, Sendable {
     public var dnsServers: [String]
     /// App group shared with the containing app: the database and the intel index live there.
     public var appGroup: String
+    /// Relay mode: where DNS sent to [`relayResolver`] goes (`IP`, `IP:PORT`, `udp://IP:PORT`).
+    /// nil: the relay runs no DNS service, so queries to the resolver address go unanswered.
+    public var relayDnsUpstream: String?
 
     public static let tunnelAddressV4 = "198.18.0.2"
     public static let tunnelAddressV6 = "fd6e:6a00::2"
     public static let relayResolver = "198.18.0.53"
+    /// The relay's own addresses: the device's gateway inside the tunnel.
+    public static let relayAddressV4 = "198.18.0.1"
+    public static let relayAddressV6 = "fd6e:6a00::1"
 
     public init(mode: Mode = .monitor, routes: Routes = .testPrefix, mtu: Int = 1500,
-                dnsServers: [String] = [], appGroup: String) {
+                dnsServers: [String] = [], appGroup: String, relayDnsUpstream: String? = nil) {
         self.mode = mode
+        self.relayDnsUpstream = relayDnsUpstream
         self.routes = routes
         self.mtu = min(max(mtu, 1280), 9000)
         self.dnsServers = dnsServers
@@ -53,11 +61,14 @@ public struct TunnelPlan: Equatable, Sendable {
         if mode == .relay && routes != .all { throw PlanError.relayNeedsAllRoutes }
         let dns = c["dnsServers"] as? [String] ?? (mode == .relay ? [Self.relayResolver] : [])
         for d in dns where PacketTuple.ipBytes(d) == nil { throw PlanError.invalid(key: "dnsServers", value: d) }
-        self.init(mode: mode, routes: routes, mtu: c["mtu"] as? Int ?? 1500, dnsServers: dns, appGroup: group)
+        self.init(mode: mode, routes: routes, mtu: c["mtu"] as? Int ?? 1500, dnsServers: dns, appGroup: group,
+                  relayDnsUpstream: c["relayDnsUpstream"] as? String)
     }
 
     public var providerConfiguration: [String: Any] {
-        ["mode": mode.rawValue, "routes": routes.rawValue, "mtu": mtu, "dnsServers": dnsServers, "appGroup": appGroup]
+        var c: [String: Any] = ["mode": mode.rawValue, "routes": routes.rawValue, "mtu": mtu, "dnsServers": dnsServers, "appGroup": appGroup]
+        if let up = relayDnsUpstream { c["relayDnsUpstream"] = up }
+        return c
     }
 
     /// The routes as (address, prefix length) pairs.

@@ -50,7 +50,7 @@ final class FakeEngine: EngineIngesting {
         return IngestResult(verdicts: [], toTunnel: try reply(packets))
     }
 
-    func poll(nowUs: UInt64) throws { polls += 1 }
+    func poll(nowUs: UInt64) throws -> [Data] { polls += 1; return [] }
     func commit(timeoutMs: UInt32) throws -> Bool { commits += 1; return true }
 }
 

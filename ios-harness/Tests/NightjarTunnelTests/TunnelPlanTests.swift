@@ -3,7 +3,7 @@ import XCTest
 
 final class TunnelPlanTests: XCTestCase {
     func testProviderConfigurationRoundTrips() throws {
-        let p = TunnelPlan(mode: .relay, routes: .all, mtu: 1400, dnsServers: ["198.18.0.53"], appGroup: "group.org.nightjar")
+        let p = TunnelPlan(mode: .relay, routes: .all, mtu: 1400, dnsServers: ["198.18.0.53"], appGroup: "group.org.nightjar", relayDnsUpstream: "192.0.2.53")
         XCTAssertEqual(try TunnelPlan(providerConfiguration: p.providerConfiguration), p)
     }
 

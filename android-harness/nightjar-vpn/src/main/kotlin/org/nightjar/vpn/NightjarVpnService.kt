@@ -13,7 +13,9 @@ import org.nightjar.ffi.LogLevel
 import org.nightjar.ffi.NightjarEngine
 import org.nightjar.ffi.NightjarException
 import org.nightjar.ffi.Packet
+import org.nightjar.ffi.TunnelWriter
 import org.nightjar.ffi.defaultMemoryCaps
+import org.nightjar.ffi.defaultRelaySettings
 import org.nightjar.ffi.initLogging
 import org.nightjar.vpn.core.IngestLoop
 import org.nightjar.vpn.core.PacketBatcher
@@ -34,7 +36,8 @@ import org.nightjar.ffi.Mode as EngineMode
  * `nightjar-engine` takes batches and calls `NightjarEngine.ingest` ([IngestLoop]), writes
  * what the engine returns for the tunnel (relay mode) and calls `poll` when the tunnel is
  * quiet; `nightjar-vpn` (a HandlerThread) keeps the app inventory current. Nightjar calls
- * the [ConnectionOwnerResolver] on the engine thread.
+ * the [ConnectionOwnerResolver] and, in relay mode, [VpnProtector] on the engine thread, and
+ * writes relay packets produced outside `ingest` from its own `nightjar-relay` thread.
  *
  * Fail open: in monitor mode an engine failure never stops the tunnel; packets keep flowing
  * through the transport while the engine is recreated. Products subclass this service to
@@ -68,6 +71,8 @@ open class NightjarVpnService : VpnService() {
     private var privateDns = PrivateDns.classify(0, null, null, null, null)
     @Volatile private var lastError: String? = null
     private val writeLock = Any()
+    /** Writes one packet to the TUN device; set once the device is up. */
+    @Volatile private var tunWrite: (ByteArray) -> Unit = {}
 
     override fun onStartCommand(intent: Intent?, flags: Int, startId: Int): Int {
         if (intent?.action == ACTION_STOP) {
@@ -123,11 +128,19 @@ open class NightjarVpnService : VpnService() {
             mode = if (config.mode == TunnelConfig.Mode.RELAY) EngineMode.RELAY else EngineMode.MONITOR,
             caps = defaultMemoryCaps(),
             hashSeed = SecureRandom().nextLong().toULong(),
+            // The relay answers as the tunnel's gateway, next to the device's address.
+            relay = defaultRelaySettings().copy(ipv4 = RELAY_V4, ipv6 = RELAY_V6, mtu = config.mtu.toUInt()),
         )
         val e = NightjarEngine(settings)
         val cm = getSystemService(ConnectivityManager::class.java)
         e.setAppResolver(ConnectionOwnerResolver(cm))
-        // PENDING BINDINGS: e.setSocketProtector(VpnProtector(this)) once relay mode is exposed.
+        if (config.mode == TunnelConfig.Mode.RELAY) {
+            // Before the first ingest: an unprotected socket would loop back into the tunnel.
+            e.setSocketProtector(VpnProtector(this))
+            e.setTunnelWriter(object : TunnelWriter {
+                override fun writePackets(packets: List<ByteArray>) = packets.forEach { tunWrite(it) }
+            })
+        }
         return e
     }
 
@@ -185,6 +198,7 @@ open class NightjarVpnService : VpnService() {
                 }
             }
         }
+        tunWrite = toTunnel
         val l = IngestLoop(b, sinkFor(engine), toTunnel, ::recoverEngine)
         loop = l
 
@@ -239,7 +253,8 @@ open class NightjarVpnService : VpnService() {
             val now = System.nanoTime()
             if (n == 0 && now - lastPoll >= POLL_NANOS) {
                 // A quiet tunnel still ages flows out and commits the record.
-                runCatching { engine?.poll(nowUs()) }
+                // In relay mode poll also returns packets for the tunnel.
+                runCatching { engine?.poll(nowUs())?.forEach(tunWrite) }
                 lastPoll = now
             }
         }
@@ -288,6 +303,7 @@ open class NightjarVpnService : VpnService() {
             runCatching { e.close() }
         }
         engine = null
+        tunWrite = {}
         tun = null
         batcher = null
         loop = null
@@ -321,6 +337,8 @@ open class NightjarVpnService : VpnService() {
         private const val TAG = "NightjarVpn"
         private const val TUN_V4 = "10.111.222.2"
         private const val TUN_V6 = "fd6e:6a00::2"
+        private const val RELAY_V4 = "10.111.222.1"
+        private const val RELAY_V6 = "fd6e:6a00::1"
         private const val POLL_NANOS = 1_000_000_000L
 
         /** The service while its tunnel is up (same process), else null. */

@@ -7,8 +7,8 @@ import android.os.Bundle
  *
  * [Mode.MONITOR] observes packets that something else forwards: a product's own VPN
  * transport ([PacketTransport]), which carries them to its server. [Mode.RELAY] is the
- * local VPN: Nightjar's relay forwards the traffic itself through protected sockets (not in
- * the bindings yet; see [SocketProtector]).
+ * local VPN: Nightjar's relay forwards the traffic itself through protected sockets (see
+ * [VpnProtector]).
  *
  * [Routes.TEST_PREFIX] routes only 198.18.0.0/15 (RFC 2544 benchmarking space, never on the
  * internet) into the tunnel: the sample app and the instrumentation tests send to it, so the
