@@ -350,3 +350,63 @@ fn a_missing_or_damaged_index_runs_without_intel_until_a_good_one_loads() {
     assert_warned("Missing");
     assert_warned("Corrupt");
 }
+
+/// Issue #7: domain names and IPs never appear above `debug`. A whole session (intel index that
+/// lists one of its names, so alerts fire; store; queries, exports, coverage; shutdown) is run
+/// with every record captured, and no line at `info` or above names a host or an address.
+#[test]
+fn a_whole_session_logs_no_name_or_address_above_debug() {
+    log_capture::install();
+    let dir = tempfile::tempdir().unwrap();
+    let s = phone_session(61);
+    let listed = s
+        .truth
+        .iter()
+        .find_map(|t| t.name.clone())
+        .expect("the session names a flow");
+    let feed = dir.path().join("feed.txt");
+    std::fs::write(&feed, format!("0.0.0.0 {listed}\n")).unwrap();
+    let index = dir.path().join("feed.nji");
+    compile_feeds(
+        vec![feed.display().to_string()],
+        vec![],
+        index.display().to_string(),
+    )
+    .unwrap();
+    let db = dir.path().join("nj.db");
+    let e = NightjarEngine::new(settings(Some(&db), Some(&index))).unwrap();
+    let (packets, _) = session(61, 0);
+    ingest_all_pass(&e, &packets);
+    assert!(e.commit(10_000).unwrap());
+    assert!(flow_count(&e) > 0);
+    let alerts = e.query_alerts(Default::default(), None, 100).unwrap();
+    assert!(
+        alerts
+            .items
+            .iter()
+            .any(|a| a.domain.as_deref() == Some(listed.as_str())),
+        "the listed name raised an alert: {:?}",
+        alerts.items
+    );
+    let _ = e.query_dns(QueryFilter::default(), None, 100).unwrap();
+    let _ = e.coverage(0, u64::MAX).unwrap();
+    let out = dir.path().join("conn.json");
+    e.export(
+        crate::records::ExportFormat::Zeek,
+        crate::records::ExportTable::Flows,
+        QueryFilter::default(),
+        out.display().to_string(),
+    )
+    .unwrap();
+    e.check_domain(listed.clone(), 0).unwrap();
+    e.shutdown().unwrap();
+
+    let all = log_capture::lines_at_or_above(log::Level::Trace);
+    assert!(!all.is_empty(), "the capture logger saw the session");
+    for l in log_capture::lines_at_or_above(log::Level::Info) {
+        assert!(
+            log_capture::leak(&l).is_none(),
+            "a line above debug leaks: {l}"
+        );
+    }
+}
