@@ -133,6 +133,20 @@ pub(crate) fn record(section: &[u8], idx: usize, size: usize) -> Option<&[u8]> {
     section.get(start..start.checked_add(size)?)
 }
 
+/// Asks the CPU to start loading the cache line of `bytes` without waiting for it: a table
+/// record that a lookup may read after its filter probes, so the DRAM miss overlaps them. A
+/// prefetch never faults and changes no result; elsewhere than x86-64 (no safe intrinsic on
+/// stable Rust) it does nothing and the read simply waits.
+#[inline(always)]
+pub(crate) fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(b) = bytes.first() {
+        safe_arch::prefetch_t0(b);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
+}
+
 /// A string from the strings section: u32 length then UTF-8 bytes.
 pub(crate) fn string_at(strings: &[u8], off: u32) -> Option<&str> {
     if off == NONE {

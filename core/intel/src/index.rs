@@ -13,7 +13,7 @@ use crate::format::{
     AUX_SIZE, DIR_SIZE, DOMAIN_PARAMS_SIZE, DOMAIN_RECORD_SIZE, FEED_SIZE, FILTER_DESCRIPTOR_LEN,
     FLAG_ALLOW, FLAG_SUBDOMAINS_ONLY, HEADER_LEN, MAGIC, META_SIZE, Meta, NONE, ROOT_KEY, SECTIONS,
     Section, TABLE_OFFSET, V4_ENTRY_SIZE, V6_ENTRY_SIZE, VERSION, home_slot, home_slots, label_key,
-    name_confirm, record, string_at, u32_at, u64_at, u128_at,
+    name_confirm, prefetch, record, string_at, u32_at, u64_at, u128_at,
 };
 use crate::indicator::{IndicatorKind, Severity};
 use crate::normalize::{Host, MAX_NAME_LEN, fast_lower, normalize_host};
@@ -103,6 +103,17 @@ struct Hit {
 
 /// The best allow and block seen so far in a suffix walk, each with the byte offset of its
 /// suffix in the query.
+/// A suffix the filter did not rule out: its key and where it starts in the query.
+#[derive(Debug, Default, Clone, Copy)]
+struct Candidate {
+    key: u64,
+    start: usize,
+}
+
+/// Candidates buffered before the table is read. Four covers a listed name with a few listed
+/// parents; deeper walks probe in rounds.
+const CANDIDATES: usize = 4;
+
 #[derive(Debug, Default)]
 struct Found {
     allow: Option<(usize, Hit)>,
@@ -344,7 +355,16 @@ impl Index {
         // Shortest suffix first, keys chained label by label from the right. The filter holds
         // every listed name and all their suffixes, so the first suffix it rules out ends the
         // walk: a random name costs one probe, whatever its depth.
+        //
+        // The walk runs in two phases so that a hit pays one memory latency, not one per step:
+        // the filter (a few MiB, mostly cache-resident) is asked about every suffix first, and
+        // only then are the table records of the candidates read (a random read in a table of
+        // tens of MiB: a DRAM miss). Their home records are loaded back to back, so the misses
+        // overlap instead of each waiting for the filter probes that followed it.
         let mut found = Found::default();
+        let recs = self.section(Section::Domains);
+        let mut cands = [Candidate::default(); CANDIDATES];
+        let mut n = 0usize;
         let mut key = ROOT_KEY;
         let mut labels = 0usize;
         let mut end = name_bytes.len();
@@ -356,11 +376,24 @@ impl Index {
             key = label_key(key, head.get(start..).unwrap_or_default());
             labels += 1;
             if labels >= self.min_labels {
+                // Started before the filter answers, so a hit's table read overlaps the
+                // probes; a miss wastes one line of bandwidth, not time.
+                if let Some(rec) = record(recs, home_slot(key, self.slots), DOMAIN_RECORD_SIZE) {
+                    prefetch(rec);
+                }
                 if !self.filter_contains(key) {
                     break;
                 }
-                if let Some(suffix) = name_bytes.get(start..) {
-                    self.probe_domain(key, suffix, start == 0, now_us, start, &mut found);
+                if let Some(slot) = cands.get_mut(n) {
+                    *slot = Candidate { key, start };
+                    n += 1;
+                } else {
+                    // More maybe-suffixes than the buffer holds (deep names under a listed
+                    // tree): probe what is buffered and go on. Probe order does not change
+                    // the answer, which ranks by suffix position.
+                    self.probe_candidates(name_bytes, &cands, now_us, &mut found);
+                    cands = [Candidate { key, start }; CANDIDATES];
+                    n = 1;
                 }
             }
             let Some(next) = start.checked_sub(1) else {
@@ -368,6 +401,12 @@ impl Index {
             };
             end = next;
         }
+        self.probe_candidates(
+            name_bytes,
+            cands.get(..n).unwrap_or_default(),
+            now_us,
+            &mut found,
+        );
         match found {
             Found {
                 allow: Some((at, hit)),
@@ -378,6 +417,27 @@ impl Index {
                 ..
             } => VerdictRef::Blocked(self.domain_match(name_bytes, at, hit)),
             Found { .. } => VerdictRef::Clean,
+        }
+    }
+
+    /// Probes the table for each candidate suffix of `name`, loading every home record first so
+    /// the (usually cache-missing) reads are in flight together.
+    fn probe_candidates(&self, name: &[u8], cands: &[Candidate], now_us: u64, found: &mut Found) {
+        let recs = self.section(Section::Domains);
+        let mut first = [None; CANDIDATES];
+        for (f, c) in first.iter_mut().zip(cands) {
+            *f = record(recs, home_slot(c.key, self.slots), DOMAIN_RECORD_SIZE)
+                .and_then(|r| u64_at(r, 0));
+        }
+        for (f, c) in first.iter().zip(cands) {
+            // Records from the home slot on are sorted by key: a larger key there means the
+            // suffix is not listed (an empty slot is checked inside the probe).
+            if f.is_none_or(|k| k > c.key) {
+                continue;
+            }
+            if let Some(suffix) = name.get(c.start..) {
+                self.probe_domain(c.key, suffix, c.start == 0, now_us, c.start, found);
+            }
         }
     }
 
@@ -853,6 +913,30 @@ mod tests {
             idx.lookup_domain("1.2.3.4", 1).is_blocked(),
             "address literal as a name"
         );
+    }
+
+    #[test]
+    fn deep_walks_past_the_candidate_buffer_keep_the_most_specific_answer() {
+        // Ten listed levels: more maybe-suffixes than one round of table probes holds.
+        let mut name = String::from("example.org");
+        let mut listed = vec![name.clone()];
+        for i in 0..9 {
+            name = format!("l{i}.{name}");
+            listed.push(name.clone());
+        }
+        let idx = index(&listed.join("\n"), "");
+        let deepest = listed.last().unwrap();
+        let v = idx.lookup_domain(&format!("x.{deepest}"), 5);
+        assert!(v.is_blocked());
+        assert_eq!(suffix(&v), *deepest);
+        // A side branch off the middle: its deepest listed parent answers.
+        let v = idx.lookup_domain("x.side.l3.l2.l1.l0.example.org", 5);
+        assert_eq!(suffix(&v), "l3.l2.l1.l0.example.org");
+        // An allow found in an early round still beats blocks found in later rounds.
+        let idx = index(&listed.join("\n"), "l0.example.org\n");
+        let v = idx.lookup_domain(&format!("x.{deepest}"), 5);
+        assert!(v.is_allowed(), "{v:?}");
+        assert_eq!(suffix(&v), "l0.example.org");
     }
 
     #[test]
