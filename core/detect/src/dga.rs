@@ -441,19 +441,39 @@ impl DgaModel {
 
     /// Probability of an owner label (lowercase, no suffix), without signals.
     pub fn label_probability(&self, label: &str) -> f32 {
+        sigmoid(self.label_logit(label))
+    }
+
+    /// The regression's logit for a domain name: ranks like
+    /// [`DgaModel::probability`], but does not saturate, where an `f32`
+    /// probability is 1.0 for every logit above about 17 (evaluation at
+    /// 0.01% FPR has to rank names up there).
+    pub fn logit(&self, name: &str) -> f32 {
+        let normalized = domain::normalize(name).unwrap_or(Cow::Borrowed(""));
+        self.label_logit(scored_label(&normalized))
+    }
+
+    /// Logit of an owner label (lowercase, no suffix); punycode labels, which
+    /// are not scored, get negative infinity (probability 0).
+    pub fn label_logit(&self, label: &str) -> f32 {
         if is_punycode(label) {
-            return 0.0;
+            return f32::NEG_INFINITY;
         }
         let x = self.features(label);
-        let logit = self
-            .logistic
+        self.logistic
             .features
             .iter()
             .zip(x)
             .fold(self.logistic.bias, |acc, (f, v)| {
                 acc + f.weight * (v - f.mean) / f.scale
-            });
-        sigmoid(logit)
+            })
+    }
+
+    /// The decision threshold as a logit (`ln(t / (1 - t))`), to compare with
+    /// [`DgaModel::logit`].
+    pub fn threshold_logit(&self) -> f32 {
+        let t = self.logistic.threshold;
+        (t / (1.0 - t)).ln()
     }
 
     /// Scores an owner label directly (lowercase, no suffix).
@@ -696,9 +716,14 @@ mod tests {
         assert!((sigmoid(logit) - bad.probability).abs() < 1e-5);
         assert_eq!(bad.signals[0].name, "ngram_surprisal");
         assert!((m.probability("xqzkwptr.com") - bad.probability).abs() < 1e-6);
+        assert!((sigmoid(m.logit("xqzkwptr.com")) - bad.probability).abs() < 1e-6);
+        assert!(m.logit("xqzkwptr.com") > m.logit("banana.com"));
+        // Threshold 0.5 is logit 0.
+        assert!(m.threshold_logit().abs() < 1e-6);
         let idn = m.score("xn--qxzkwptr-q9a.com");
         assert_eq!(idn.probability, 0.0);
         assert_eq!(idn.signals[0].name, "idn_not_scored");
+        assert_eq!(m.logit("xn--qxzkwptr-q9a.com"), f32::NEG_INFINITY);
     }
 
     #[test]

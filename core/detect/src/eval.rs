@@ -275,20 +275,23 @@ pub fn eval_dga(
     positives: &[PathBuf],
     benign: &[PathBuf],
 ) -> Result<DgaEval, EvalError> {
+    // Ranked by logit, not probability: an f32 probability is 1.0 for every
+    // logit above about 17, and those ties made recall at 0.01% FPR read 0
+    // whenever a few benign names saturated. Both rank alike below that.
     let mut neg = Vec::new();
     for p in benign {
-        neg.extend(load_domain_list(p)?.iter().map(|d| model.probability(d)));
+        neg.extend(load_domain_list(p)?.iter().map(|d| model.logit(d)));
     }
     if neg.is_empty() {
         return Err(EvalError::NoBenign);
     }
-    let t = model.threshold();
+    let t = model.threshold_logit();
     let mut families = Vec::new();
     let mut all_pos = Vec::new();
     for p in positives {
         let scores: Vec<f32> = load_domain_list(p)?
             .iter()
-            .map(|d| model.probability(d))
+            .map(|d| model.logit(d))
             .collect();
         let name = match (p.parent().and_then(Path::file_name), p.file_stem()) {
             (Some(dir), Some(stem)) => {
@@ -304,7 +307,7 @@ pub fn eval_dga(
         overall: family("overall".into(), &all_pos, &neg, t),
         families,
         benign_count: neg.len(),
-        model_threshold: t,
+        model_threshold: model.threshold(),
         benign_fpr_at_model_threshold: at.fpr(),
         at_model_threshold: at,
     })
@@ -441,23 +444,28 @@ mod tests {
         assert_eq!(eval.families.len(), 13);
         assert!(eval.benign_count > 25_000);
         let row = |n: &str| eval.families.iter().find(|f| f.name.ends_with(n)).unwrap();
-        // Regression bars a little under the figures docs/perf.md records
-        // (families held out of training: no fixture name is trained on).
-        // Long random alphanumerics (zeus) separate perfectly; random-letter
-        // families rank well and, since the DGA-side n-gram model, a good
-        // share clears the 0.1% FPR budget that random-looking benign names
-        // use up.
+        // Regression bars a little under the measured figures (families held
+        // out of training: no fixture name is trained on). Long random
+        // alphanumerics (zeus) separate perfectly at 0.1% FPR; random-letter
+        // families rank well and, since the digit share may lower the score
+        // (the random-looking benign names mix digits in), most of necurs,
+        // tinba and cryptolocker clear the 0.1% FPR budget that
+        // random-looking benign names use up.
         assert!(row("zeus_1000").recall_at_fpr[1] > 0.99, "{eval}");
-        assert!(row("cryptolocker_1000").recall_at_fpr[1] > 0.35, "{eval}");
-        assert!(row("necurs").recall_at_fpr[1] > 0.35, "{eval}");
-        assert!(row("tinba").recall_at_fpr[1] > 0.2, "{eval}");
+        assert!(row("cryptolocker_1000").recall_at_fpr[1] > 0.65, "{eval}");
+        assert!(row("necurs").recall_at_fpr[1] > 0.6, "{eval}");
+        assert!(row("tinba").recall_at_fpr[1] > 0.5, "{eval}");
         assert!(row("necurs").auc > 0.98, "{eval}");
-        assert!(row("tinba").auc > 0.97, "{eval}");
-        assert!(eval.overall.recall_at_fpr[1] > 0.2, "{eval}");
-        assert!(eval.overall.auc > 0.87, "{eval}");
+        assert!(row("tinba").auc > 0.98, "{eval}");
+        assert!(eval.overall.recall_at_fpr[0] > 0.65, "{eval}");
+        assert!(eval.overall.recall_at_fpr[1] > 0.35, "{eval}");
+        // Ranked by logit, the top of the benign pool is not a tie at 1.0:
+        // zeus keeps some recall at 0.01% FPR.
+        assert!(row("zeus_1000").recall_at_fpr[2] > 0.4, "{eval}");
+        assert!(eval.overall.auc > 0.885, "{eval}");
         // The shipped threshold was calibrated for 0.1% FPR on training
         // benign names (tracker and suffix-list labels); on popular domains it
-        // runs higher (0.63%, docs/perf.md). Guard it from getting worse.
-        assert!(eval.benign_fpr_at_model_threshold <= 0.0075, "{eval}");
+        // runs higher (0.46%). Guard it from getting worse.
+        assert!(eval.benign_fpr_at_model_threshold <= 0.0055, "{eval}");
     }
 }
