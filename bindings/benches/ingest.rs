@@ -30,6 +30,7 @@ fn ingest(c: &mut Criterion) {
                 caps: default_memory_caps(),
                 hash_seed: 1,
                 relay: None,
+                block_at: None,
             };
             let Ok(engine) = NightjarEngine::new(settings) else {
                 return;

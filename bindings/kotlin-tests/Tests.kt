@@ -138,7 +138,8 @@ fun be32(b: ByteArray, at: Int) = (be16(b, at) shl 16) or be16(b, at + 2)
 fun syntheticAlert(ts: ULong) = Alert(
     0UL, ts, AlertSeverity.HIGH, 0.8f, AlertState.NEW, 10_100u, "synthetic.test",
     listOf("192.0.2.9"), listOf(), "synthetic", listOf("T1637.001"),
-    listOf(AlertSignal("test_signal", 2.0, 0.5)), "{\"feed\":\"kotlin\"}", false, AlertAction.NOTIFY,
+    listOf(AlertSignal("test_signal", 2.0, 0.5)), "{\"feed\":\"kotlin\"}", false, AlertAction.BLOCK,
+    AlertEnforcement.TCP_RESET,
 )
 
 fun main() {

@@ -202,6 +202,7 @@ mod tests {
             provenance_json: "{}".into(),
             retroactive: false,
             action: AlertAction::Notify,
+            enforcement: None,
         }
     }
 

@@ -2,10 +2,12 @@
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use nightjar_detect::{Action as DetectAction, PipelineConfig};
 use nightjar_engine::EngineConfig;
 use nightjar_relay::{DnsConfig, RelayConfig};
 
 use crate::error::{NightjarError, Result};
+use crate::records::AlertSeverity;
 
 /// What the tunnel does with packets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -49,6 +51,14 @@ pub struct EngineSettings {
     /// Relay mode's settings; `None` takes [`default_relay_settings`]. Ignored in monitor mode.
     #[uniffi(default)]
     pub relay: Option<RelaySettings>,
+    /// Relay mode refuses what an alert of this severity or above is about: a query for the
+    /// name gets NXDOMAIN, a new TCP flow to the name or address a reset, a UDP flow ICMP
+    /// unreachable, and the alert says so in [`Alert::enforcement`](crate::Alert). `None`
+    /// (the default) is monitor-only: alerts, no blocks. `High` and `Critical` block the same
+    /// (the live detectors' top severity is high); informational findings are never blocked.
+    /// Ignored in monitor mode, which sees packets but cannot refuse them.
+    #[uniffi(default)]
+    pub block_at: Option<AlertSeverity>,
 }
 
 /// How relay mode terminates the tunnel. Addresses are strings (`"10.111.0.1"`).
@@ -149,6 +159,25 @@ impl EngineSettings {
 
     /// The relay configuration these settings ask for (relay mode only); the engine inside it
     /// is [`EngineSettings::engine_config`].
+    /// The detection pipeline's settings: monitor-only unless [`block_at`](Self::block_at)
+    /// asks relay mode to block.
+    pub(crate) fn pipeline_config(&self) -> PipelineConfig {
+        let mut config = PipelineConfig::default();
+        if self.mode == Mode::Relay
+            && let Some(at) = self.block_at
+        {
+            let p = &mut config.policy;
+            p.high = DetectAction::Block;
+            if matches!(at, AlertSeverity::Low | AlertSeverity::Medium) {
+                p.medium = DetectAction::Block;
+            }
+            if at == AlertSeverity::Low {
+                p.low = DetectAction::Block;
+            }
+        }
+        config
+    }
+
     pub(crate) fn relay_config(&self) -> Result<RelayConfig> {
         let r = self.relay.clone().unwrap_or_else(default_relay_settings);
         let bad = |reason: String| NightjarError::InvalidConfig { reason };
@@ -241,6 +270,7 @@ mod tests {
             caps: default_memory_caps(),
             hash_seed: 42,
             relay: None,
+            block_at: None,
         }
     }
 

@@ -26,6 +26,7 @@ fn settings(db: Option<&Path>, intel: Option<&Path>) -> EngineSettings {
         caps: default_memory_caps(),
         hash_seed: 0x0bad_cafe,
         relay: None,
+        block_at: None,
     }
 }
 

@@ -46,7 +46,8 @@ use crate::records::{
 };
 use crate::relay_mode::{RelayCore, RelayShared, RelayThread, waker_of};
 use crate::store_rows::{MAX_PENDING, StoreSink, app_row};
-use nightjar_detect::{Pipeline, PipelineConfig};
+use nightjar_detect::Pipeline;
+use nightjar_relay::{SharedPipeline, lock_pipeline};
 use nightjar_store::engine_rows::{EngineRows, inventory_app};
 
 /// Apps kept in the inventory at most; more are refused and counted.
@@ -90,7 +91,9 @@ pub(crate) struct Inner {
     apps_shed: u64,
     alerts: Arc<AlertDispatcher>,
     /// The detectors: engine events and intel in, explained alerts out.
-    pipeline: Pipeline,
+    /// Shared with relay mode's policy hooks, which ask it whether to block; the engine lock
+    /// is held around every use, so this lock is never contended.
+    pipeline: SharedPipeline,
 }
 
 /// Opens the database and wraps its writer in a sink whose flow ids follow the stored ones.
@@ -309,6 +312,9 @@ impl Inner {
 
     /// Moves the engine's events to the store and the detectors, and raises what they find.
     pub(crate) fn drain(&mut self) {
+        if let Core::Relay(r) = &mut self.core {
+            r.record_blocks();
+        }
         while let Some(event) = self.engine_mut().next_event() {
             // The store first: a detector's alert names flows whose rows are already queued.
             if let Some(sink) = self.sink.as_mut() {
@@ -327,8 +333,12 @@ impl Inner {
                 Event::Http(h) => h.ts_us,
                 _ => continue,
             };
-            self.pipeline.on_event(now_us, &event);
-            while let Some(a) = self.pipeline.next_alert() {
+            let alerts: Vec<_> = {
+                let mut pipeline = lock_pipeline(&self.pipeline);
+                pipeline.on_event(now_us, &event);
+                std::iter::from_fn(|| pipeline.next_alert()).collect()
+            };
+            for a in alerts {
                 let row = match &self.sink {
                     Some(sink) => sink.alert_row(&a),
                     // No database: uids as a store would give them to a fresh engine's flows.
@@ -504,7 +514,7 @@ impl NightjarEngine {
             }
         };
         self.with_inner(|inner| {
-            inner.pipeline.attribute(flow.id.0, uid);
+            lock_pipeline(&inner.pipeline).attribute(flow.id.0, uid);
             if inner.engine_mut().attribute(flow, AppId(uid)) {
                 self.attributed.fetch_add(1, Ordering::Relaxed);
             }
@@ -735,7 +745,7 @@ impl NightjarEngine {
                     .values()
                     .map(|a| inventory_app(&app_row(a)))
                     .collect();
-                inner.pipeline.set_inventory(&inventory);
+                lock_pipeline(&inner.pipeline).set_inventory(&inventory);
                 Ok(())
             })
         })
@@ -933,7 +943,7 @@ impl NightjarEngine {
                 }
             };
             self.with_inner(|inner| {
-                inner.pipeline.set_intel(Some(Arc::clone(&index)));
+                lock_pipeline(&inner.pipeline).set_intel(Some(Arc::clone(&index)));
                 Ok(())
             })?;
             *self.intel.write().unwrap_or_else(PoisonError::into_inner) = Some(index);
@@ -1195,13 +1205,16 @@ fn no_index() -> NightjarError {
 impl NightjarEngine {
     fn open(settings: &EngineSettings) -> Result<Self> {
         let shared = Arc::new(RelayShared::default());
+        let pipeline: SharedPipeline =
+            Arc::new(Mutex::new(Pipeline::new(settings.pipeline_config())?));
         let (core, poll) = match settings.mode {
             Mode::Monitor => (
                 Core::Monitor(Box::new(Engine::new(settings.engine_config()?)?)),
                 None,
             ),
             Mode::Relay => {
-                let (core, poll) = RelayCore::new(settings.relay_config()?, &shared)?;
+                let (core, poll) =
+                    RelayCore::new(settings.relay_config()?, &shared, Arc::clone(&pipeline))?;
                 (Core::Relay(Box::new(core)), Some(poll))
             }
         };
@@ -1234,8 +1247,7 @@ impl NightjarEngine {
             },
             None => (None, None, None),
         };
-        let mut pipeline = Pipeline::new(PipelineConfig::default())?;
-        pipeline.set_intel(intel.clone());
+        lock_pipeline(&pipeline).set_intel(intel.clone());
         let alerts = Arc::new(AlertDispatcher::default());
         let db_configured = db_path.is_some();
         log::info!(

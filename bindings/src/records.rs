@@ -169,6 +169,49 @@ pub struct Alert {
     pub retroactive: bool,
     /// Requested action.
     pub action: AlertAction,
+    /// How the device was refused, when relay mode blocked what the alert is about
+    /// ([`EngineSettings::block_at`](crate::EngineSettings)); `None` when nothing was refused
+    /// (monitor mode, monitor-only policy, or a block the relay never had to apply).
+    pub enforcement: Option<AlertEnforcement>,
+}
+
+/// What relay mode did to the device's traffic for a blocked alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum AlertEnforcement {
+    /// The query for the name was answered NXDOMAIN.
+    DnsNxdomain,
+    /// The query for the name was answered with a sinkhole address.
+    DnsSinkhole,
+    /// The TCP connection was refused with a reset.
+    TcpReset,
+    /// The UDP flow was refused with ICMP port unreachable.
+    IcmpUnreachable,
+}
+
+impl AlertEnforcement {
+    /// From the store's name for it; a name a newer core writes and this one does not know
+    /// reads as `None`.
+    fn from_name(name: &str) -> Option<Self> {
+        use nightjar_detect::Enforcement as E;
+        Some(match E::from_name(name)? {
+            E::DnsNxdomain => AlertEnforcement::DnsNxdomain,
+            E::DnsSinkhole => AlertEnforcement::DnsSinkhole,
+            E::TcpReset => AlertEnforcement::TcpReset,
+            E::IcmpUnreachable => AlertEnforcement::IcmpUnreachable,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        use nightjar_detect::Enforcement as E;
+        match self {
+            AlertEnforcement::DnsNxdomain => E::DnsNxdomain,
+            AlertEnforcement::DnsSinkhole => E::DnsSinkhole,
+            AlertEnforcement::TcpReset => E::TcpReset,
+            AlertEnforcement::IcmpUnreachable => E::IcmpUnreachable,
+        }
+        .name()
+    }
 }
 
 /// A stored flow.
@@ -976,6 +1019,10 @@ impl From<&AlertRow> for Alert {
             provenance_json: r.provenance.to_string(),
             retroactive: r.retroactive,
             action: r.action.into(),
+            enforcement: r
+                .enforcement
+                .as_deref()
+                .and_then(AlertEnforcement::from_name),
         }
     }
 }
@@ -1009,7 +1056,7 @@ impl Alert {
                 .unwrap_or(serde_json::Value::Null),
             retroactive: self.retroactive,
             action: self.action.into(),
-            enforcement: None,
+            enforcement: self.enforcement.map(|e| e.name().to_owned()),
         }
     }
 }

@@ -29,7 +29,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mio::{Events, Poll, Waker};
-use nightjar_relay::{AllowAll, Relay, RelayConfig, StdDialer};
+use nightjar_relay::{
+    PipelinePolicy, Relay, RelayConfig, SharedPipeline, StdDialer, lock_pipeline,
+    record_relay_event,
+};
 
 use crate::callbacks::{SocketProtector, TunnelWriter};
 use crate::error::{NightjarError, Result};
@@ -133,6 +136,8 @@ pub(crate) struct RelayCore {
     /// Device packets fed since the last poll.
     since_poll: usize,
     waker: Arc<Waker>,
+    /// Told what the relay refused, so the alert about it says how.
+    pipeline: SharedPipeline,
 }
 
 impl std::fmt::Debug for RelayCore {
@@ -146,8 +151,13 @@ impl std::fmt::Debug for RelayCore {
 
 impl RelayCore {
     /// A relay whose dialer registers with a new `mio::Poll` (returned, for the thread) and
-    /// protects each socket through `shared`.
-    pub(crate) fn new(config: RelayConfig, shared: &Arc<RelayShared>) -> Result<(Self, Poll)> {
+    /// protects each socket through `shared`, and whose DNS and flow policies ask `pipeline`
+    /// (monitor-only unless `EngineSettings::block_at` set a block).
+    pub(crate) fn new(
+        config: RelayConfig,
+        shared: &Arc<RelayShared>,
+        pipeline: SharedPipeline,
+    ) -> Result<(Self, Poll)> {
         let io = |e: io::Error| NightjarError::io("relay event loop", &e);
         let poll = Poll::new().map_err(io)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKE).map_err(io)?);
@@ -156,11 +166,12 @@ impl RelayCore {
         let dialer =
             StdDialer::new(registry, TOKEN_BASE).with_protect(Box::new(move |fd| hook.protect(fd)));
         let now = wall_us();
+        let policy = PipelinePolicy::new(Arc::clone(&pipeline), wall_us);
         let relay = Relay::new(
             config,
             Box::new(dialer),
-            Box::new(AllowAll),
-            Box::new(AllowAll),
+            Box::new(policy.clone()),
+            Box::new(policy),
             now,
         )
         .map_err(|e| NightjarError::InvalidConfig {
@@ -176,6 +187,7 @@ impl RelayCore {
                 asleep_until: None,
                 since_poll: 0,
                 waker,
+                pipeline,
             },
             poll,
         ))
@@ -217,8 +229,18 @@ impl RelayCore {
         out.extend(self.queued.drain(..));
         let now = self.now();
         self.relay.poll_with(now, |p| out.push(p.to_vec()));
-        // The policies allow everything, so the relay raises no events; drop any anyway.
-        while self.relay.next_event().is_some() {}
+        self.record_blocks();
+    }
+
+    /// Tells the pipeline the blocks the relay applied since the last call. Called before
+    /// every drain of the engine's events (the relay decides on the request, the engine
+    /// reports on the answer), so the alert those events raise carries its enforcement. The
+    /// relay does not know the app; the alert's own app decides (an unknown app matches).
+    pub(crate) fn record_blocks(&mut self) {
+        let now = self.now();
+        while let Some(event) = self.relay.next_event() {
+            record_relay_event(&mut lock_pipeline(&self.pipeline), now, None, &event);
+        }
     }
 
     /// Wakes the thread if the relay now wants attention before the thread would wake.

@@ -30,6 +30,7 @@ fn relay_settings(db: Option<&std::path::Path>) -> EngineSettings {
         caps: default_memory_caps(),
         hash_seed: 0x5eed,
         relay: Some(default_relay_settings()),
+        block_at: None,
     }
 }
 
@@ -213,12 +214,19 @@ fn a_tcp_exchange_is_relayed_to_a_local_listener_and_recorded() {
         .unwrap();
     let mut dev = Device::new(40_001, far);
 
-    // SYN: the relay answers it within the call.
+    // SYN: the relay answers it once its outbound connect completes: usually within the
+    // call, on a loaded machine later, through the writer on the relay thread.
     let syn = dev.packet(TcpFlags::Syn, &[]);
-    let (verdicts, segs) = send(&e, &mut dev, vec![syn]);
+    let (verdicts, mut segs) = send(&e, &mut dev, vec![syn]);
     assert_eq!(verdicts.len(), 1);
     assert!(verdicts[0].is_new && verdicts[0].flow_id.is_some());
     assert_eq!(verdicts[0].action, Action::Pass);
+    let start = Instant::now();
+    while !segs.iter().any(|s| s.syn && s.ack_set) && start.elapsed() < PATIENCE {
+        if let Ok((_, packets)) = wrx.recv_timeout(Duration::from_millis(100)) {
+            segs.extend(dev.take(&packets));
+        }
+    }
     let synack = segs.iter().find(|s| s.syn && s.ack_set).expect("SYN-ACK");
     assert_eq!(synack.ack, 0x1000_0001, "acknowledges the device's SYN");
     {
@@ -437,4 +445,85 @@ fn bad_relay_settings_are_refused_by_new() {
         NightjarEngine::new(s),
         Err(NightjarError::Unsupported { .. })
     ));
+}
+
+/// Relay mode with an intel feed listing `127.0.0.1`; a SYN from the device to a local listener.
+/// Returns what came back to the device, whether the listener saw a connection, and the alert
+/// about the address as stored.
+fn syn_to_a_listed_address(block_at: Option<AlertSeverity>) -> (Vec<Seg>, bool, Alert) {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("ips.txt");
+    std::fs::write(&feed, "127.0.0.1\n").unwrap();
+    let index = dir.path().join("intel.idx");
+    crate::compile_feeds(
+        vec![format!("lab={}", feed.display())],
+        vec![],
+        index.display().to_string(),
+    )
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let far = listener.local_addr().unwrap();
+    let db = dir.path().join("relay.db");
+    let e = NightjarEngine::new(EngineSettings {
+        intel_index_path: Some(index.display().to_string()),
+        block_at,
+        ..relay_settings(Some(&db))
+    })
+    .unwrap();
+    e.set_socket_protector(Some(Protector::new(true))).unwrap();
+    let mut dev = Device::new(40_010, far);
+    let syn = dev.packet(TcpFlags::Syn, &[]);
+    let (_, mut segs) = send(&e, &mut dev, vec![syn]);
+    // The answer (SYN-ACK once the outbound connect completes, or RST) may come after the call.
+    let start = Instant::now();
+    while !segs.iter().any(|s| s.rst || s.syn) && start.elapsed() < PATIENCE {
+        std::thread::sleep(Duration::from_millis(10));
+        segs.extend(dev.take(&e.poll(0).unwrap()));
+    }
+    // A dialled connection reaches the listener's backlog within the liveness bound.
+    let start = Instant::now();
+    let connected = loop {
+        match listener.accept() {
+            Ok(_) => break true,
+            Err(_) if block_at.is_some() || start.elapsed() > PATIENCE => break false,
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    };
+    e.shutdown().unwrap();
+    let reader = NightjarEngine::new(EngineSettings {
+        mode: Mode::Monitor,
+        ..relay_settings(Some(&db))
+    })
+    .unwrap();
+    let alerts = reader
+        .query_alerts(QueryFilter::default(), None, 10)
+        .unwrap()
+        .items;
+    reader.shutdown().unwrap();
+    let alert = alerts
+        .into_iter()
+        .find(|a| a.ips.iter().any(|ip| ip == "127.0.0.1"))
+        .expect("an intel alert about the listed address");
+    (segs, connected, alert)
+}
+
+#[test]
+fn block_at_refuses_a_listed_address_and_the_alert_says_how() {
+    let (segs, connected, alert) = syn_to_a_listed_address(Some(AlertSeverity::Low));
+    assert!(segs.iter().any(|s| s.rst), "RST for the blocked flow");
+    assert!(!segs.iter().any(|s| s.syn), "no SYN-ACK");
+    assert!(!connected, "a blocked flow is never dialled");
+    assert_eq!(alert.action, AlertAction::Block);
+    assert_eq!(alert.enforcement, Some(AlertEnforcement::TcpReset));
+    assert!(alert.provenance_json.contains("lab"), "{}", alert.provenance_json);
+}
+
+#[test]
+fn without_block_at_a_listed_address_is_relayed_and_only_alerted() {
+    let (segs, connected, alert) = syn_to_a_listed_address(None);
+    assert!(segs.iter().any(|s| s.syn && s.ack_set), "SYN-ACK: relayed");
+    assert!(connected, "the far side saw the connection");
+    assert_ne!(alert.action, AlertAction::Block);
+    assert_eq!(alert.enforcement, None);
 }

@@ -24,6 +24,7 @@ fn settings(db: Option<&std::path::Path>) -> EngineSettings {
         caps: default_memory_caps(),
         hash_seed: 0x1234_5678,
         relay: None,
+        block_at: None,
     }
 }
 
@@ -279,6 +280,7 @@ fn synthetic_alert() -> Alert {
         provenance_json: r#"{"feed":"test"}"#.into(),
         retroactive: false,
         action: AlertAction::Notify,
+        enforcement: None,
     }
 }
 

@@ -2243,6 +2243,12 @@ public struct Alert: Equatable, Hashable {
      * Requested action.
      */
     public var action: AlertAction
+    /**
+     * How the device was refused, when relay mode blocked what the alert is about
+     * ([`EngineSettings::block_at`](crate::EngineSettings)); `None` when nothing was refused
+     * (monitor mode, monitor-only policy, or a block the relay never had to apply).
+     */
+    public var enforcement: AlertEnforcement?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2291,7 +2297,12 @@ public struct Alert: Equatable, Hashable {
          */retroactive: Bool, 
         /**
          * Requested action.
-         */action: AlertAction) {
+         */action: AlertAction, 
+        /**
+         * How the device was refused, when relay mode blocked what the alert is about
+         * ([`EngineSettings::block_at`](crate::EngineSettings)); `None` when nothing was refused
+         * (monitor mode, monitor-only policy, or a block the relay never had to apply).
+         */enforcement: AlertEnforcement?) {
         self.id = id
         self.tsUs = tsUs
         self.severity = severity
@@ -2307,6 +2318,7 @@ public struct Alert: Equatable, Hashable {
         self.provenanceJson = provenanceJson
         self.retroactive = retroactive
         self.action = action
+        self.enforcement = enforcement
     }
 
     
@@ -2339,7 +2351,8 @@ public struct FfiConverterTypeAlert: FfiConverterRustBuffer {
                 signals: FfiConverterSequenceTypeAlertSignal.read(from: &buf), 
                 provenanceJson: FfiConverterString.read(from: &buf), 
                 retroactive: FfiConverterBool.read(from: &buf), 
-                action: FfiConverterTypeAlertAction.read(from: &buf)
+                action: FfiConverterTypeAlertAction.read(from: &buf), 
+                enforcement: FfiConverterOptionTypeAlertEnforcement.read(from: &buf)
         )
     }
 
@@ -2359,6 +2372,7 @@ public struct FfiConverterTypeAlert: FfiConverterRustBuffer {
         FfiConverterString.write(value.provenanceJson, into: &buf)
         FfiConverterBool.write(value.retroactive, into: &buf)
         FfiConverterTypeAlertAction.write(value.action, into: &buf)
+        FfiConverterOptionTypeAlertEnforcement.write(value.enforcement, into: &buf)
     }
 }
 
@@ -3676,6 +3690,15 @@ public struct EngineSettings: Equatable, Hashable {
      * Relay mode's settings; `None` takes [`default_relay_settings`]. Ignored in monitor mode.
      */
     public var relay: RelaySettings?
+    /**
+     * Relay mode refuses what an alert of this severity or above is about: a query for the
+     * name gets NXDOMAIN, a new TCP flow to the name or address a reset, a UDP flow ICMP
+     * unreachable, and the alert says so in [`Alert::enforcement`](crate::Alert). `None`
+     * (the default) is monitor-only: alerts, no blocks. `High` and `Critical` block the same
+     * (the live detectors' top severity is high); informational findings are never blocked.
+     * Ignored in monitor mode, which sees packets but cannot refuse them.
+     */
+    public var blockAt: AlertSeverity?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3699,13 +3722,22 @@ public struct EngineSettings: Equatable, Hashable {
          */hashSeed: UInt64, 
         /**
          * Relay mode's settings; `None` takes [`default_relay_settings`]. Ignored in monitor mode.
-         */relay: RelaySettings? = nil) {
+         */relay: RelaySettings? = nil, 
+        /**
+         * Relay mode refuses what an alert of this severity or above is about: a query for the
+         * name gets NXDOMAIN, a new TCP flow to the name or address a reset, a UDP flow ICMP
+         * unreachable, and the alert says so in [`Alert::enforcement`](crate::Alert). `None`
+         * (the default) is monitor-only: alerts, no blocks. `High` and `Critical` block the same
+         * (the live detectors' top severity is high); informational findings are never blocked.
+         * Ignored in monitor mode, which sees packets but cannot refuse them.
+         */blockAt: AlertSeverity? = nil) {
         self.dbPath = dbPath
         self.intelIndexPath = intelIndexPath
         self.mode = mode
         self.caps = caps
         self.hashSeed = hashSeed
         self.relay = relay
+        self.blockAt = blockAt
     }
 
     
@@ -3729,7 +3761,8 @@ public struct FfiConverterTypeEngineSettings: FfiConverterRustBuffer {
                 mode: FfiConverterTypeMode.read(from: &buf), 
                 caps: FfiConverterTypeMemoryCaps.read(from: &buf), 
                 hashSeed: FfiConverterUInt64.read(from: &buf), 
-                relay: FfiConverterOptionTypeRelaySettings.read(from: &buf)
+                relay: FfiConverterOptionTypeRelaySettings.read(from: &buf), 
+                blockAt: FfiConverterOptionTypeAlertSeverity.read(from: &buf)
         )
     }
 
@@ -3740,6 +3773,7 @@ public struct FfiConverterTypeEngineSettings: FfiConverterRustBuffer {
         FfiConverterTypeMemoryCaps.write(value.caps, into: &buf)
         FfiConverterUInt64.write(value.hashSeed, into: &buf)
         FfiConverterOptionTypeRelaySettings.write(value.relay, into: &buf)
+        FfiConverterOptionTypeAlertSeverity.write(value.blockAt, into: &buf)
     }
 }
 
@@ -6595,6 +6629,101 @@ public func FfiConverterTypeAlertAction_lower(_ value: AlertAction) -> RustBuffe
 
 
 /**
+ * What relay mode did to the device's traffic for a blocked alert.
+ */
+
+public enum AlertEnforcement: Equatable, Hashable {
+    
+    /**
+     * The query for the name was answered NXDOMAIN.
+     */
+    case dnsNxdomain
+    /**
+     * The query for the name was answered with a sinkhole address.
+     */
+    case dnsSinkhole
+    /**
+     * The TCP connection was refused with a reset.
+     */
+    case tcpReset
+    /**
+     * The UDP flow was refused with ICMP port unreachable.
+     */
+    case icmpUnreachable
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension AlertEnforcement: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAlertEnforcement: FfiConverterRustBuffer {
+    typealias SwiftType = AlertEnforcement
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AlertEnforcement {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .dnsNxdomain
+        
+        case 2: return .dnsSinkhole
+        
+        case 3: return .tcpReset
+        
+        case 4: return .icmpUnreachable
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: AlertEnforcement, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .dnsNxdomain:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .dnsSinkhole:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .tcpReset:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .icmpUnreachable:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAlertEnforcement_lift(_ buf: RustBuffer) throws -> AlertEnforcement {
+    return try FfiConverterTypeAlertEnforcement.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAlertEnforcement_lower(_ value: AlertEnforcement) -> RustBuffer {
+    return FfiConverterTypeAlertEnforcement.lower(value)
+}
+
+
+
+/**
  * How bad an alert is.
  */
 
@@ -8274,6 +8403,30 @@ fileprivate struct FfiConverterOptionTypeWriterStats: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeWriterStats.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeAlertEnforcement: FfiConverterRustBuffer {
+    typealias SwiftType = AlertEnforcement?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeAlertEnforcement.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeAlertEnforcement.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }

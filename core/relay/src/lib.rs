@@ -22,6 +22,7 @@ mod dialer;
 mod dns;
 mod ip;
 mod names;
+mod pipeline_policy;
 mod policy;
 mod relay;
 mod secure_dns;
@@ -33,6 +34,7 @@ mod relay_tests;
 
 pub use budget::{ConfigError, DnsConfig, RelayConfig, RelayMemory};
 pub use dialer::{DialError, Dialer, Outbound, OutboundDatagram, StdDialer, Token};
+pub use pipeline_policy::{PipelinePolicy, SharedPipeline, lock_pipeline, record_relay_event};
 pub use policy::{AllowAll, DnsDecision, DnsPolicy, FlowDecision, FlowPolicy, NameList};
 pub use relay::{BlockedFlow, Relay, RelayEvent, RelayStats, Transport};
 pub use secure_dns::{SecureDnsConfig, SecureDnsError, SecureTransport, client_config};

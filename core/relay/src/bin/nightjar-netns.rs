@@ -14,15 +14,16 @@ mod linux {
     use std::os::fd::AsRawFd;
     use std::path::PathBuf;
     use std::process::{Child, Command, ExitCode, Stdio};
-    use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+    use std::sync::{Arc, Mutex};
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     use clap::Parser;
     use mio::unix::SourceFd;
     use mio::{Events, Interest, Poll, Token as MioToken};
     use nightjar_relay::{
-        DnsConfig, DnsDecision, DnsPolicy, FlowPolicy, NameList, Relay, RelayConfig, RelayEvent,
-        SecureDnsConfig, SecureTransport, StdDialer, Token as RelayToken, Transport, client_config,
+        DnsConfig, DnsDecision, DnsPolicy, FlowPolicy, NameList, PipelinePolicy, Relay,
+        RelayConfig, RelayEvent, SecureDnsConfig, SecureTransport, StdDialer, Token as RelayToken,
+        client_config, lock_pipeline, record_relay_event,
     };
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, ServerName};
@@ -347,45 +348,6 @@ mod linux {
         uid: u32,
     }
 
-    fn lock(p: &Mutex<nightjar_detect::Pipeline>) -> MutexGuard<'_, nightjar_detect::Pipeline> {
-        p.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// `--intel-block`: the relay asks the pipeline, so what it blocks and
-    /// what the alerts say it asked for cannot disagree.
-    #[derive(Debug)]
-    struct PipelinePolicy {
-        pipeline: Arc<Mutex<nightjar_detect::Pipeline>>,
-    }
-
-    impl DnsPolicy for PipelinePolicy {
-        fn decide(&self, qname: &str, app: Option<u32>) -> DnsDecision {
-            match lock(&self.pipeline).name_action(now_us(), app, qname) {
-                nightjar_detect::Action::Block => DnsDecision::NxDomain,
-                _ => DnsDecision::Forward,
-            }
-        }
-    }
-
-    impl FlowPolicy for PipelinePolicy {
-        fn decide(
-            &self,
-            dst: SocketAddr,
-            name: Option<&str>,
-            app: Option<u32>,
-        ) -> nightjar_relay::FlowDecision {
-            use nightjar_detect::Action;
-            let p = lock(&self.pipeline);
-            let now = now_us();
-            let by_name = name.is_some_and(|n| p.name_action(now, app, n) == Action::Block);
-            if by_name || p.address_action(now, app, dst.ip()) == Action::Block {
-                nightjar_relay::FlowDecision::Block
-            } else {
-                nightjar_relay::FlowDecision::Allow
-            }
-        }
-    }
-
     impl Detection {
         fn new(args: &Args) -> Result<Option<Self>, String> {
             if args.intel_feed.is_empty() {
@@ -434,33 +396,12 @@ mod linux {
         /// of the same poll (the relay decides on the request, the engine
         /// reports on the answer).
         fn on_relay_event(&mut self, now: u64, event: &RelayEvent) {
-            use nightjar_detect::Enforcement;
-            let mut p = lock(&self.pipeline);
-            match event {
-                RelayEvent::FlowBlocked(b) => {
-                    let what = match b.transport {
-                        Transport::Tcp => Enforcement::TcpReset,
-                        Transport::Udp => Enforcement::IcmpUnreachable,
-                    };
-                    p.record_enforcement(
-                        now,
-                        what,
-                        Some(self.uid),
-                        b.name.as_deref(),
-                        Some(b.dst.ip()),
-                    );
-                }
-                RelayEvent::DnsBlocked {
-                    qname, decision, ..
-                } => {
-                    let what = match decision {
-                        DnsDecision::Sinkhole => Enforcement::DnsSinkhole,
-                        _ => Enforcement::DnsNxdomain,
-                    };
-                    p.record_enforcement(now, what, Some(self.uid), Some(qname), None);
-                }
-                _ => {}
-            }
+            record_relay_event(
+                &mut lock_pipeline(&self.pipeline),
+                now,
+                Some(self.uid),
+                event,
+            );
         }
 
         fn on_event(&mut self, now: u64, event: &nightjar_engine::Event) {
@@ -480,7 +421,7 @@ mod linux {
                 Event::FlowCompleted(r) => Some(r.id.0),
                 _ => None,
             };
-            let mut p = lock(&self.pipeline);
+            let mut p = lock_pipeline(&self.pipeline);
             if let Some(f) = flow {
                 p.attribute(f, self.uid);
             }
@@ -549,14 +490,12 @@ mod linux {
         let mut detection = Detection::new(args)?;
         let (dns_policy, flow_policy): (Box<dyn DnsPolicy>, Box<dyn FlowPolicy>) =
             match (&detection, &args.intel_block) {
-                (Some(d), Some(_)) => (
-                    Box::new(PipelinePolicy {
-                        pipeline: Arc::clone(&d.pipeline),
-                    }),
-                    Box::new(PipelinePolicy {
-                        pipeline: Arc::clone(&d.pipeline),
-                    }),
-                ),
+                // `--intel-block`: the relay asks the pipeline, so what it blocks and what the
+                // alerts say it asked for cannot disagree.
+                (Some(d), Some(_)) => {
+                    let policy = PipelinePolicy::new(Arc::clone(&d.pipeline), now_us);
+                    (Box::new(policy.clone()), Box::new(policy))
+                }
                 _ => (Box::new(policies(args)), Box::new(policies(args))),
             };
         let mut relay = Relay::new(config, Box::new(dialer), dns_policy, flow_policy, now_us())

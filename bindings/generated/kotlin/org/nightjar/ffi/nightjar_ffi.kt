@@ -3935,6 +3935,13 @@ data class Alert (
      * Requested action.
      */
     var `action`: AlertAction
+    , 
+    /**
+     * How the device was refused, when relay mode blocked what the alert is about
+     * ([`EngineSettings::block_at`](crate::EngineSettings)); `None` when nothing was refused
+     * (monitor mode, monitor-only policy, or a block the relay never had to apply).
+     */
+    var `enforcement`: AlertEnforcement?
     
 ){
     
@@ -3966,6 +3973,7 @@ public object FfiConverterTypeAlert: FfiConverterRustBuffer<Alert> {
             FfiConverterString.read(buf),
             FfiConverterBoolean.read(buf),
             FfiConverterTypeAlertAction.read(buf),
+            FfiConverterOptionalTypeAlertEnforcement.read(buf),
         )
     }
 
@@ -3984,7 +3992,8 @@ public object FfiConverterTypeAlert: FfiConverterRustBuffer<Alert> {
             FfiConverterSequenceTypeAlertSignal.allocationSize(value.`signals`) +
             FfiConverterString.allocationSize(value.`provenanceJson`) +
             FfiConverterBoolean.allocationSize(value.`retroactive`) +
-            FfiConverterTypeAlertAction.allocationSize(value.`action`)
+            FfiConverterTypeAlertAction.allocationSize(value.`action`) +
+            FfiConverterOptionalTypeAlertEnforcement.allocationSize(value.`enforcement`)
     )
 
     override fun write(value: Alert, buf: ByteBuffer) {
@@ -4003,6 +4012,7 @@ public object FfiConverterTypeAlert: FfiConverterRustBuffer<Alert> {
             FfiConverterString.write(value.`provenanceJson`, buf)
             FfiConverterBoolean.write(value.`retroactive`, buf)
             FfiConverterTypeAlertAction.write(value.`action`, buf)
+            FfiConverterOptionalTypeAlertEnforcement.write(value.`enforcement`, buf)
     }
 }
 
@@ -4959,6 +4969,16 @@ data class EngineSettings (
      * Relay mode's settings; `None` takes [`default_relay_settings`]. Ignored in monitor mode.
      */
     var `relay`: RelaySettings? = null 
+    , 
+    /**
+     * Relay mode refuses what an alert of this severity or above is about: a query for the
+     * name gets NXDOMAIN, a new TCP flow to the name or address a reset, a UDP flow ICMP
+     * unreachable, and the alert says so in [`Alert::enforcement`](crate::Alert). `None`
+     * (the default) is monitor-only: alerts, no blocks. `High` and `Critical` block the same
+     * (the live detectors' top severity is high); informational findings are never blocked.
+     * Ignored in monitor mode, which sees packets but cannot refuse them.
+     */
+    var `blockAt`: AlertSeverity? = null 
     
 ){
     
@@ -4981,6 +5001,7 @@ public object FfiConverterTypeEngineSettings: FfiConverterRustBuffer<EngineSetti
             FfiConverterTypeMemoryCaps.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterOptionalTypeRelaySettings.read(buf),
+            FfiConverterOptionalTypeAlertSeverity.read(buf),
         )
     }
 
@@ -4990,7 +5011,8 @@ public object FfiConverterTypeEngineSettings: FfiConverterRustBuffer<EngineSetti
             FfiConverterTypeMode.allocationSize(value.`mode`) +
             FfiConverterTypeMemoryCaps.allocationSize(value.`caps`) +
             FfiConverterULong.allocationSize(value.`hashSeed`) +
-            FfiConverterOptionalTypeRelaySettings.allocationSize(value.`relay`)
+            FfiConverterOptionalTypeRelaySettings.allocationSize(value.`relay`) +
+            FfiConverterOptionalTypeAlertSeverity.allocationSize(value.`blockAt`)
     )
 
     override fun write(value: EngineSettings, buf: ByteBuffer) {
@@ -5000,6 +5022,7 @@ public object FfiConverterTypeEngineSettings: FfiConverterRustBuffer<EngineSetti
             FfiConverterTypeMemoryCaps.write(value.`caps`, buf)
             FfiConverterULong.write(value.`hashSeed`, buf)
             FfiConverterOptionalTypeRelaySettings.write(value.`relay`, buf)
+            FfiConverterOptionalTypeAlertSeverity.write(value.`blockAt`, buf)
     }
 }
 
@@ -7071,6 +7094,57 @@ public object FfiConverterTypeAlertAction: FfiConverterRustBuffer<AlertAction> {
 
 
 /**
+ * What relay mode did to the device's traffic for a blocked alert.
+ */
+
+enum class AlertEnforcement {
+    
+    /**
+     * The query for the name was answered NXDOMAIN.
+     */
+    DNS_NXDOMAIN,
+    /**
+     * The query for the name was answered with a sinkhole address.
+     */
+    DNS_SINKHOLE,
+    /**
+     * The TCP connection was refused with a reset.
+     */
+    TCP_RESET,
+    /**
+     * The UDP flow was refused with ICMP port unreachable.
+     */
+    ICMP_UNREACHABLE;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAlertEnforcement: FfiConverterRustBuffer<AlertEnforcement> {
+    override fun read(buf: ByteBuffer) = try {
+        AlertEnforcement.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: AlertEnforcement) = 4UL
+
+    override fun write(value: AlertEnforcement, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
  * How bad an alert is.
  */
 
@@ -8540,6 +8614,38 @@ public object FfiConverterOptionalTypeWriterStats: FfiConverterRustBuffer<Writer
         } else {
             buf.put(1)
             FfiConverterTypeWriterStats.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeAlertEnforcement: FfiConverterRustBuffer<AlertEnforcement?> {
+    override fun read(buf: ByteBuffer): AlertEnforcement? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeAlertEnforcement.read(buf)
+    }
+
+    override fun allocationSize(value: AlertEnforcement?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeAlertEnforcement.allocationSize(value)
+        }
+    }
+
+    override fun write(value: AlertEnforcement?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeAlertEnforcement.write(value, buf)
         }
     }
 }
