@@ -516,7 +516,11 @@ fn block_at_refuses_a_listed_address_and_the_alert_says_how() {
     assert!(!connected, "a blocked flow is never dialled");
     assert_eq!(alert.action, AlertAction::Block);
     assert_eq!(alert.enforcement, Some(AlertEnforcement::TcpReset));
-    assert!(alert.provenance_json.contains("lab"), "{}", alert.provenance_json);
+    assert!(
+        alert.provenance_json.contains("lab"),
+        "{}",
+        alert.provenance_json
+    );
 }
 
 #[test]

@@ -68,7 +68,11 @@ pub fn configure(conn: &Connection, busy_timeout: Duration, cache_kib: u32) -> R
     conn.pragma_update(None, "journal_size_limit", journal_size_limit(cache_kib))?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "cache_size", -i64::from(cache_kib))?;
-    conn.pragma_update(None, "wal_autocheckpoint", wal_autocheckpoint_pages(cache_kib))?;
+    conn.pragma_update(
+        None,
+        "wal_autocheckpoint",
+        wal_autocheckpoint_pages(cache_kib),
+    )?;
     Ok(())
 }
 
