@@ -34,6 +34,15 @@ fn relay_settings(db: Option<&std::path::Path>) -> EngineSettings {
     }
 }
 
+/// A monitor-mode engine on the database a relay-mode engine wrote, to read back what it stored.
+fn monitor_reader(db: &std::path::Path) -> NightjarEngine {
+    NightjarEngine::new(EngineSettings {
+        mode: Mode::Monitor,
+        ..relay_settings(Some(db))
+    })
+    .unwrap()
+}
+
 /// A TCP segment as the device saw it.
 #[derive(Debug, Clone)]
 struct Seg {
@@ -296,11 +305,7 @@ fn a_tcp_exchange_is_relayed_to_a_local_listener_and_recorded() {
 
     // Recorded like a monitored flow once the engine shuts down.
     e.shutdown().unwrap();
-    let reader = NightjarEngine::new(EngineSettings {
-        mode: Mode::Monitor,
-        ..relay_settings(Some(&db))
-    })
-    .unwrap();
+    let reader = monitor_reader(&db);
     let flows = reader
         .query_flows(QueryFilter::default(), None, 10)
         .unwrap()
@@ -491,11 +496,7 @@ fn syn_to_a_listed_address(block_at: Option<AlertSeverity>) -> (Vec<Seg>, bool, 
         }
     };
     e.shutdown().unwrap();
-    let reader = NightjarEngine::new(EngineSettings {
-        mode: Mode::Monitor,
-        ..relay_settings(Some(&db))
-    })
-    .unwrap();
+    let reader = monitor_reader(&db);
     let alerts = reader
         .query_alerts(QueryFilter::default(), None, 10)
         .unwrap()
