@@ -35,7 +35,7 @@ fn relay_settings(db: Option<&std::path::Path>) -> EngineSettings {
 }
 
 /// A monitor-mode engine on the database a relay-mode engine wrote, to read back what it stored.
-fn monitor_reader(db: &std::path::Path) -> NightjarEngine {
+fn monitor_reader(db: &std::path::Path) -> Arc<NightjarEngine> {
     NightjarEngine::new(EngineSettings {
         mode: Mode::Monitor,
         ..relay_settings(Some(db))

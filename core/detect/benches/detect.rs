@@ -31,7 +31,9 @@ fn names(n: usize) -> Vec<String> {
 fn fresh_name(buf: &mut String, i: u64) {
     buf.clear();
     buf.push_str("www.");
-    let mut x = i.wrapping_add(0x9E37_79B9_7F4A_7C15).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let mut x = i
+        .wrapping_add(0x9E37_79B9_7F4A_7C15)
+        .wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x ^= x >> 31;
     for _ in 0..4 {
         buf.push(char::from(b'a' + (x % 26) as u8));
