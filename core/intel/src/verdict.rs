@@ -191,6 +191,37 @@ pub enum IndicatorIdRef<'a> {
     },
 }
 
+impl IndicatorIdRef<'_> {
+    /// The [`Display`](fmt::Display) text, built without the formatting machinery: owned
+    /// lookups on a hit make it every time, and `write!` cost as much as the rest of them.
+    fn to_owned_string(self) -> String {
+        match self {
+            IndicatorIdRef::Stix(id) => id.to_owned(),
+            IndicatorIdRef::Line { file, line } => {
+                // u32 digits, most significant last, into a stack buffer (no temporary String).
+                let mut digits = [0u8; 10];
+                let mut n = line;
+                let mut len = 0;
+                for d in digits.iter_mut() {
+                    *d = b'0' + (n % 10) as u8;
+                    len += 1;
+                    n /= 10;
+                    if n == 0 {
+                        break;
+                    }
+                }
+                let mut s = String::with_capacity(file.len() + 1 + len);
+                s.push_str(file);
+                s.push(':');
+                for &d in digits.iter().take(len).rev() {
+                    s.push(char::from(d));
+                }
+                s
+            }
+        }
+    }
+}
+
 impl fmt::Display for IndicatorIdRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -317,7 +348,7 @@ impl ProvenanceRef<'_> {
         Provenance {
             feed: self.feed.to_owned(),
             feed_version: self.feed_version.map(str::to_owned),
-            indicator_id: self.indicator_id.to_string(),
+            indicator_id: self.indicator_id.to_owned_string(),
             name: self.name.map(str::to_owned),
             category: self.category.map(str::to_owned),
             family: self.family.map(str::to_owned),
@@ -376,5 +407,24 @@ impl fmt::Display for VerdictRef<'_> {
             VerdictRef::Allowed(m) => write!(f, "allowed by {} [{}]", m.indicator, m.provenance),
             VerdictRef::Blocked(m) => write!(f, "BLOCKED by {} [{}]", m.indicator, m.provenance),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owned_indicator_ids_read_as_their_display_text() {
+        for line in [0, 7, 10, 99, 100, 65_536, 1_000_000_007, u32::MAX] {
+            let id = IndicatorIdRef::Line {
+                file: "feeds/hosts.txt",
+                line,
+            };
+            assert_eq!(id.to_owned_string(), id.to_string());
+            assert_eq!(id.to_owned_string(), format!("feeds/hosts.txt:{line}"));
+        }
+        let stix = IndicatorIdRef::Stix("indicator--0b0e7ad4");
+        assert_eq!(stix.to_owned_string(), "indicator--0b0e7ad4");
     }
 }
