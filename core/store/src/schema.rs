@@ -155,4 +155,29 @@ mod tests {
         }
         assert_eq!(blob_to_ip(&[1, 2, 3]), None);
     }
+
+    #[test]
+    fn the_wal_checkpoint_follows_the_page_cache_and_bounds_the_wal_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let pragma = |c: &Connection, name: &str| -> i64 {
+            c.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        // The phone preset's 2 MiB cache keeps the 16 MiB floor; the host's 64 MiB cache
+        // checkpoints every 64 MiB. The WAL file kept is 4 MiB above either.
+        for (cache_kib, pages) in [(2 * 1024, 4096), (CACHE_KIB, 16_384)] {
+            let conn = open_connection(
+                &dir.path().join(format!("{cache_kib}.db")),
+                Duration::ZERO,
+                cache_kib,
+            )
+            .unwrap();
+            assert_eq!(pragma(&conn, "wal_autocheckpoint"), pages);
+            assert_eq!(
+                pragma(&conn, "journal_size_limit"),
+                pages * 4096 + 4 * 1024 * 1024
+            );
+            assert_eq!(pragma(&conn, "cache_size"), -i64::from(cache_kib));
+        }
+    }
 }
