@@ -157,8 +157,6 @@ impl EngineSettings {
         Ok(config)
     }
 
-    /// The relay configuration these settings ask for (relay mode only); the engine inside it
-    /// is [`EngineSettings::engine_config`].
     /// The detection pipeline's settings: monitor-only unless [`block_at`](Self::block_at)
     /// asks relay mode to block.
     pub(crate) fn pipeline_config(&self) -> PipelineConfig {
@@ -178,6 +176,8 @@ impl EngineSettings {
         config
     }
 
+    /// The relay configuration these settings ask for (relay mode only); the engine inside it
+    /// is [`EngineSettings::engine_config`].
     pub(crate) fn relay_config(&self) -> Result<RelayConfig> {
         let r = self.relay.clone().unwrap_or_else(default_relay_settings);
         let bad = |reason: String| NightjarError::InvalidConfig { reason };

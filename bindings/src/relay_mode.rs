@@ -237,8 +237,10 @@ impl RelayCore {
     /// reports on the answer), so the alert those events raise carries its enforcement. The
     /// relay does not know the app; the alert's own app decides (an unknown app matches).
     pub(crate) fn record_blocks(&mut self) {
-        let now = self.now();
+        // Called after every packet that left engine events: the clock is read only when the
+        // relay has something to report.
         while let Some(event) = self.relay.next_event() {
+            let now = self.now();
             record_relay_event(&mut lock_pipeline(&self.pipeline), now, None, &event);
         }
     }

@@ -101,8 +101,6 @@ struct Hit {
     line: u32,
 }
 
-/// The best allow and block seen so far in a suffix walk, each with the byte offset of its
-/// suffix in the query.
 /// A suffix the filter did not rule out: its key and where it starts in the query.
 #[derive(Debug, Default, Clone, Copy)]
 struct Candidate {
@@ -114,6 +112,8 @@ struct Candidate {
 /// parents; deeper walks probe in rounds.
 const CANDIDATES: usize = 4;
 
+/// The best allow and block seen so far in a suffix walk, each with the byte offset of its
+/// suffix in the query.
 #[derive(Debug, Default)]
 struct Found {
     allow: Option<(usize, Hit)>,
@@ -359,8 +359,8 @@ impl Index {
         // The walk runs in two phases so that a hit pays one memory latency, not one per step:
         // the filter (a few MiB, mostly cache-resident) is asked about every suffix first, and
         // only then are the table records of the candidates read (a random read in a table of
-        // tens of MiB: a DRAM miss). Their home records are loaded back to back, so the misses
-        // overlap instead of each waiting for the filter probes that followed it.
+        // tens of MiB: a DRAM miss), each prefetched as soon as its key is known, so the misses
+        // overlap the filter probes instead of each following them.
         let mut found = Found::default();
         let recs = self.section(Section::Domains);
         let mut cands = [Candidate::default(); CANDIDATES];
@@ -420,21 +420,10 @@ impl Index {
         }
     }
 
-    /// Probes the table for each candidate suffix of `name`, loading every home record first so
-    /// the (usually cache-missing) reads are in flight together.
+    /// Probes the table for each candidate suffix of `name`. Their home records were
+    /// prefetched during the walk, so these reads are already in flight.
     fn probe_candidates(&self, name: &[u8], cands: &[Candidate], now_us: u64, found: &mut Found) {
-        let recs = self.section(Section::Domains);
-        let mut first = [None; CANDIDATES];
-        for (f, c) in first.iter_mut().zip(cands) {
-            *f = record(recs, home_slot(c.key, self.slots), DOMAIN_RECORD_SIZE)
-                .and_then(|r| u64_at(r, 0));
-        }
-        for (f, c) in first.iter().zip(cands) {
-            // Records from the home slot on are sorted by key: a larger key there means the
-            // suffix is not listed (an empty slot is checked inside the probe).
-            if f.is_none_or(|k| k > c.key) {
-                continue;
-            }
+        for c in cands {
             if let Some(suffix) = name.get(c.start..) {
                 self.probe_domain(c.key, suffix, c.start == 0, now_us, c.start, found);
             }
