@@ -1,6 +1,7 @@
 //! Pushes flows through the writer and reports rows/s and bytes per row.
 //! A small, repeatable workload for profiling the write path, e.g.
 //! `valgrind --tool=callgrind target/release/examples/insert_flows 50000`.
+//! Usage: `insert_flows [ROWS] [FLOWS_PER_PARTITION]`.
 // Example harness, not packet path: a failed setup should abort loudly.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
@@ -52,11 +53,15 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(50_000);
+    // Optional second argument: flows per partition (default: the config's).
+    let mut config = StoreConfig::default();
+    if let Some(p) = std::env::args().nth(2).and_then(|a| a.parse().ok()) {
+        config.flow_partition_rows = p;
+    }
     // Rows are built before the clock starts so the figure is the writer's.
     let rows: Vec<FlowRow> = (0..n).map(flow).collect();
     let dir = tempfile::tempdir().expect("temp dir");
-    let (store, writer) =
-        Store::open(dir.path().join("f.db"), StoreConfig::default()).expect("open");
+    let (store, writer) = Store::open(dir.path().join("f.db"), config).expect("open");
     let sender = writer.sender().expect("sender");
     let t = Instant::now();
     for row in rows {

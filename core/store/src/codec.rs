@@ -9,6 +9,7 @@ use crate::codes::{
     self, CONN_STATES, END_REASONS, FLAG_ECH, FLAG_HOST_IS_NAME, FLAG_SNI_IS_NAME, NAME_SOURCES,
 };
 use crate::error::{Result, StoreError};
+use crate::flow_parts;
 use crate::rows::{
     AlertAction, AlertRow, AlertState, AppRow, DnsRow, DomainSeen, FeedRow, FlowPackets, FlowRow,
     PacketRow, Record, Severity, StateBlob,
@@ -147,23 +148,15 @@ pub fn read_packets(
     Ok(())
 }
 
-macro_rules! flow_insert {
-    ($verb:literal) => {
-        concat!(
-            $verb,
-            " INTO flows (id, uid, app_uid, app_name, proto, orig_h, orig_p, resp_h, resp_p, \
-             first_us, dur_us, orig_pkts, resp_pkts, orig_ip_bytes, resp_ip_bytes, conn_state, \
-             end_reason, name_source, flags, community_id, name, rev_name, sni, alpn, ja4, \
-             http_host) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
-             ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"
-        )
-    };
+/// The insert into partition table `table`; `verb` is `INSERT` or
+/// `INSERT OR REPLACE`.
+fn flow_insert_sql(verb: &str, table: &str) -> String {
+    format!(
+        "{verb} INTO {table} ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
+         ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+        flow_parts::PART_COLUMNS
+    )
 }
-
-/// Plain insert; see [`FlowInserter`] for why not `INSERT OR REPLACE`.
-const INSERT_FLOW: &str = flow_insert!("INSERT");
-/// Replacing insert, for a flow id that is already stored.
-const REPLACE_FLOW: &str = flow_insert!("INSERT OR REPLACE");
 
 /// An address as its network-order bytes, without a heap allocation.
 struct IpBytes {
@@ -195,13 +188,16 @@ impl IpBytes {
 
 /// Inserts flows for the length of one transaction with one prepared
 /// statement, bound column by column (no parameter slice, no address
-/// `Vec`s, no second copy of the row).
+/// `Vec`s, no second copy of the row), into the newest flow partition
+/// ([`flow_parts`]), starting a new one when it is full.
 ///
 /// A plain one-row `INSERT` is tried first: `INSERT OR REPLACE` makes SQLite
 /// keep a statement journal (every touched page copied before each row, in
 /// case the delete-then-insert must be undone), a quarter of the writer's
 /// instructions in the profile. A re-emitted flow (same id, a longer-lived
-/// flow) is rare, so it alone pays for a second, replacing statement.
+/// flow) is rare, so it alone pays for a second, replacing statement; when
+/// its id is within an older partition's id range the old row is deleted
+/// there first, so an id is never stored twice.
 ///
 /// Multi-row `VALUES` lists were measured too (v4 work, callgrind): SQLite
 /// keeps a statement journal for any statement that writes several rows and
@@ -209,15 +205,75 @@ impl IpBytes {
 /// (12% of the writer's instructions) than the per-execution prologue saved.
 pub struct FlowInserter<'c, 'r> {
     conn: &'c Connection,
+    part_rows: u64,
+    parts: Option<PartCursor>,
     insert: Option<CachedStatement<'c>>,
     _rows: std::marker::PhantomData<&'r FlowRow>,
 }
 
+/// Where a batch is inserting, read from the database at its first flow.
+struct PartCursor {
+    current: i64,
+    /// Flows in `current`, counting this batch's.
+    rows: u64,
+    /// This batch's flows not yet added to `flow_parts.rows`.
+    added: u64,
+    partitions: usize,
+    /// `(part, lowest id, highest id)` of the older, non-empty partitions.
+    older: Vec<(i64, u64, u64)>,
+    /// Highest id in any older partition: ids above it cannot be there.
+    older_max: Option<u64>,
+}
+
+impl PartCursor {
+    fn load(conn: &Connection) -> Result<Self> {
+        let mut parts = flow_parts::list(conn)?;
+        let current = match parts.pop() {
+            Some(p) => p,
+            None => flow_parts::Part {
+                part: flow_parts::add(conn)?,
+                rows: 0,
+            },
+        };
+        let mut older = Vec::with_capacity(parts.len());
+        for p in &parts {
+            if let Some((lo, hi)) = flow_parts::id_range(conn, p.part)? {
+                older.push((p.part, lo, hi));
+            }
+        }
+        Ok(Self {
+            current: current.part,
+            rows: current.rows,
+            added: 0,
+            partitions: parts.len() + 1,
+            older_max: older.iter().map(|o| o.2).max(),
+            older,
+        })
+    }
+
+    /// Closes the full partition and opens the next one.
+    fn rotate(&mut self, conn: &Connection) -> Result<()> {
+        flow_parts::count_rows(conn, self.current, self.added)?;
+        if let Some((lo, hi)) = flow_parts::id_range(conn, self.current)? {
+            self.older.push((self.current, lo, hi));
+            self.older_max = Some(self.older_max.map_or(hi, |m| m.max(hi)));
+        }
+        self.current = flow_parts::add(conn)?;
+        self.rows = 0;
+        self.added = 0;
+        self.partitions += 1;
+        Ok(())
+    }
+}
+
 impl<'c, 'r> FlowInserter<'c, 'r> {
     /// Statements are prepared on first use (a batch may hold no flows).
-    pub fn new(conn: &'c Connection) -> Self {
+    /// `part_rows`: flows per partition before the next one starts.
+    pub fn new(conn: &'c Connection, part_rows: u64) -> Self {
         Self {
             conn,
+            part_rows: part_rows.max(1),
+            parts: None,
             insert: None,
             _rows: std::marker::PhantomData,
         }
@@ -225,41 +281,64 @@ impl<'c, 'r> FlowInserter<'c, 'r> {
 
     /// Inserts `f`, replacing a stored flow with the same id.
     pub fn push(&mut self, f: &'r FlowRow) -> Result<()> {
+        let parts = match &mut self.parts {
+            Some(p) => p,
+            slot => slot.insert(PartCursor::load(self.conn)?),
+        };
+        if parts.rows >= self.part_rows && parts.partitions < flow_parts::MAX_PARTS {
+            parts.rotate(self.conn)?;
+            self.insert = None;
+        }
+        if parts.older_max.is_some_and(|m| f.id <= m) {
+            for (part, lo, hi) in &parts.older {
+                if (*lo..=*hi).contains(&f.id) {
+                    let sql = format!("DELETE FROM {} WHERE id = ?1", flow_parts::table(*part));
+                    self.conn.prepare_cached(&sql)?.execute(params![f.id])?;
+                }
+            }
+        }
         let st = match &mut self.insert {
             Some(st) => st,
-            slot => slot.insert(self.conn.prepare_cached(INSERT_FLOW)?),
+            slot => {
+                let sql = flow_insert_sql("INSERT", &flow_parts::table(parts.current));
+                slot.insert(self.conn.prepare_cached(&sql)?)
+            }
         };
         bind_flow(st, 0, f)?;
         match st.raw_execute() {
             Err(e) if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
-                let mut st = self.conn.prepare_cached(REPLACE_FLOW)?;
+                let table = flow_parts::table(parts.current);
+                let mut st = self
+                    .conn
+                    .prepare_cached(&flow_insert_sql("INSERT OR REPLACE", &table))?;
                 bind_flow(&mut st, 0, f)?;
                 st.raw_execute()?;
                 Ok(())
             }
-            other => Ok(other.map(|_| ())?),
+            other => {
+                other?;
+                parts.rows += 1;
+                parts.added += 1;
+                Ok(())
+            }
         }
     }
 
-    /// Ends the batch (nothing is held between rows).
+    /// Ends the batch: records how many flows the partition took.
     pub fn finish(self) -> Result<()> {
+        if let Some(p) = &self.parts {
+            flow_parts::count_rows(self.conn, p.current, p.added)?;
+        }
         Ok(())
     }
 }
 
-/// Inserts or replaces one flow (outside the writer's batches).
+/// Inserts or replaces one flow (outside the writer's batches), with the
+/// default partition size.
 pub fn insert_flow(conn: &Connection, f: &FlowRow) -> Result<()> {
-    let mut st = conn.prepare_cached(INSERT_FLOW)?;
-    bind_flow(&mut st, 0, f)?;
-    match st.raw_execute() {
-        Err(e) if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
-            let mut st = conn.prepare_cached(REPLACE_FLOW)?;
-            bind_flow(&mut st, 0, f)?;
-            st.raw_execute()?;
-            Ok(())
-        }
-        other => Ok(other.map(|_| ())?),
-    }
+    let mut ins = FlowInserter::new(conn, flow_parts::DEFAULT_PART_ROWS);
+    ins.push(f)?;
+    ins.finish()
 }
 
 /// Binds `f` to parameters `base + 1 ..= base + 26`.

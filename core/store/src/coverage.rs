@@ -200,17 +200,19 @@ impl Store {
             |r| r.get(0),
         )?;
         let bypass = self.dns_bypass(s, u)?;
-        let retained: (Option<u64>, Option<u64>) = self.conn.query_row(
-            "SELECT min(t), max(t) FROM (\
-               SELECT min(first_us) AS t FROM flows UNION ALL SELECT max(first_us) FROM flows \
-               UNION ALL SELECT min(ts_us) FROM dns UNION ALL SELECT max(ts_us) FROM dns)",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        let retained = match retained {
-            (Some(a), Some(b)) => Some((a, b)),
-            _ => None,
-        };
+        let dns_span: (Option<u64>, Option<u64>) =
+            self.conn
+                .query_row("SELECT min(ts_us), max(ts_us) FROM dns", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+        // Per partition, each from its time index: min() over the flows view
+        // would read every row.
+        let mut retained = dns_span.0.zip(dns_span.1);
+        for p in crate::flow_parts::list(&self.conn)? {
+            if let Some((a, b)) = crate::flow_parts::time_range(&self.conn, p.part)? {
+                retained = Some(retained.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
+            }
+        }
 
         let mut blind = Vec::new();
         if flows == 0 {

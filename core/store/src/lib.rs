@@ -6,6 +6,8 @@
 //! One SQLite file ([`migrations`] has the DDL and why each index exists):
 //! - `flows`: one row per flow (conn.log-like), keyed by the engine flow id,
 //!   with app attribution, the best name and its source, SNI/ALPN/JA4/ECH.
+//!   A view over partition tables the writer rotates ([`flow_parts`]), so
+//!   the writer's index inserts stay within a cached partition.
 //! - `dns`: one row per DNS transaction, answers and TTLs as JSON arrays.
 //! - `alerts`: detector output with signals and provenance as JSON.
 //! - `domains`: first/last sighting and count per domain, per app and
@@ -53,6 +55,7 @@ pub mod coverage;
 pub mod engine_rows;
 pub mod error;
 pub mod export;
+pub mod flow_parts;
 pub mod migrations;
 pub mod query;
 pub mod recheck;

@@ -21,6 +21,10 @@
 //! - `flow_packets_uid` (v4): the packets of the flows an alert lists, for the
 //!   pcap export; `flow_packets_time`: their age-based retention.
 //! - `alerts_match_key` (v4): a re-check finds the alert it raised before.
+//!
+//! From v6 the five flow indexes exist once per flow partition
+//! ([`crate::flow_parts`]): partition 1 keeps the names above, partition `k`
+//! has `flows_pk_time`, `flows_pk_rev_name`, and so on.
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -257,8 +261,26 @@ pub const V5: &str = r#"
 ALTER TABLE alerts ADD COLUMN enforcement TEXT;
 "#;
 
+/// v6: flows move into partition tables behind a `flows` view
+/// ([`crate::flow_parts`]), so the writer's index inserts stay within a
+/// table small enough to be cached. The v5 table becomes partition 1 with its
+/// rows and its indexes (renaming keeps them; no rebuild at upgrade); the
+/// writer starts partition 2 when partition 1 is full.
+pub const V6: &str = r#"
+ALTER TABLE flows RENAME TO flows_p1;
+CREATE TABLE flow_parts (
+    part INTEGER PRIMARY KEY,
+    rows INTEGER NOT NULL
+);
+INSERT INTO flow_parts (part, rows) SELECT 1, count(*) FROM flows_p1;
+CREATE VIEW flows AS SELECT id, uid, app_uid, app_name, proto, orig_h, orig_p, resp_h,
+    resp_p, first_us, dur_us, orig_pkts, resp_pkts, orig_ip_bytes, resp_ip_bytes, conn_state,
+    end_reason, name_source, flags, community_id, name, rev_name, sni, alpn, ja4, http_host
+    FROM flows_p1;
+"#;
+
 /// All steps; step `i` takes the database from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The version a fully migrated database has.
 pub fn current_version() -> u32 {

@@ -662,7 +662,7 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     use super::*;
-    use crate::codec::insert_flow;
+    use crate::codec::{FlowInserter, insert_flow};
 
     fn flow(id: u64, name: &str) -> FlowRow {
         FlowRow {
@@ -700,16 +700,21 @@ mod tests {
         crate::migrations::migrate(&mut conn).unwrap();
         let tx = conn.transaction().unwrap();
         let broad = u64::from(BROAD_MATCHES) + 500;
-        for id in 0..broad {
-            insert_flow(&tx, &flow(id, &format!("h{}.wide.example", id % 5))).unwrap();
+        let rows: Vec<FlowRow> = (0..broad)
+            .map(|id| flow(id, &format!("h{}.wide.example", id % 5)))
+            .chain((broad..broad + 40).map(|id| flow(id, "a.narrow.example")))
+            .chain((broad + 40..broad + 80).map(|id| flow(id, "notwide.example")))
+            .collect();
+        // Small partitions, so every query below merges several of them.
+        let mut ins = FlowInserter::new(&tx, 1_000);
+        for f in &rows {
+            ins.push(f).unwrap();
         }
-        for id in broad..broad + 40 {
-            insert_flow(&tx, &flow(id, "a.narrow.example")).unwrap();
-        }
-        for id in broad + 40..broad + 80 {
-            insert_flow(&tx, &flow(id, "notwide.example")).unwrap();
-        }
+        ins.finish().unwrap();
+        // A re-emitted id, once more through the one-row path.
+        insert_flow(&tx, rows.get(7).unwrap()).unwrap();
         tx.commit().unwrap();
+        assert_eq!(crate::flow_parts::list(&conn).unwrap().len(), 5);
         conn
     }
 
@@ -754,11 +759,15 @@ mod tests {
         assert!(domain_is_broad(&conn, "flows", "rev_name", "wide.example").unwrap());
         assert!(!domain_is_broad(&conn, "flows", "rev_name", "narrow.example").unwrap());
 
+        // Partition 1 keeps the v5 index names, partition k has flows_pk_*.
         let broad = plan(&conn, &Query::new().domain("wide.example"));
+        assert!(broad.contains("MERGE"), "{broad}");
         assert!(broad.contains("flows_time"), "{broad}");
+        assert!(broad.contains("flows_p5_time"), "{broad}");
         assert!(!broad.contains("TEMP B-TREE"), "{broad}");
         let narrow = plan(&conn, &Query::new().domain("narrow.example"));
         assert!(narrow.contains("flows_rev_name"), "{narrow}");
+        assert!(narrow.contains("flows_p5_rev_name"), "{narrow}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::flow_parts;
 
 /// Time source, injectable so tests drive retention with a fake clock.
 pub trait Clock {
@@ -141,6 +142,25 @@ fn delete_batch(
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
+/// Deletes up to `limit` flows matching `cond` (on `first_us`), oldest
+/// partition first, then drops the partitions that emptied.
+fn delete_flows(conn: &Connection, cond: &str, arg: i64, limit: u32) -> Result<u64> {
+    let mut deleted = 0u64;
+    for p in flow_parts::list(conn)? {
+        let left = u64::from(limit).saturating_sub(deleted);
+        if left == 0 {
+            break;
+        }
+        let left = u32::try_from(left).unwrap_or(limit);
+        let table = flow_parts::table(p.part);
+        deleted += delete_batch(conn, &table, cond, "first_us", arg, left)?;
+    }
+    if deleted > 0 {
+        flow_parts::drop_empty(conn)?;
+    }
+    Ok(deleted)
+}
+
 /// One bounded retention step at time `now_us`.
 pub fn step(conn: &Connection, policy: &RetentionPolicy, now_us: u64) -> Result<RetentionReport> {
     let n = policy.batch_rows.max(1);
@@ -151,7 +171,7 @@ pub fn step(conn: &Connection, policy: &RetentionPolicy, now_us: u64) -> Result<
     let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     if let Some(age) = policy.max_age_us {
         let cutoff = i64::try_from(now_us.saturating_sub(age)).unwrap_or(i64::MAX);
-        rep.deleted_flows = delete_batch(&tx, "flows", "first_us < ?1", "first_us", cutoff, n)?;
+        rep.deleted_flows = delete_flows(&tx, "first_us < ?1", cutoff, n)?;
         rep.deleted_dns = delete_batch(&tx, "dns", "ts_us < ?1", "ts_us", cutoff, n)?;
         rep.deleted_alerts = delete_batch(&tx, "alerts", "ts_us < ?1", "ts_us", cutoff, n)?;
         rep.deleted_domains = delete_batch(&tx, "domains", "last_us < ?1", "last_us", cutoff, n)?;
@@ -170,7 +190,7 @@ pub fn step(conn: &Connection, policy: &RetentionPolicy, now_us: u64) -> Result<
         && live_bytes(&tx)? > max
     {
         // Oldest first, by the same time indexes; `?1` is a no-op bound.
-        let f = delete_batch(&tx, "flows", "first_us >= ?1", "first_us", 0, n)?;
+        let f = delete_flows(&tx, "first_us >= ?1", 0, n)?;
         let d = delete_batch(&tx, "dns", "ts_us >= ?1", "ts_us", 0, n)?;
         rep.deleted_flows += f;
         rep.deleted_dns += d;

@@ -71,6 +71,11 @@ pub struct StoreConfig {
     /// Packet bytes of alerted flows kept ([`Record::Packets`]); past it the
     /// oldest packets are deleted and counted in `WriterStatus::packets_shed`.
     pub max_packet_bytes: u64,
+    /// Flows per partition table before the writer starts the next one
+    /// ([`crate::flow_parts`]): small enough that the partition's name and
+    /// address index leaves stay in `cache_kib`, large enough that queries
+    /// merge few partitions.
+    pub flow_partition_rows: u64,
 }
 
 impl Default for StoreConfig {
@@ -88,14 +93,15 @@ impl Default for StoreConfig {
             retention_interval: Duration::from_secs(10),
             clock: Arc::new(SystemClock),
             max_packet_bytes: 16 * 1024 * 1024,
+            flow_partition_rows: crate::flow_parts::DEFAULT_PART_ROWS,
         }
     }
 }
 
 impl StoreConfig {
     /// Sized for a phone's packet tunnel (iOS kills one at 50 MiB): a 1,024-row batch, a
-    /// 4,096-record queue, at most 16,384 records held across failing commits and a 2 MiB
-    /// page cache per connection, so the store stays a few megabytes instead of the desktop
+    /// 4,096-record queue, at most 16,384 records held across failing commits, a 2 MiB
+    /// page cache per connection and 131,072-flow partitions, so the store stays a few megabytes instead of the desktop
     /// defaults' tens.
     /// Mobile hosts (the bindings) use this; the rest is as [`StoreConfig::default`].
     pub fn phone() -> Self {
@@ -106,6 +112,9 @@ impl StoreConfig {
             // SQLite's own default: the writer re-reads index pages more often, which costs
             // time per batch, not memory the tunnel cannot spare.
             cache_kib: 2 * 1024,
+            // A phone writes tens of flows a second, not thousands: partitions
+            // this size keep a year of flows to a few dozen view arms.
+            flow_partition_rows: 131_072,
             ..Self::default()
         }
     }
@@ -125,6 +134,7 @@ impl fmt::Debug for StoreConfig {
             .field("retention", &self.retention)
             .field("retention_interval", &self.retention_interval)
             .field("max_packet_bytes", &self.max_packet_bytes)
+            .field("flow_partition_rows", &self.flow_partition_rows)
             .finish_non_exhaustive()
     }
 }
@@ -515,7 +525,7 @@ impl Worker {
         let mut packets = false;
         let mut shed = 0;
         {
-            let mut flows = FlowInserter::new(&tx);
+            let mut flows = FlowInserter::new(&tx, self.config.flow_partition_rows);
             for rec in &self.pending {
                 match rec {
                     Record::Flow(f) => flows.push(f)?,

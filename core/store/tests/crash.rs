@@ -36,6 +36,8 @@ fn crash_child_entry() {
     let cfg = StoreConfig {
         batch_rows: 512,
         commit_interval: Duration::from_millis(5),
+        // Small partitions, so kills also land while one is being started.
+        flow_partition_rows: 5_000,
         on_commit: Some(Arc::new(|c| {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "@committed {}", c.total_rows);
@@ -158,8 +160,19 @@ fn survives_sigkill_at_random_moments() {
             );
         }
     }
+    let last_db = dir.path().join(format!("crash{}.db", (RUNS - 1) / 10));
+    let partitions: i64 = rusqlite::Connection::open(last_db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM flow_parts", [], |r| r.get(0))
+        .unwrap();
     eprintln!(
-        "{with_commits}/{RUNS} runs committed before the kill, {total_committed} rows verified"
+        "{with_commits}/{RUNS} runs committed before the kill, {total_committed} rows verified, \
+         {partitions} flow partitions"
+    );
+    // The kills must also have hit a writer that was rotating partitions.
+    assert!(
+        partitions > 1,
+        "{total_committed} rows never filled a partition"
     );
     // Kills land at 5..150 ms; most runs must have got past their first commit,
     // or the test would be checking nothing.

@@ -56,7 +56,7 @@ fn v1_database_migrates_and_keeps_data() {
         store.schema_version().unwrap(),
         migrations::current_version()
     );
-    assert_eq!(migrations::current_version(), 5);
+    assert_eq!(migrations::current_version(), 6);
 
     let old = store.flow(2).unwrap().unwrap();
     assert_eq!(old.uid, "Cv12");
@@ -66,11 +66,26 @@ fn v1_database_migrates_and_keeps_data() {
     assert_eq!(old.ja4, None);
     assert!(!old.ech);
 
-    // v3 rebuilt the table and recreated every index.
+    // v3 rebuilt the table and recreated every index; v6 made it partition 1
+    // (renamed with its indexes) behind the `flows` view.
     let conn = rusqlite::Connection::open(&path).unwrap();
+    let part1: (i64, i64) = conn
+        .query_row("SELECT part, rows FROM flow_parts", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(part1, (1, 3));
+    let view: String = conn
+        .query_row(
+            "SELECT type FROM sqlite_master WHERE name = 'flows'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(view, "view");
     let idx: i64 = conn
         .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'flows' \
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'flows_p1' \
              AND name IN ('flows_time', 'flows_rev_name', 'flows_resp_h', 'flows_orig_h', \
              'flows_app')",
             [],
@@ -170,7 +185,7 @@ fn newer_schema_is_refused() {
     match Store::open_reader(&path, Duration::from_secs(1)) {
         Err(StoreError::SchemaTooNew {
             found: 99,
-            supported: 5,
+            supported: 6,
         }) => {}
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
@@ -264,7 +279,10 @@ fn v2_rows_survive_the_v3_rebuild() {
     drop(conn);
 
     let store = Store::open_reader(&path, Duration::from_secs(1)).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 5);
+    assert_eq!(
+        store.schema_version().unwrap(),
+        migrations::current_version()
+    );
     for f in &expected {
         assert_eq!(store.flow(f.id).unwrap().as_ref(), Some(f));
     }
