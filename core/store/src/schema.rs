@@ -97,7 +97,7 @@ pub fn blob_to_ip(b: &[u8]) -> Option<IpAddr> {
 /// Lowercases, drops a trailing dot and reverses the labels:
 /// `WWW.Example.org.` -> `org.example.www`.
 pub fn reverse_name(name: &str) -> String {
-    let trimmed = name.trim().trim_end_matches('.').to_ascii_lowercase();
+    let trimmed = name.trim().trim_end_matches('.');
     let mut out = String::with_capacity(trimmed.len());
     for (i, label) in trimmed.rsplit('.').enumerate() {
         if i > 0 {
@@ -105,6 +105,8 @@ pub fn reverse_name(name: &str) -> String {
         }
         out.push_str(label);
     }
+    // In place: the writer calls this for every flow row.
+    out.make_ascii_lowercase();
     out
 }
 

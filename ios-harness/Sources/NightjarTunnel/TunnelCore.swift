@@ -52,7 +52,8 @@ public final class TunnelCore {
             mode: plan.mode == .relay ? .relay : .monitor,
             caps: defaultMemoryCaps(),
             hashSeed: seed,
-            relay: relaySettings()
+            relay: relaySettings(),
+            blockAt: plan.mode == .relay ? plan.blockAt.map { $0 == .high ? AlertSeverity.high : AlertSeverity.critical } : nil
         )
         let e = try NightjarEngine(settings: settings)
         try e.setAppResolver(resolver: resolver)

@@ -14,6 +14,9 @@ import Foundation
 public struct TunnelPlan: Equatable, Sendable {
     public enum Mode: String, Sendable { case monitor, relay }
     public enum Routes: String, Sendable { case testPrefix, all }
+    /// The lowest alert severity whose domain or address the relay refuses (DNS answered
+    /// NXDOMAIN or sinkholed, the flow reset). Only the intel detections reach these levels.
+    public enum BlockAt: String, Sendable { case high, critical }
 
     public var mode: Mode
     public var routes: Routes
@@ -26,6 +29,9 @@ public struct TunnelPlan: Equatable, Sendable {
     /// Relay mode: where DNS sent to [`relayResolver`] goes (`IP`, `IP:PORT`, `udp://IP:PORT`).
     /// nil: the relay runs no DNS service, so queries to the resolver address go unanswered.
     public var relayDnsUpstream: String?
+    /// Relay mode only: refuse what an alert of this severity or above names. nil (the
+    /// default) only records and alerts; monitor mode cannot block (it forwards nothing).
+    public var blockAt: BlockAt?
 
     public static let tunnelAddressV4 = "198.18.0.2"
     public static let tunnelAddressV6 = "fd6e:6a00::2"
@@ -35,9 +41,11 @@ public struct TunnelPlan: Equatable, Sendable {
     public static let relayAddressV6 = "fd6e:6a00::1"
 
     public init(mode: Mode = .monitor, routes: Routes = .testPrefix, mtu: Int = 1500,
-                dnsServers: [String] = [], appGroup: String, relayDnsUpstream: String? = nil) {
+                dnsServers: [String] = [], appGroup: String, relayDnsUpstream: String? = nil,
+                blockAt: BlockAt? = nil) {
         self.mode = mode
         self.relayDnsUpstream = relayDnsUpstream
+        self.blockAt = blockAt
         self.routes = routes
         self.mtu = min(max(mtu, 1280), 9000)
         self.dnsServers = dnsServers
@@ -48,6 +56,7 @@ public struct TunnelPlan: Equatable, Sendable {
         case missing(String)
         case invalid(key: String, value: String)
         case relayNeedsAllRoutes
+        case blockNeedsRelay
     }
 
     /// Reads the plan from `providerConfiguration`; refuses unknown values rather than
@@ -59,15 +68,22 @@ public struct TunnelPlan: Equatable, Sendable {
         let routesRaw = c["routes"] as? String ?? Routes.testPrefix.rawValue
         guard let routes = Routes(rawValue: routesRaw) else { throw PlanError.invalid(key: "routes", value: routesRaw) }
         if mode == .relay && routes != .all { throw PlanError.relayNeedsAllRoutes }
+        var blockAt: BlockAt?
+        if let raw = c["blockAt"] as? String {
+            guard let b = BlockAt(rawValue: raw) else { throw PlanError.invalid(key: "blockAt", value: raw) }
+            guard mode == .relay else { throw PlanError.blockNeedsRelay }
+            blockAt = b
+        }
         let dns = c["dnsServers"] as? [String] ?? (mode == .relay ? [Self.relayResolver] : [])
         for d in dns where PacketTuple.ipBytes(d) == nil { throw PlanError.invalid(key: "dnsServers", value: d) }
         self.init(mode: mode, routes: routes, mtu: c["mtu"] as? Int ?? 1500, dnsServers: dns, appGroup: group,
-                  relayDnsUpstream: c["relayDnsUpstream"] as? String)
+                  relayDnsUpstream: c["relayDnsUpstream"] as? String, blockAt: blockAt)
     }
 
     public var providerConfiguration: [String: Any] {
         var c: [String: Any] = ["mode": mode.rawValue, "routes": routes.rawValue, "mtu": mtu, "dnsServers": dnsServers, "appGroup": appGroup]
         if let up = relayDnsUpstream { c["relayDnsUpstream"] = up }
+        if let b = blockAt { c["blockAt"] = b.rawValue }
         return c
     }
 

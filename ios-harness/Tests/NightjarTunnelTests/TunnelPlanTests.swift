@@ -3,8 +3,18 @@ import XCTest
 
 final class TunnelPlanTests: XCTestCase {
     func testProviderConfigurationRoundTrips() throws {
-        let p = TunnelPlan(mode: .relay, routes: .all, mtu: 1400, dnsServers: ["198.18.0.53"], appGroup: "group.org.nightjar", relayDnsUpstream: "192.0.2.53")
+        let p = TunnelPlan(mode: .relay, routes: .all, mtu: 1400, dnsServers: ["198.18.0.53"], appGroup: "group.org.nightjar", relayDnsUpstream: "192.0.2.53", blockAt: .high)
         XCTAssertEqual(try TunnelPlan(providerConfiguration: p.providerConfiguration), p)
+    }
+
+    func testBlockingIsRelayOnlyAndOffByDefault() throws {
+        XCTAssertNil(try TunnelPlan(providerConfiguration: ["appGroup": "g", "mode": "relay", "routes": "all"]).blockAt)
+        XCTAssertThrowsError(try TunnelPlan(providerConfiguration: ["appGroup": "g", "blockAt": "high"])) {
+            XCTAssertEqual($0 as? TunnelPlan.PlanError, .blockNeedsRelay)
+        }
+        XCTAssertThrowsError(try TunnelPlan(providerConfiguration: ["appGroup": "g", "mode": "relay", "routes": "all", "blockAt": "medium"])) {
+            XCTAssertEqual($0 as? TunnelPlan.PlanError, .invalid(key: "blockAt", value: "medium"))
+        }
     }
 
     func testDefaultsAreTheSafeTestRoutes() throws {

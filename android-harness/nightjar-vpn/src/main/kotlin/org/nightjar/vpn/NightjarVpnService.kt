@@ -8,6 +8,7 @@ import android.os.Handler
 import android.os.HandlerThread
 import android.os.ParcelFileDescriptor
 import android.util.Log
+import org.nightjar.ffi.AlertSeverity
 import org.nightjar.ffi.EngineSettings
 import org.nightjar.ffi.LogLevel
 import org.nightjar.ffi.NightjarEngine
@@ -130,6 +131,11 @@ open class NightjarVpnService : VpnService() {
             hashSeed = SecureRandom().nextLong().toULong(),
             // The relay answers as the tunnel's gateway, next to the device's address.
             relay = defaultRelaySettings().copy(ipv4 = RELAY_V4, ipv6 = RELAY_V6, mtu = config.mtu.toUInt()),
+            blockAt = when (config.blockAt.takeIf { config.mode == TunnelConfig.Mode.RELAY }) {
+                TunnelConfig.BlockAt.HIGH -> AlertSeverity.HIGH
+                TunnelConfig.BlockAt.CRITICAL -> AlertSeverity.CRITICAL
+                null -> null
+            },
         )
         val e = NightjarEngine(settings)
         val cm = getSystemService(ConnectivityManager::class.java)

@@ -19,8 +19,17 @@ data class TunnelConfig(
     val routes: Routes = Routes.TEST_PREFIX,
     val mtu: Int = 1500,
     val sessionName: String = "Nightjar",
+    /**
+     * Relay mode only: refuse what an alert of this severity or above names (DNS answered
+     * NXDOMAIN or sinkholed, the flow reset). null, the default, records and alerts only;
+     * monitor mode forwards nothing, so it cannot block and ignores this.
+     */
+    val blockAt: BlockAt? = null,
 ) {
     enum class Mode { MONITOR, RELAY }
+
+    /** Only the intel detections reach these levels. */
+    enum class BlockAt { HIGH, CRITICAL }
 
     enum class Routes {
         /** 198.18.0.0/15 only. */
@@ -35,6 +44,7 @@ data class TunnelConfig(
         putString(KEY_ROUTES, routes.name)
         putInt(KEY_MTU, mtu)
         putString(KEY_SESSION, sessionName)
+        blockAt?.let { putString(KEY_BLOCK_AT, it.name) }
     }
 
     companion object {
@@ -42,6 +52,7 @@ data class TunnelConfig(
         const val KEY_ROUTES = "org.nightjar.vpn.ROUTES"
         const val KEY_MTU = "org.nightjar.vpn.MTU"
         const val KEY_SESSION = "org.nightjar.vpn.SESSION"
+        const val KEY_BLOCK_AT = "org.nightjar.vpn.BLOCK_AT"
 
         /** Unknown or missing values fall back to the defaults (always-on starts with no extras). */
         fun fromBundle(b: Bundle?): TunnelConfig {
@@ -52,6 +63,8 @@ data class TunnelConfig(
                 routes = runCatching { Routes.valueOf(b.getString(KEY_ROUTES) ?: "") }.getOrDefault(d.routes),
                 mtu = b.getInt(KEY_MTU, d.mtu).coerceIn(1280, 9000),
                 sessionName = b.getString(KEY_SESSION) ?: d.sessionName,
+                // An unknown level does not block: failing open beats cutting traffic off.
+                blockAt = b.getString(KEY_BLOCK_AT)?.let { runCatching { BlockAt.valueOf(it) }.getOrNull() },
             )
         }
     }
