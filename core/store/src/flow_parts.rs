@@ -83,17 +83,17 @@ pub fn id_range(conn: &Connection, part: i64) -> Result<Option<(u64, u64)>> {
     Ok(lo.zip(hi))
 }
 
-/// Earliest and latest `first_us` in `part` (its time index, both ends; one
-/// query with both min() and max() would scan the table instead).
+/// Earliest and latest `first_us` in `part`: two probes of its time index in
+/// one statement (a single `min(), max()` aggregate would scan the table).
 pub fn time_range(conn: &Connection, part: i64) -> Result<Option<(u64, u64)>> {
     let t = table(part);
-    let lo: Option<u64> = conn
-        .prepare_cached(&format!("SELECT min(first_us) FROM {t}"))?
-        .query_row([], |r| r.get(0))?;
-    let hi: Option<u64> = conn
-        .prepare_cached(&format!("SELECT max(first_us) FROM {t}"))?
-        .query_row([], |r| r.get(0))?;
-    Ok(lo.zip(hi))
+    let span: (Option<u64>, Option<u64>) = conn
+        .prepare_cached(&format!(
+            "SELECT (SELECT first_us FROM {t} ORDER BY first_us LIMIT 1), \
+             (SELECT first_us FROM {t} ORDER BY first_us DESC LIMIT 1)"
+        ))?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(span.0.zip(span.1))
 }
 
 /// The DDL of one partition table and its indexes. Partition 1 is the

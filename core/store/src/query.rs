@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::codec::{self, ALERT_COLS, DNS_COLS, FLOW_COLS};
 use crate::error::{Result, StoreError};
+use crate::flow_parts;
 use crate::rows::{AlertRow, AlertState, DnsRow, FlowRow, Severity};
 use crate::schema::{ip_to_blob, subdomain_bounds};
 use crate::store::{Store, TimeWindow};
@@ -323,36 +324,80 @@ fn alert_where(q: &Query) -> Where {
     w
 }
 
-/// The page query for flows and its arguments.
+/// The page query for flows in `table` (a partition, or the `flows` view)
+/// and its arguments.
 fn flow_sql(
     conn: &Connection,
+    table: &str,
     q: &Query,
     after: Option<Cursor>,
     n: usize,
 ) -> Result<(String, Where)> {
     let broad = match &q.domain {
-        Some(d) => domain_is_broad(conn, "flows", "rev_name", d)?,
+        Some(d) => domain_is_broad(conn, table, "rev_name", d)?,
         None => false,
     };
     let mut w = flow_where(q, broad);
     w.keyset("first_us", "id", KIND_FLOW, after);
     let sql = format!(
-        "SELECT {FLOW_COLS} FROM flows WHERE 1{} ORDER BY first_us DESC, id DESC LIMIT {n}",
+        "SELECT {FLOW_COLS} FROM {table} WHERE 1{} ORDER BY first_us DESC, id DESC LIMIT {n}",
         w.sql
     );
     Ok((sql, w))
 }
 
+fn fetch_flows_in(
+    conn: &Connection,
+    table: &str,
+    q: &Query,
+    after: Option<Cursor>,
+    n: usize,
+) -> Result<Vec<FlowRow>> {
+    let (sql, w) = flow_sql(conn, table, q, after, n)?;
+    let mut st = conn.prepare_cached(&sql)?;
+    let rows = st.query_map(params_from_iter(w.args.iter()), codec::read_flow)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// The first `n` flows matching `q` below `after`, newest first.
+///
+/// Partition by partition, the one with the newest flow first, rather than
+/// through the `flows` view: a page usually comes whole from the newest
+/// partition, and a partition whose newest flow is older than the page's
+/// last row cannot change the page, so the walk stops there. The view would
+/// walk an index in every partition. A partition's span only shrinks once
+/// it is no longer the newest (inserts go to the newest), so the spans read
+/// here are safe bounds.
 fn fetch_flows(
     conn: &Connection,
     q: &Query,
     after: Option<Cursor>,
     n: usize,
 ) -> Result<Vec<FlowRow>> {
-    let (sql, w) = flow_sql(conn, q, after, n)?;
-    let mut st = conn.prepare_cached(&sql)?;
-    let rows = st.query_map(params_from_iter(w.args.iter()), codec::read_flow)?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    let mut spans = Vec::new();
+    for p in flow_parts::list(conn)? {
+        if let Some((lo, hi)) = flow_parts::time_range(conn, p.part)? {
+            spans.push((p.part, lo, hi));
+        }
+    }
+    spans.sort_by_key(|s| std::cmp::Reverse(s.2));
+    let mut out: Vec<FlowRow> = Vec::new();
+    for (part, lo, hi) in spans {
+        let outside = q.since_us.is_some_and(|s| hi < s)
+            || q.until_us.is_some_and(|u| lo >= u)
+            // Every row is above the cursor (keyset rows have first_us <= its ts).
+            || after.is_some_and(|c| lo > c.ts);
+        if outside {
+            continue;
+        }
+        if out.len() >= n && out.last().is_some_and(|last| hi < last.first_us) {
+            break;
+        }
+        out.extend(fetch_flows_in(conn, &flow_parts::table(part), q, after, n)?);
+        out.sort_by_key(|f| std::cmp::Reverse((f.first_us, f.id)));
+        out.truncate(n);
+    }
+    Ok(out)
 }
 
 fn fetch_dns(
@@ -719,7 +764,7 @@ mod tests {
     }
 
     fn plan(conn: &Connection, q: &Query) -> String {
-        let (sql, w) = flow_sql(conn, q, None, 101).unwrap();
+        let (sql, w) = flow_sql(conn, "flows", q, None, 101).unwrap();
         let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let rows = st
             .query_map(params_from_iter(w.args.iter()), |r| r.get::<_, String>(3))

@@ -150,6 +150,70 @@ fn the_writer_rotates_partitions_and_queries_read_across_them() {
 }
 
 #[test]
+fn pages_stay_exact_across_time_ordered_partitions_and_ties_at_their_edges() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, writer) = open(&dir);
+    // Three flows per start time, so 99, 100 (partition 1) and 101 (partition 2)
+    // tie: a page that stopped at partition 1's newest row would miss 101.
+    let rows: Vec<FlowRow> = (1..=350)
+        .map(|id| named(id, T0 + id / 3 * 1_000, "a.example", Some(1), "192.0.2.9"))
+        .collect();
+    for f in &rows {
+        writer.flow(f.clone());
+    }
+    writer.shutdown();
+    assert_eq!(parts(&store).len(), 4);
+    for page in [1, 2, 3, 7, 100, 101, 400] {
+        for q in [
+            Query::new(),
+            Query::new().domain("example"),
+            Query::new().app(1),
+            Query::new().window(TimeWindow {
+                since_us: T0 + 20_000,
+                until_us: T0 + 70_000,
+            }),
+            // Starts at partition 1's newest flows (99 and 100) and ends at
+            // partition 2's oldest: both bounds land on a partition's edge.
+            Query::new().window(TimeWindow {
+                since_us: T0 + 33_000,
+                until_us: T0 + 34_000,
+            }),
+        ] {
+            let want = want(&rows, |f| {
+                q.since_us.is_none_or(|s| f.first_us >= s)
+                    && q.until_us.is_none_or(|u| f.first_us < u)
+            });
+            assert_eq!(paged_ids(&store, &q, page), want, "page {page}, {q:?}");
+        }
+    }
+
+    // The older partition's newest flow ties the newer one's three oldest and
+    // has the higher id, so it ranks above them: a 99-row page (fetched 100
+    // deep) fills from partition 2 and must still reach into partition 1.
+    let dir = tempfile::tempdir().unwrap();
+    let (store, writer) = open(&dir);
+    let rows: Vec<FlowRow> = (0..100)
+        .map(|i| flow(1_001 + i, T0 + i * 1_000))
+        .chain((0..100).map(|i| flow(1 + i, T0 + (97 + i).max(99) * 1_000)))
+        .collect();
+    for f in &rows {
+        writer.flow(f.clone());
+    }
+    writer.shutdown();
+    assert_eq!(parts(&store).len(), 2);
+    let page = store.flows(&Query::new().limit(99)).unwrap();
+    let ids: Vec<u64> = page.items.iter().map(|f| f.id).collect();
+    assert_eq!(ids, want(&rows, |_| true)[..99].to_vec());
+    assert_eq!(ids[97..], [1_100, 3]);
+    for size in [1, 99, 100, 101, 150] {
+        assert_eq!(
+            paged_ids(&store, &Query::new(), size),
+            want(&rows, |_| true)
+        );
+    }
+}
+
+#[test]
 fn a_re_emitted_flow_replaces_its_row_in_an_older_partition() {
     let dir = tempfile::tempdir().unwrap();
     let (store, writer) = open(&dir);
