@@ -164,6 +164,12 @@ fn i64_of(v: u64) -> i64 {
 }
 
 /// Accumulates `AND` clauses and their parameters.
+///
+/// Equality filters are written `col IN (?n)`, not `col = ?n`: SQLite plans
+/// both the same, but with `= ?` and an `ORDER BY ... LIMIT` it marks the
+/// statement as depending on the bound value and compiles it again on every
+/// execution (measured with `StatementStatus::RePrepare`: once per run; for
+/// the flow page query that was about 60 µs of a 340 µs query).
 #[derive(Default)]
 struct Where {
     sql: String,
@@ -195,7 +201,11 @@ impl Where {
             col.to_string()
         };
         self.push(
-            &format!("({c} = ?{i} OR ({c} >= ?{} AND {c} < ?{}))", i + 1, i + 2),
+            &format!(
+                "({c} IN (?{i}) OR ({c} >= ?{} AND {c} < ?{}))",
+                i + 1,
+                i + 2
+            ),
             [Value::Text(exact), Value::Text(lo), Value::Text(hi)],
         );
     }
@@ -254,21 +264,24 @@ fn flow_where(q: &Query, broad_domain: bool) -> Where {
     }
     if let Some(a) = q.app_uid {
         let i = w.next();
-        w.push(&format!("app_uid = ?{i}"), [Value::Integer(i64::from(a))]);
+        w.push(
+            &format!("app_uid IN (?{i})"),
+            [Value::Integer(i64::from(a))],
+        );
     }
     if let Some(ip) = q.ip {
         let i = w.next();
         // Two equality probes the planner turns into a union of two index
         // lookups (flows_resp_h, flows_orig_h).
         w.push(
-            &format!("(resp_h = ?{i} OR orig_h = ?{})", i + 1),
+            &format!("(resp_h IN (?{i}) OR orig_h IN (?{}))", i + 1),
             [Value::Blob(ip_to_blob(ip)), Value::Blob(ip_to_blob(ip))],
         );
     }
     w.window("first_us", q);
     if let Some(p) = q.proto {
         let i = w.next();
-        w.push(&format!("proto = ?{i}"), [Value::Integer(i64::from(p))]);
+        w.push(&format!("proto IN (?{i})"), [Value::Integer(i64::from(p))]);
     }
     w
 }
@@ -280,12 +293,15 @@ fn dns_where(q: &Query, broad_domain: bool) -> Where {
     }
     if let Some(a) = q.app_uid {
         let i = w.next();
-        w.push(&format!("app_uid = ?{i}"), [Value::Integer(i64::from(a))]);
+        w.push(
+            &format!("app_uid IN (?{i})"),
+            [Value::Integer(i64::from(a))],
+        );
     }
     if let Some(ip) = q.ip {
         let i = w.next();
         w.push(
-            &format!("(server_h = ?{i} OR client_h = ?{})", i + 1),
+            &format!("(server_h IN (?{i}) OR client_h IN (?{}))", i + 1),
             [Value::Blob(ip_to_blob(ip)), Value::Blob(ip_to_blob(ip))],
         );
     }
@@ -297,7 +313,7 @@ fn dns_where(q: &Query, broad_domain: bool) -> Where {
             _ => "-",
         };
         let i = w.next();
-        w.push(&format!("transport = ?{i}"), [Value::Text(t.into())]);
+        w.push(&format!("transport IN (?{i})"), [Value::Text(t.into())]);
     }
     w
 }
@@ -310,15 +326,18 @@ fn alert_where(q: &Query) -> Where {
     }
     if let Some(a) = q.app_uid {
         let i = w.next();
-        w.push(&format!("app_uid = ?{i}"), [Value::Integer(i64::from(a))]);
+        w.push(
+            &format!("app_uid IN (?{i})"),
+            [Value::Integer(i64::from(a))],
+        );
     }
     if let Some(s) = q.severity {
         let i = w.next();
-        w.push(&format!("severity = ?{i}"), [Value::Integer(s.code())]);
+        w.push(&format!("severity IN (?{i})"), [Value::Integer(s.code())]);
     }
     if let Some(s) = q.state {
         let i = w.next();
-        w.push(&format!("state = ?{i}"), [Value::Integer(s.code())]);
+        w.push(&format!("state IN (?{i})"), [Value::Integer(s.code())]);
     }
     w.window("ts_us", q);
     w
@@ -813,6 +832,31 @@ mod tests {
         let narrow = plan(&conn, &Query::new().domain("narrow.example"));
         assert!(narrow.contains("flows_rev_name"), "{narrow}");
         assert!(narrow.contains("flows_p5_rev_name"), "{narrow}");
+    }
+
+    #[test]
+    fn page_statements_are_not_compiled_again_on_every_run() {
+        let conn = db();
+        let ip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+        for q in [
+            Query::new().domain("narrow.example"),
+            Query::new().domain("wide.example"),
+            Query::new().app(1).proto(6),
+            Query::new().ip(ip),
+        ] {
+            let (sql, w) = flow_sql(&conn, "flows_p5", &q, None, 101).unwrap();
+            for _ in 0..3 {
+                let mut st = conn.prepare_cached(&sql).unwrap();
+                let rows = st.query_map(params_from_iter(w.args.iter()), |_| Ok(()));
+                assert!(rows.unwrap().count() > 0, "{q:?}");
+            }
+            let st = conn.prepare_cached(&sql).unwrap();
+            assert_eq!(
+                st.get_status(rusqlite::StatementStatus::RePrepare),
+                0,
+                "{sql}"
+            );
+        }
     }
 
     #[test]

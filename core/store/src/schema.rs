@@ -43,6 +43,13 @@ fn journal_size_limit(cache_kib: u32) -> i64 {
 /// them (1M flows: 85k rows/s at 16 MiB, 97k at 64 MiB).
 pub const CACHE_KIB: u32 = 64 * 1024;
 
+/// Prepared statements kept per connection. Queries and inserts name each
+/// flow partition's table, so the working set is a few statements per
+/// partition on top of the fixed ones; rusqlite's default of 16 made paged
+/// queries re-prepare their statements on every call once a database had
+/// four partitions.
+const STATEMENT_CACHE: usize = 128;
+
 /// Opens (creating if needed) a database, applies the pragmas and migrates it.
 pub fn open_connection(path: &Path, busy_timeout: Duration, cache_kib: u32) -> Result<Connection> {
     let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
@@ -59,6 +66,7 @@ pub fn open_connection(path: &Path, busy_timeout: Duration, cache_kib: u32) -> R
 /// exists.
 pub fn configure(conn: &Connection, busy_timeout: Duration, cache_kib: u32) -> Result<()> {
     conn.busy_timeout(busy_timeout)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
     if tables == 0 {
         conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
