@@ -301,3 +301,25 @@ fn retention_drops_the_partitions_it_empties_and_keeps_the_newest() {
     writer.shutdown();
     assert_eq!(paged_ids(&store, &Query::new(), 10), vec![501]);
 }
+
+#[test]
+fn past_the_partition_cap_the_newest_keeps_growing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = StoreConfig {
+        flow_partition_rows: 1,
+        ..small_parts()
+    };
+    let (store, writer) = Store::open(dir.path().join("t.db"), cfg).unwrap();
+    let cap = nightjar_store::flow_parts::MAX_PARTS;
+    let n = u64::try_from(cap).unwrap() + 25;
+    let rows: Vec<FlowRow> = (1..=n).map(|id| flow(id, T0 + id * 1_000)).collect();
+    for f in &rows {
+        writer.flow(f.clone());
+    }
+    assert_eq!(writer.shutdown().committed_rows, n);
+    let p = parts(&store);
+    assert_eq!(p.len(), cap);
+    assert_eq!(p.last().map(|(_, rows)| *rows), Some(26));
+    assert_eq!(paged_ids(&store, &Query::new(), 97), want(&rows, |_| true));
+    assert_eq!(store.max_flow_id().unwrap(), Some(n));
+}
