@@ -5,22 +5,25 @@
 //! Why: the name and address indexes take inserts all over their key space
 //! (each flow lands on the last leaf of its name's run). In one growing table
 //! those leaves outgrow the page cache, and every insert then reads and
-//! rewrites a leaf: measured on 1M flows, 98k rows/s against 216k on a fresh
-//! database. A partition stops growing after `rows` flows
+//! rewrites a leaf: 1M rows went in at about half the rate of the first 100k.
+//! A partition stops growing after `rows` flows
 //! ([`crate::StoreConfig::flow_partition_rows`]), so the leaves the writer
-//! touches stay few enough to be cached, and the rate stays the fresh rate.
+//! touches stay few enough to be cached (1M rows: 1.65-1.76x the one-table
+//! rate; figures in `docs/perf.md`).
 //!
 //! Readers see one table: SQLite pushes a query's `WHERE` into every arm of the
-//! view's `UNION ALL`, each arm uses its partition's index, and an
-//! `ORDER BY ... LIMIT` page is a merge of the arms that stops at the limit.
-//! Only the writer inserts (into the newest partition) and only retention
-//! deletes; both read the partition list inside their write transaction, so
+//! view's `UNION ALL` and each arm uses its partition's index. Paged flow
+//! queries go round the view and walk the partitions themselves, newest first
+//! (`query::fetch_flows`), so a page usually reads one partition. Only the
+//! writer inserts (into the newest partition); only the writer (replacing a
+//! re-emitted flow) and retention delete, and only retention drops emptied
+//! partitions. Each reads the partition list inside its write transaction, so
 //! a connection never acts on a list another connection changed.
 //!
 //! Invariants:
 //! - at least one partition exists, and the newest is never dropped;
 //! - a flow id is stored at most once across partitions (a re-emitted flow
-//!   replaces the row wherever it is, see [`crate::codec::FlowInserter`]);
+//!   replaces the row wherever it is, see `codec::FlowInserter`);
 //! - every partition has the columns of [`PART_COLUMNS`] in that order, and a
 //!   schema change to flows must change every partition.
 
