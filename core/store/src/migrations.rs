@@ -161,7 +161,7 @@ CREATE INDEX flows_app ON flows(app_uid, first_us);
 ///
 /// - `last_us` becomes `dur_us` (`last_us - first_us`, 2-4 bytes instead of 8).
 /// - `conn_state`, `end_reason`, `name_source` hold the integer codes of
-///   [`crate::codes`] for known names and the text otherwise, so the columns
+///   `codes.rs` for known names and the text otherwise, so the columns
 ///   are declared without a type (no affinity: SQLite keeps what is bound).
 /// - `flags` packs `ech` with "sni equals name" and "http_host equals name";
 ///   a flagged column is stored NULL instead of repeating the name.
