@@ -7,11 +7,19 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 out="${1:-$here/generated}"
-features="bindgen${NIGHTJAR_FFI_FEATURES:+,$NIGHTJAR_FFI_FEATURES}"
+features=()
+if [ -n "${NIGHTJAR_FFI_FEATURES:-}" ]; then
+    features=(--features "$(printf 'nightjar-ffi/%s,' ${NIGHTJAR_FFI_FEATURES//,/ } | sed 's/,$//')")
+fi
 target="${CARGO_TARGET_DIR:-$root/target}"
 
 cd "$root"
-cargo build --quiet -p nightjar-ffi --features "$features" --lib --bin uniffi-bindgen
+# The whole workspace with its tests, not `-p nightjar-ffi`: cargo resolves features per
+# invocation, and this selection resolves them as the test run (`cargo nextest run
+# --workspace`) does, so after it only the cdylib and the binaries are new. A `-p` build
+# resolved them anew and rebuilt some 60 crates (docs/perf.md, "CI time"). This also builds
+# the CLI, which the Kotlin tests compare against.
+cargo build --quiet --workspace --lib --bins --tests "${features[@]}"
 lib="$target/debug/libnightjar_ffi.so"
 [ -f "$lib" ] || lib="$target/debug/libnightjar_ffi.dylib"
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Kotlin host tests of the UniFFI bindings. Installs what is missing (Debian's libjna-java,
 # kotlinc from the npm package `kotlin-compiler` into the gitignored .tools/), builds the
-# cdylib with the test features, checks bindings/generated is fresh, builds the CLI for the
-# replay comparison, compiles Tests.kt against freshly generated bindings and runs it on the
+# cdylib with the test features (and the CLI, for the replay comparison), checks
+# bindings/generated is fresh, compiles Tests.kt against freshly generated bindings and runs it on the
 # JVM. The last line is `N passed, M failed`; the exit status is non-zero on any failure.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,15 +32,11 @@ fi
 #    cdylib in target/debug for the JVM.
 NIGHTJAR_FFI_FEATURES=test-panic,test-support "$bindings/generate.sh" "$work/gen" >/dev/null
 
-# 3. What the CLI says about the replayed capture.
+# 3. What the CLI says about the replayed capture (generate.sh built the CLI too).
 capture="$fixtures/pcap/pcapdroid/pcap/two_flows.pcap"
 cli_json="$work/cli.json"
 if [ -f "$capture" ]; then
-    cargo build --quiet -p nightjar \
-        || echo "warning: the CLI did not build; comparing with the last built one, if any" >&2
-    if [ -x "$target/debug/nightjar" ]; then
-        "$target/debug/nightjar" replay --json "$capture" >"$cli_json"
-    fi
+    "$target/debug/nightjar" replay --json "$capture" >"$cli_json"
 fi
 
 # 4. Compile and run.

@@ -12,7 +12,7 @@
 //! thread each callback runs on is documented in [`callbacks`].
 //!
 //! Bindings: `bindings/generate.sh` regenerates `bindings/generated/{swift,kotlin}` with the
-//! pinned generator (`--features bindgen --bin uniffi-bindgen`).
+//! pinned generator (the `nightjar-uniffi-bindgen` package in `bindings/uniffi-bindgen`).
 #![forbid(unsafe_code)]
 
 uniffi::setup_scaffolding!();
