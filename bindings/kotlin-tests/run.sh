@@ -2,8 +2,8 @@
 # Kotlin host tests of the UniFFI bindings. Installs what is missing (Debian's libjna-java,
 # kotlinc from the npm package `kotlin-compiler` into the gitignored .tools/), builds the
 # cdylib with the test features (and the CLI, for the replay comparison), checks
-# bindings/generated is fresh, compiles Tests.kt against freshly generated bindings and runs it on the
-# JVM. The last line is `N passed, M failed`; the exit status is non-zero on any failure.
+# bindings/generated is fresh, compiles Tests.kt against freshly generated bindings and runs
+# it on the JVM. The last line is `N passed, M failed`; the exit status is non-zero on any failure.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 bindings="$(cd "$here/.." && pwd)"
