@@ -54,6 +54,29 @@ timed() {
     printf 'TIME %s: %ss\n' "$label" "$((end - start))"
 }
 
+# Registers Debian's qemu-aarch64 binfmt_misc handler (package qemu-user-binfmt) when it is
+# missing and we are root; otherwise says which tests cannot run and why.
+register_binfmt() {
+    local handler=/proc/sys/fs/binfmt_misc/qemu-aarch64 conf=/usr/lib/binfmt.d/qemu-aarch64.conf
+    if [ -e "$handler" ] && grep -qx enabled "$handler"; then
+        echo "binfmt_misc: qemu-aarch64 handler present"
+        return
+    fi
+    if [ "$(id -u)" = 0 ] && [ -r "$conf" ]; then
+        [ -e /proc/sys/fs/binfmt_misc/register ] ||
+            mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || true
+        if [ -e /proc/sys/fs/binfmt_misc/register ] &&
+            { [ -e "$handler" ] || cat "$conf" >/proc/sys/fs/binfmt_misc/register 2>/dev/null; }; then
+            [ -e "$handler" ] && echo 1 >"$handler" 2>/dev/null || true
+            echo "binfmt_misc: registered the qemu-aarch64 handler from $conf"
+            return
+        fi
+    fi
+    echo "note: no qemu-aarch64 binfmt_misc handler (needs root, or mount/register refused):"
+    echo "      tests that spawn aarch64 children cannot run and say SKIPPED:"
+    echo "      nightjar-relay --test e2e (all of it; it also needs root for namespaces)"
+}
+
 tools="$root/.tools"
 export CARGO_TARGET_DIR="${NIGHTJAR_CROSS_TARGET_DIR:-$root/target/cross}"
 
@@ -62,7 +85,7 @@ export CARGO_TARGET_DIR="${NIGHTJAR_CROSS_TARGET_DIR:-$root/target/cross}"
 # ---------------------------------------------------------------------------------------------
 apt_packages=(rustc-web cargo-web rust-web-src clang-22 llvm-22)
 [ "$do_linux" = 1 ] && apt_packages+=(libstd-rust-web-dev:arm64 gcc-aarch64-linux-gnu
-    libc6-dev-arm64-cross qemu-user)
+    libc6-dev-arm64-cross qemu-user qemu-user-binfmt)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -95,6 +118,10 @@ if [ "$do_linux" = 1 ]; then
         NIGHTJAR_FIXTURES="$(cd "$root/../shared/fixtures" && pwd)"
     fi
     export NIGHTJAR_FIXTURES="${NIGHTJAR_FIXTURES:-}"
+    # The cargo runner wraps only the test binary. Tests that spawn another of the build's
+    # binaries (the relay's end-to-end tests run `ip netns exec NS nightjar-testserver`) need
+    # the kernel to run aarch64 executables itself: binfmt_misc with qemu's handler.
+    register_binfmt
     if [ "$ci" = 1 ]; then
         # The packet views every packet meets. (wire + engine + dns + dissect took 15m44s of
         # CPU to build clean, wire + dns did not fit either: the whole CI run must stay well

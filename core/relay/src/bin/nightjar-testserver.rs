@@ -14,7 +14,8 @@
 //!     and 198.51.100.43 (DoH), so a test can tell which path answered
 //! nightjar-testserver pattern N           write the N bytes GET /N serves to stdout
 //! nightjar-testserver get ADDR N          download N bytes, print "ok <fnv64>" if intact
-//! nightjar-testserver conns ADDR COUNT N  COUNT concurrent downloads of N bytes
+//! nightjar-testserver conns ADDR COUNT N [--hold]  COUNT concurrent downloads of N bytes;
+//!     with --hold each connection waits, open, until all COUNT have connected or failed
 //! nightjar-testserver dig SERVER NAME [--tcp]   print the rcode and the addresses
 //! nightjar-testserver echo ADDR           one UDP round trip
 //! nightjar-testserver connect ADDR        print "connected" or "refused"
@@ -23,6 +24,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::ExitCode;
+use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
@@ -334,8 +336,15 @@ fn serve(args: &[String]) -> Result<(), String> {
 
 /// Download `n` bytes from `addr`; the body's hash and length.
 fn get(addr: SocketAddr, n: u64) -> Result<(u64, u64), String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
-        .map_err(|e| format!("connect: {e}"))?;
+    fetch(connect(addr)?, n)
+}
+
+fn connect(addr: SocketAddr) -> Result<TcpStream, String> {
+    TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(|e| format!("connect: {e}"))
+}
+
+/// Download `n` bytes over a connected stream; the body's hash and length.
+fn fetch(mut s: TcpStream, n: u64) -> Result<(u64, u64), String> {
     s.set_read_timeout(Some(Duration::from_secs(30)))
         .map_err(|e| e.to_string())?;
     write!(
@@ -439,8 +448,22 @@ fn run(args: &[String]) -> Result<(), String> {
         "conns" => {
             let (addr, count, n) = (sock(1)?, num(2)?, num(3)?);
             let want = expected_hash(n);
+            // --hold: every connection stays open until all COUNT attempts have connected or
+            // failed, so COUNT sockets are wanted at once however slowly they arrive.
+            let hold = args.iter().any(|a| a == "--hold");
+            let all = Arc::new(Barrier::new(usize::try_from(count).unwrap_or(usize::MAX)));
             let threads: Vec<_> = (0..count)
-                .map(|_| std::thread::spawn(move || get(addr, n)))
+                .map(|_| {
+                    let all = Arc::clone(&all);
+                    std::thread::spawn(move || {
+                        if !hold {
+                            return get(addr, n);
+                        }
+                        let stream = connect(addr);
+                        all.wait();
+                        fetch(stream?, n)
+                    })
+                })
                 .collect();
             let mut ok = 0;
             for t in threads {
