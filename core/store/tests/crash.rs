@@ -125,7 +125,7 @@ fn note(r: Report, start: &mut Option<u64>, committed: &mut u64) {
 /// pause: the moment is chosen by what the child has done, not by the clock, so
 /// a slow machine or an emulator moves it the same way.
 fn is_early(run: usize) -> bool {
-    run % 5 == 0
+    run.is_multiple_of(5)
 }
 const PARTITION_ROWS: u64 = 5_000;
 /// A child that reports nothing for this long is stuck, not slow.
