@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use nightjar_detect::{BeaconEvalConfig, DgaModel, eval_beacon, eval_dga};
+use nightjar_detect::{
+    BeaconEvalConfig, DgaModel, InfectionEvalConfig, eval_beacon, eval_dga, eval_infection,
+};
 
 use crate::error::CliError;
 
@@ -45,7 +47,12 @@ pub fn dga_with_model(
     benign: &[PathBuf],
     model: Option<&Path>,
 ) -> Result<String, CliError> {
-    let model = match model {
+    Ok(eval_dga(&load_model(model)?, positives, benign)?.to_string())
+}
+
+/// The shipped DGA model, or one a trainer wrote.
+fn load_model(model: Option<&Path>) -> Result<DgaModel, CliError> {
+    Ok(match model {
         None => DgaModel::builtin()?,
         Some(path) => {
             let bytes = std::fs::read(path).map_err(|source| CliError::Io {
@@ -54,8 +61,26 @@ pub fn dga_with_model(
             })?;
             DgaModel::from_bytes(&bytes)?
         }
+    })
+}
+
+/// The per-app infection verdict on simulated infected apps (every family
+/// the trainer generates) and benign app-days.
+pub fn dga_infection(
+    model: Option<&Path>,
+    infected_per_family: usize,
+    benign_app_days: usize,
+    seed: Option<u64>,
+) -> Result<String, CliError> {
+    let mut config = InfectionEvalConfig {
+        infected_per_family,
+        benign_app_days,
+        ..InfectionEvalConfig::default()
     };
-    Ok(eval_dga(&model, positives, benign)?.to_string())
+    if let Some(seed) = seed {
+        config.seed = seed;
+    }
+    Ok(eval_infection(&load_model(model)?, &config).to_string())
 }
 
 /// The DGA detector on the fixtures' DGA families against their benign lists.

@@ -121,6 +121,22 @@ enum EvalCommand {
         #[arg(long, value_name = "FILE")]
         model: Option<PathBuf>,
     },
+    /// The per-app DGA infection verdict on simulated phones: recall per family
+    /// (wordlist ones included) within 20 lookups, and the benign app-day FPR.
+    DgaInfection {
+        /// Infected apps simulated per family.
+        #[arg(long, default_value_t = 200)]
+        apps: usize,
+        /// Benign app-days simulated.
+        #[arg(long, default_value_t = 10_000)]
+        benign_days: usize,
+        /// PRNG seed (default: the fixed one the documented figures use).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// A model file written by the trainer instead of the shipped one.
+        #[arg(long, value_name = "FILE")]
+        model: Option<PathBuf>,
+    },
     /// The beaconing detector on generated traffic (10 s–1 h periods, 0–50% jitter, decoys).
     Beacon,
 }
@@ -635,6 +651,12 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     benign,
                     model,
                 }) => eval_cmd::dga_with_model(&positives, &benign, model.as_deref())?,
+                Some(EvalCommand::DgaInfection {
+                    apps,
+                    benign_days,
+                    seed,
+                    model,
+                }) => eval_cmd::dga_infection(model.as_deref(), apps, benign_days, seed)?,
                 Some(EvalCommand::Beacon) => eval_cmd::beacon(),
                 None => {
                     let dir = fixtures

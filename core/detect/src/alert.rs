@@ -34,6 +34,15 @@ impl From<(&'static str, f32, f32, Cow<'static, str>)> for Signal {
     }
 }
 
+/// Orders `signals` as an alert's reasons: only those whose contribution
+/// pushes towards the verdict (weight > 0), largest contribution first. A
+/// signal that argued against the alert would read as a reason for it.
+pub fn reasons(mut signals: Vec<Signal>) -> Vec<Signal> {
+    signals.retain(|s| s.weight > 0.0 && s.weight.is_finite());
+    signals.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+    signals
+}
+
 /// How bad an alert is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
@@ -139,8 +148,12 @@ impl Enforcement {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Detector {
-    /// Algorithmically generated domain ([`crate::dga`]).
+    /// Algorithmically generated domain ([`crate::dga`]): one name, at
+    /// most [`Severity::Low`].
     Dga,
+    /// An app running a DGA: many failed lookups of never-reached domains
+    /// ([`crate::infection`]).
+    DgaInfection,
     /// Periodic callbacks ([`crate::beacon`]).
     Beacon,
     /// Burst of NXDOMAIN answers ([`crate::nxdomain`]).
@@ -162,6 +175,7 @@ impl Detector {
     pub fn name(self) -> &'static str {
         match self {
             Self::Dga => "dga",
+            Self::DgaInfection => "dga_infection",
             Self::Beacon => "beacon",
             Self::NxdomainBurst => "nxdomain_burst",
             Self::DnsTunnel => "dns_tunnel",
@@ -184,7 +198,7 @@ impl Detector {
             "Application communicating with malicious domains or infrastructure",
         );
         let refs: &[(&str, &str)] = match self {
-            Self::Dga => &[
+            Self::Dga | Self::DgaInfection => &[
                 DC0113,
                 AN1700,
                 (
@@ -382,7 +396,8 @@ type GateKey = (Detector, Option<String>, Option<String>);
 #[derive(Debug)]
 pub struct AlertGate {
     config: GateConfig,
-    last_pass: HashMap<GateKey, u64>,
+    /// When each key last passed, and at what severity.
+    last_pass: HashMap<GateKey, (u64, Severity)>,
     order: VecDeque<(GateKey, u64)>,
     tokens: u32,
     last_refill_us: Option<u64>,
@@ -415,8 +430,11 @@ impl AlertGate {
             .clone()
             .or_else(|| alert.ips.first().map(ToString::to_string));
         let key: GateKey = (alert.detector, alert.app.clone(), subject);
-        if let Some(&at) = self.last_pass.get(&key)
+        // A finding that grew worse (a tunnel whose volume showed after its
+        // first long label) is news, not a duplicate.
+        if let Some(&(at, severity)) = self.last_pass.get(&key)
             && now_us.saturating_sub(at) < self.config.dedup_window_us
+            && alert.severity <= severity
         {
             self.counters.duplicates += 1;
             return GateVerdict::Duplicate;
@@ -427,7 +445,7 @@ impl AlertGate {
         }
         self.tokens -= 1;
         self.counters.passed += 1;
-        self.last_pass.insert(key.clone(), now_us);
+        self.last_pass.insert(key.clone(), (now_us, alert.severity));
         self.order.push_back((key, now_us));
         self.evict();
         GateVerdict::Pass
@@ -459,7 +477,7 @@ impl AlertGate {
             let Some((key, at)) = self.order.pop_front() else {
                 break;
             };
-            if self.last_pass.get(&key) == Some(&at) {
+            if self.last_pass.get(&key).map(|v| v.0) == Some(at) {
                 self.last_pass.remove(&key);
                 self.counters.evicted_keys += 1;
             }
@@ -467,7 +485,8 @@ impl AlertGate {
         // Keep the queue from growing without bound when keys repeat.
         if self.order.len() > self.config.max_keys.max(1) * 4 {
             let live = &self.last_pass;
-            self.order.retain(|(k, at)| live.get(k) == Some(at));
+            self.order
+                .retain(|(k, at)| live.get(k).map(|v| v.0) == Some(*at));
         }
     }
 }
@@ -541,10 +560,17 @@ mod tests {
         let mut g = AlertGate::new(cfg);
         assert_eq!(g.check(0, &alert("a", "x.com")), GateVerdict::Pass);
         assert_eq!(g.check(500, &alert("a", "x.com")), GateVerdict::Duplicate);
+        let mut low = alert("c", "y.com");
+        low.severity = Severity::Low;
+        assert_eq!(g.check(500, &low), GateVerdict::Pass);
+        assert_eq!(g.check(501, &low), GateVerdict::Duplicate);
+        // Escalation passes; the same severity again does not.
+        assert_eq!(g.check(502, &alert("c", "y.com")), GateVerdict::Pass);
+        assert_eq!(g.check(503, &alert("c", "y.com")), GateVerdict::Duplicate);
         assert_eq!(g.check(500, &alert("b", "x.com")), GateVerdict::Pass);
         assert_eq!(g.check(1_000, &alert("a", "x.com")), GateVerdict::Pass);
-        assert_eq!(g.counters().duplicates, 1);
-        assert_eq!(g.counters().passed, 3);
+        assert_eq!(g.counters().duplicates, 3);
+        assert_eq!(g.counters().passed, 5);
     }
 
     #[test]

@@ -48,18 +48,6 @@ pub const FEATURE_NAMES: [&str; N_FEATURES] = [
     "dga_likelihood_ratio",
     "dga_likelihood_ratio_total",
 ];
-const FEATURE_DETAILS: [&str; N_FEATURES] = [
-    "mean bits per character under a trigram model of benign names",
-    "total bits for the label under a trigram model of benign names",
-    "characters in the owner label (registrable domain minus public suffix)",
-    "share of digits in the owner label",
-    "share of vowels (aeiouy) among its letters",
-    "longest run of consonants",
-    "Shannon entropy of its characters, bits",
-    "share of characters the benign trigram model finds rarer than 1 in 256",
-    "mean bits per character by which a trigram model of generated (DGA) names explains the label better than the benign model",
-    "total bits of evidence for a generated (DGA) name: benign-model bits minus DGA-model bits",
-];
 
 /// A transition costing more bits than this counts as rare.
 const RARE_BITS: f32 = 8.0;
@@ -425,18 +413,38 @@ impl DgaModel {
         ]
     }
 
-    /// Scores a domain name (any case, optional trailing dot) on its
-    /// [`scored_label`]. Names that cannot be normalised score as an empty
-    /// label.
+    /// Scores a looked-up domain name (any case, optional trailing dot) on the
+    /// most generated-looking of its [`candidate_labels`]. Names that cannot
+    /// be normalised, and single-label names, are not scored (probability 0).
     pub fn score(&self, name: &str) -> DgaScore {
         let normalized = domain::normalize(name).unwrap_or(Cow::Borrowed(""));
-        self.score_label(scored_label(&normalized))
+        match self.best_label(&normalized) {
+            ("", _) => DgaScore {
+                probability: 0.0,
+                flagged: false,
+                signals: Vec::new(),
+            },
+            (label, _) => self.score_label(label),
+        }
     }
 
-    /// Probability only, without building signals (for bulk evaluation).
+    /// Probability of a looked-up name (see [`DgaModel::score`]), without
+    /// building signals.
     pub fn probability(&self, name: &str) -> f32 {
+        sigmoid(self.logit(name))
+    }
+
+    /// Probability of a name that was answered with addresses, on its
+    /// [`scored_label`] (private suffixes looked through).
+    pub fn answered_probability(&self, name: &str) -> f32 {
         let normalized = domain::normalize(name).unwrap_or(Cow::Borrowed(""));
         self.label_probability(scored_label(&normalized))
+    }
+
+    /// Scores an answered name on its [`scored_label`].
+    pub fn score_answered(&self, name: &str) -> DgaScore {
+        let normalized = domain::normalize(name).unwrap_or(Cow::Borrowed(""));
+        self.score_label(scored_label(&normalized))
     }
 
     /// Probability of an owner label (lowercase, no suffix), without signals.
@@ -444,13 +452,25 @@ impl DgaModel {
         sigmoid(self.label_logit(label))
     }
 
-    /// The regression's logit for a domain name: ranks like
-    /// [`DgaModel::probability`], but does not saturate, where an `f32`
-    /// probability is 1.0 for every logit above about 17 (evaluation at
-    /// 0.01% FPR has to rank names up there).
+    /// The regression's logit for a looked-up name (see
+    /// [`DgaModel::score`]): ranks like [`DgaModel::probability`], but does
+    /// not saturate, where an `f32` probability is 1.0 for every logit above
+    /// about 17 (evaluation at 0.01% FPR has to rank names up there).
     pub fn logit(&self, name: &str) -> f32 {
         let normalized = domain::normalize(name).unwrap_or(Cow::Borrowed(""));
-        self.label_logit(scored_label(&normalized))
+        self.best_label(&normalized).1
+    }
+
+    /// The candidate label with the highest logit, and that logit.
+    fn best_label<'a>(&self, normalized: &'a str) -> (&'a str, f32) {
+        let mut best = ("", f32::NEG_INFINITY);
+        for label in candidate_labels(normalized).into_iter().flatten() {
+            let l = self.label_logit(label);
+            if l > best.1 || best.0.is_empty() {
+                best = (label, l);
+            }
+        }
+        best
     }
 
     /// Logit of an owner label (lowercase, no suffix); punycode labels, which
@@ -495,23 +515,25 @@ impl DgaModel {
         let x = self.features(label);
         let mut logit = self.logistic.bias;
         let mut signals = Vec::with_capacity(N_FEATURES);
-        for (((f, v), name), detail) in self
+        for (i, ((f, v), name)) in self
             .logistic
             .features
             .iter()
             .zip(x)
             .zip(FEATURE_NAMES)
-            .zip(FEATURE_DETAILS)
+            .enumerate()
         {
             let contribution = f.weight * (v - f.mean) / f.scale;
             logit += contribution;
-            // A feature the regression gave no weight explains nothing.
-            if f.weight != 0.0 {
+            // Only what pushes towards "generated" is a reason; a feature the
+            // regression gave no weight, or one that speaks for a benign
+            // name, explains nothing about a DGA verdict.
+            if contribution > 0.0 {
                 signals.push(Signal {
                     name,
                     value: v,
                     weight: contribution,
-                    detail: Cow::Borrowed(detail),
+                    detail: Cow::Owned(phrase(i, v, &x)),
                 });
             }
         }
@@ -519,21 +541,75 @@ impl DgaModel {
         DgaScore {
             probability,
             flagged: probability >= self.logistic.threshold,
-            signals,
+            signals: crate::alert::reasons(signals),
         }
+    }
+
+    /// Every feature's signed contribution to the logit of an owner label, in
+    /// [`FEATURE_NAMES`] order (with the bias they sum to
+    /// [`DgaModel::label_logit`]); [`DgaModel::score_label`] lists only the
+    /// positive ones.
+    pub fn contributions(&self, label: &str) -> [f32; N_FEATURES] {
+        let x = self.features(label);
+        let mut out = [0.0; N_FEATURES];
+        for ((o, f), v) in out.iter_mut().zip(&self.logistic.features).zip(x) {
+            *o = f.weight * (v - f.mean) / f.scale;
+        }
+        out
+    }
+
+    /// The regression's intercept.
+    pub fn bias(&self) -> f32 {
+        self.logistic.bias
     }
 }
 
-/// The label a DGA would have generated: the one left of the name's ICANN
-/// public suffix (`x.example.co.uk` → `example`).
+/// A plain-language phrase for feature `i` with value `v` (`x`: the label's
+/// whole feature vector, for figures that need two of them).
+fn phrase(i: usize, v: f32, x: &[f32; N_FEATURES]) -> String {
+    let pct = |r: f32| (r * 100.0).round();
+    match FEATURE_NAMES.get(i).copied().unwrap_or("") {
+        "ngram_surprisal" => {
+            format!("label costs {v:.1} bits per character under a model of benign names")
+        }
+        "ngram_surprisal_total" => format!(
+            "label is unlike benign names: {v:.0} bits under a model of benign names ({:.1} per character)",
+            x[0]
+        ),
+        "length" => format!("label is {v:.0} characters long"),
+        "digit_ratio" => format!("{}% of the label's characters are digits", pct(v)),
+        "vowel_ratio" => format!("{}% of the label's letters are vowels", pct(v)),
+        "max_consonant_run" => format!("{v:.0} consonants in a row"),
+        "char_entropy" => {
+            format!("characters spread evenly, as random ones do: {v:.1} bits of entropy")
+        }
+        "rare_trigram_ratio" => format!(
+            "{}% of the label's letter sequences are rare in benign names",
+            pct(v)
+        ),
+        "dga_likelihood_ratio" => format!(
+            "label looks generated: {v:.1} bits per character better explained by generated names than by benign ones"
+        ),
+        "dga_likelihood_ratio_total" => format!(
+            "label looks generated: {:.1} bits per character ({v:.0} in all) better explained by generated names than by benign ones",
+            x[8]
+        ),
+        _ => String::new(),
+    }
+}
+
+/// The label behind an *answered* name that a DGA would have generated: the
+/// one left of the name's ICANN public suffix (`x.example.co.uk` →
+/// `example`).
 ///
 /// Suffixes from the Public Suffix List's private section (`cloudfront.net`,
 /// `s3.amazonaws.com`, `blogspot.com`, dynamic DNS zones) are looked through:
-/// below them the platform, not the registrant, picks the label
-/// (`d1z2jf7jlzjs58.cloudfront.net`), and a DGA has to register its names
-/// under an ICANN suffix to control them. The cost is a blind spot for
-/// generated names under dynamic DNS zones, which the intel feeds' dynamic
-/// DNS lists cover instead. Names with no known suffix fall back to
+/// below them a name that resolves is most often one the platform picked
+/// (`d1z2jf7jlzjs58.cloudfront.net`), and scoring those labels would flag
+/// every CDN shard an app fetches from. Generated names under such suffixes
+/// are scored where a DGA shows itself, on the lookups that fail
+/// ([`candidate_labels`]), and the per-app infection verdict
+/// ([`crate::infection`]) counts them. Names with no known suffix fall back to
 /// [`domain::owner_label`].
 pub fn scored_label(normalized: &str) -> &str {
     use psl::Psl;
@@ -570,6 +646,38 @@ pub fn scored_label(normalized: &str) -> &str {
         return domain::owner_label(normalized);
     };
     head.rsplit('.').next().unwrap_or(head)
+}
+
+/// The labels of a *looked-up* name (unanswered or NXDOMAIN) that a DGA could
+/// have generated; a name scores as the most generated-looking of them.
+///
+/// 1. The customer's label: the one left of the longest public suffix, the
+///    Public Suffix List's private section included. Under a dynamic DNS or
+///    hosting zone (`cvyh1po636avyrsxebwbkn7.ddns.net`, `x.duckdns.org`,
+///    `foo.no-ip.biz`) that is the label the customer (or the malware) chose,
+///    not the provider's name.
+/// 2. The leftmost label, when the name has labels left of that one: a
+///    subdomain-style DGA generates `<label>.attacker.example` under one
+///    registered domain.
+///
+/// Single-label names (`printer`, a browser's random intranet probes) and
+/// names under a TLD the Public Suffix List does not know (`printer.lan`,
+/// search-domain suffixing) have no registrable domain on the internet:
+/// nothing could have been registered, so nothing is scored (both `None`).
+pub fn candidate_labels(normalized: &str) -> [Option<&str>; 2] {
+    if !normalized.contains('.') {
+        return [None, None];
+    }
+    let Some(reg) = crate::infection::internet_registrable(normalized) else {
+        return [None, None];
+    };
+    let customer = reg.split('.').next().filter(|l| !l.is_empty());
+    let sub = normalized
+        .strip_suffix(reg)
+        .and_then(|head| head.strip_suffix('.'))
+        .and_then(|head| head.split('.').next())
+        .filter(|l| !l.is_empty());
+    [customer, sub]
 }
 
 fn validate_logistic(l: &Logistic) -> Result<(), ModelError> {
@@ -707,14 +815,19 @@ mod tests {
     #[test]
     fn pronounceable_scores_below_random_and_signals_sum_to_logit() {
         let m = toy_model();
-        let good = m.score("www.banana.com");
+        let good = m.score("banana.com");
         let bad = m.score("XQZKWPTR.com.");
         assert!(!good.flagged, "{good:?}");
         assert!(bad.flagged, "{bad:?}");
         assert!(bad.probability > good.probability);
-        let logit: f32 = bad.signals.iter().map(|s| s.weight).sum();
+        let logit: f32 = m.bias() + m.contributions("xqzkwptr").iter().sum::<f32>();
         assert!((sigmoid(logit) - bad.probability).abs() < 1e-5);
+        // Reasons: only what pushed towards the verdict, largest first.
         assert_eq!(bad.signals[0].name, "ngram_surprisal");
+        assert!(bad.signals.iter().all(|s| s.weight > 0.0));
+        assert!(bad.signals.windows(2).all(|w| w[0].weight >= w[1].weight));
+        assert!(bad.signals[0].detail.contains("bits per character"));
+        assert!(good.signals.iter().all(|s| s.weight > 0.0));
         assert!((m.probability("xqzkwptr.com") - bad.probability).abs() < 1e-6);
         assert!((sigmoid(m.logit("xqzkwptr.com")) - bad.probability).abs() < 1e-6);
         assert!(m.logit("xqzkwptr.com") > m.logit("banana.com"));
@@ -812,6 +925,52 @@ mod tests {
         ] {
             assert_eq!(scored_label(name), label, "{name}");
         }
+    }
+
+    #[test]
+    fn candidate_labels_cover_private_suffixes_and_subdomains() {
+        for (name, labels) in [
+            // Dynamic DNS: the customer's label, not the provider's.
+            (
+                "cvyh1po636avyrsxebwbkn7.ddns.net",
+                [Some("cvyh1po636avyrsxebwbkn7"), None],
+            ),
+            (
+                "abc.qwxkzjvbtr.duckdns.org",
+                [Some("qwxkzjvbtr"), Some("abc")],
+            ),
+            // Subdomain-style DGA under an ordinary registered domain.
+            (
+                "xk2qpz9vbw7.example.com",
+                [Some("example"), Some("xk2qpz9vbw7")],
+            ),
+            ("www.example.co.uk", [Some("example"), Some("www")]),
+            ("qwxkzjvbtr.net", [Some("qwxkzjvbtr"), None]),
+            // Single labels (browser probes, unsuffixed intranet names) and
+            // bare suffixes could not have been registered.
+            ("qwxkzjvbtr", [None, None]),
+            ("qwxkzjvbtr.lan", [None, None]),
+            ("co.uk", [None, None]),
+            ("a..com", [None, None]),
+        ] {
+            assert_eq!(candidate_labels(name), labels, "{name}");
+        }
+    }
+
+    #[test]
+    fn looked_up_names_score_the_generated_label() {
+        let m = DgaModel::builtin().unwrap();
+        let generated = "cvyh1po636avyrsxebwbkn7";
+        // Answered, the provider's label is scored; looked up, the customer's.
+        assert!(!m.score_answered(&format!("{generated}.ddns.net")).flagged);
+        assert!(m.score(&format!("{generated}.ddns.net")).flagged);
+        assert!(m.score(&format!("{generated}.example.com")).flagged);
+        assert!(!m.score("www.example.com").flagged);
+        // A single label is never scored.
+        let probe = m.score(generated);
+        assert_eq!(probe.probability, 0.0);
+        assert!(!probe.flagged);
+        assert_eq!(m.logit(generated), f32::NEG_INFINITY);
     }
 
     #[test]

@@ -68,6 +68,29 @@ struct AppWindow {
     reported_until_us: u64,
 }
 
+/// Before `key` is added to `map`, which holds at most `cap` keys, evicts
+/// the entry `last` calls least recently active; true when one was evicted.
+/// New apps are rare next to queries: a scan is cheaper than an LRU list
+/// touched on every query.
+pub(crate) fn make_room<V>(
+    map: &mut HashMap<String, V>,
+    key: &str,
+    cap: usize,
+    last: impl Fn(&V) -> u64,
+) -> bool {
+    if map.contains_key(key) || map.len() < cap.max(1) {
+        return false;
+    }
+    let Some(oldest) = map
+        .iter()
+        .min_by_key(|(_, v)| last(v))
+        .map(|(k, _)| k.clone())
+    else {
+        return false;
+    };
+    map.remove(&oldest).is_some()
+}
+
 /// Sliding-window NXDOMAIN counter per app.
 #[derive(Debug)]
 pub struct NxdomainTracker {
@@ -98,18 +121,8 @@ impl NxdomainTracker {
         self.counters.observed += 1;
         let cap = self.config.threshold.max(1) * 2;
         let window = self.config.window_us;
-        if !self.apps.contains_key(app) && self.apps.len() >= self.config.max_apps.max(1) {
-            // New apps are rare next to queries: a scan for the least recently
-            // active app is cheaper than maintaining an LRU list on every query.
-            if let Some(oldest) = self
-                .apps
-                .iter()
-                .min_by_key(|(_, w)| w.last_us)
-                .map(|(k, _)| k.clone())
-            {
-                self.apps.remove(&oldest);
-                self.counters.evicted_apps += 1;
-            }
+        if make_room(&mut self.apps, app, self.config.max_apps, |w| w.last_us) {
+            self.counters.evicted_apps += 1;
         }
         let w = self.apps.entry_ref(app).or_default();
         w.last_us = now_us;

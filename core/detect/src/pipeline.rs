@@ -49,6 +49,7 @@ use crate::beacon::{Allowlist, BeaconConfig, BeaconCounters, BeaconKey, BeaconTr
 use crate::dga::{DgaModel, ModelError};
 use crate::domain;
 use crate::first_seen::{FirstSeen, FirstSeenConfig, FirstSeenCounters, Novelty, StateError};
+use crate::infection::{InfectionConfig, InfectionCounters, InfectionTracker};
 use crate::install::{
     AppInfo, ContactContext, InstallConfig, InstallCounters, PostInstallDetector,
 };
@@ -84,6 +85,8 @@ pub struct PipelineConfig {
     pub install: InstallConfig,
     /// NXDOMAIN bursts.
     pub nxdomain: NxdomainConfig,
+    /// Per-app DGA infection verdicts.
+    pub infection: InfectionConfig,
     /// DNS tunnelling.
     pub tunnel: TunnelConfig,
     /// Per-app baselines and first-run window.
@@ -118,6 +121,7 @@ impl Default for PipelineConfig {
                 threshold: 5,
                 ..NxdomainConfig::default()
             },
+            infection: InfectionConfig::default(),
             tunnel: TunnelConfig::default(),
             baseline: BaselineConfig::default(),
             shared_infra: SharedInfraConfig::default(),
@@ -191,6 +195,8 @@ pub struct PipelineCounters {
     pub install: InstallCounters,
     /// NXDOMAIN bursts.
     pub nxdomain: NxdomainCounters,
+    /// DGA infection verdicts.
+    pub infection: InfectionCounters,
     /// Tunnelling.
     pub tunnel: TunnelCounters,
     /// Baselines.
@@ -305,6 +311,7 @@ pub struct Pipeline {
     beacon: Option<BeaconTracker>,
     install: PostInstallDetector,
     nxdomain: NxdomainTracker,
+    infection: InfectionTracker,
     tunnel: TunnelDetector,
     baselines: Baselines,
     shared: SharedInfra,
@@ -335,6 +342,7 @@ impl Pipeline {
             beacon: None,
             install: PostInstallDetector::new(config.install),
             nxdomain: NxdomainTracker::new(config.nxdomain),
+            infection: InfectionTracker::new(config.infection),
             tunnel: TunnelDetector::new(config.tunnel),
             baselines: Baselines::new(config.baseline),
             shared: SharedInfra::new(config.shared_infra),
@@ -439,6 +447,7 @@ impl Pipeline {
                 .unwrap_or_default(),
             install: self.install.counters(),
             nxdomain: self.nxdomain.counters(),
+            infection: self.infection.counters(),
             tunnel: self.tunnel.counters(),
             baseline: self.baselines.counters(),
             shared_infra: self.shared.counters(),
@@ -462,10 +471,12 @@ impl Pipeline {
             shared_infra: self.shared.memory(),
             shared_infra_cap: self.shared.memory_cap(),
             bookkeeping: self.flow_apps.len() * 32
+                + self.infection.memory().0
                 + self.blocked.len() * BLOCKED_NAME_BYTES
                 + self.queue.len() * ALERT_BYTES
                 + self.enforcements.len() * ENFORCEMENT_BYTES,
             bookkeeping_cap: self.config.max_flow_apps * 32
+                + self.infection.memory().1
                 + self.config.max_blocked_names * BLOCKED_NAME_BYTES
                 + self.config.max_queued_alerts * ALERT_BYTES
                 + MAX_ENFORCEMENTS * ENFORCEMENT_BYTES,
@@ -717,7 +728,7 @@ impl Pipeline {
         let uid = self.flow_apps.get(&tx.flow_ref).copied();
         let app = self.app_ref(uid);
         let t = tx.ts_us;
-        if let Some(s) = self.tunnel.observe(t, &q) {
+        if let Some(s) = self.tunnel.observe_query(t, &q, tx.qtype) {
             let mut a = self.alert(now_us, Detector::DnsTunnel, s.score, &app);
             a.signals = s.signals;
             a.domain = Some(s.registrable);
@@ -735,6 +746,7 @@ impl Pipeline {
             a.flow_ids = vec![tx.flow_ref];
             self.raise(now_us, a);
         }
+        self.infection_check(now_us, &app, &q, tx);
         if !answered {
             // Asking for a listed name is AN1700 evidence even when no answer
             // came (a relay that sinkholed it, or a server already taken down).
@@ -864,7 +876,7 @@ impl Pipeline {
         let new_for_app = novelty.new_name_app;
         // The model runs once per (app, name): later contacts add nothing.
         let dga_p = if new_for_app {
-            self.dga.probability(name)
+            self.dga.answered_probability(name)
         } else {
             0.0
         };
@@ -977,6 +989,27 @@ impl Pipeline {
         self.raise(now_us, a);
     }
 
+    /// Feeds the per-app DGA infection window
+    /// ([`InfectionTracker::observe_dns`]).
+    fn infection_check(&mut self, now_us: u64, app: &AppRef, q: &str, tx: &DnsTransaction) {
+        if app.label.is_none() {
+            return;
+        }
+        let nxdomain = tx.rcode == Some(NXDOMAIN);
+        let resolved = tx.answered && tx.rcode == Some(0) && !tx.answers.is_empty();
+        let Some(v) = self
+            .infection
+            .observe_dns(&self.dga, tx.ts_us, &app.key, q, nxdomain, resolved)
+        else {
+            return;
+        };
+        let mut a = self.alert(now_us, Detector::DgaInfection, v.score, app);
+        a.signals = v.signals;
+        a.domain = v.strongest.first().cloned();
+        a.flow_ids = vec![tx.flow_ref];
+        self.raise(now_us, a);
+    }
+
     fn dga_check(
         &mut self,
         now_us: u64,
@@ -986,12 +1019,23 @@ impl Pipeline {
         flow: Option<u64>,
         probability: Option<f32>,
     ) {
+        // An answered name is scored on its registrant's label (private
+        // suffixes looked through), a failed lookup on its generated label
+        // (see `dga::candidate_labels`).
+        let answered = probability.is_some();
         let p = probability.unwrap_or_else(|| self.dga.probability(name));
         if p < self.dga.threshold() || self.intel_allowed(name, now_us) {
             return;
         }
-        let s = self.dga.score(name);
+        let s = if answered {
+            self.dga.score_answered(name)
+        } else {
+            self.dga.score(name)
+        };
         let mut a = self.alert(now_us, Detector::Dga, s.probability, app);
+        // One name is a hint; "this app is running a DGA" is the infection
+        // verdict's to say (`infection_check`).
+        a.severity = a.severity.min(Severity::Low);
         a.signals = s.signals;
         a.domain = Some(name.to_owned());
         a.ips = ips.to_vec();

@@ -140,7 +140,35 @@ struct DomainWindow {
     started_us: u64,
     touched: u64,
     hashes: HashSet<u64>,
-    reported: bool,
+    /// Queries in the window.
+    queries: u32,
+    /// … of them with a long, encoded-looking label.
+    encoded: u32,
+    /// … of them for a record type tunnels carry data in.
+    data_types: u32,
+    /// Highest severity band reported in this window (0: none, 1: low,
+    /// 2: medium, 3: high).
+    reported_band: u8,
+}
+
+/// Record types tunnels carry data in: NULL (iodine's default), TXT, CNAME,
+/// MX, SRV, PRIVATE (65399, iodine) and ANY.
+fn is_data_type(qtype: u16) -> bool {
+    matches!(qtype, 5 | 10 | 15 | 16 | 33 | 255 | 65399)
+}
+
+/// The severity band of a score, as [`crate::alert::Severity::from_score`]
+/// draws it.
+fn band(score: f32) -> u8 {
+    if score >= 0.9 {
+        3
+    } else if score >= 0.7 {
+        2
+    } else if score >= 0.5 {
+        1
+    } else {
+        0
+    }
 }
 
 /// Tracks query names per registrable domain.
@@ -172,10 +200,23 @@ impl TunnelDetector {
         self.counters
     }
 
-    /// Records a query name; reports when the name itself looks like encoded
-    /// data, or once per window when its registrable domain crosses the
-    /// unique-subdomain threshold.
+    /// Records a query name of unknown record type; see
+    /// [`TunnelDetector::observe_query`].
     pub fn observe(&mut self, now_us: u64, name: &str) -> Option<TunnelScore> {
+        self.observe_query(now_us, name, None)
+    }
+
+    /// Records a query name and its record type. Reports when the evidence
+    /// for its registrable domain first reaches `report_score`, and again
+    /// each time it climbs into a higher severity band within the window: a
+    /// tunnel's first query is only a long label, its volume, rate and
+    /// record types show within seconds.
+    pub fn observe_query(
+        &mut self,
+        now_us: u64,
+        name: &str,
+        qtype: Option<u16>,
+    ) -> Option<TunnelScore> {
         self.counters.observed += 1;
         let normalized = domain::normalize(name)?;
         let reg = domain::registrable(&normalized)?;
@@ -202,10 +243,11 @@ impl TunnelDetector {
                 .retain(|(h, at)| live.get(h).is_some_and(|w| w.touched == *at));
         }
         let w = self.domains.entry(reg_hash).or_default();
-        if now_us.saturating_sub(w.started_us) > cfg.window_us || w.hashes.is_empty() {
-            w.started_us = now_us;
-            w.hashes.clear();
-            w.reported = false;
+        if now_us.saturating_sub(w.started_us) > cfg.window_us || w.queries == 0 {
+            *w = DomainWindow {
+                started_us: now_us,
+                ..DomainWindow::default()
+            };
         }
         w.touched = seq;
         if shape.subdomain_len > 0 {
@@ -231,58 +273,93 @@ impl TunnelDetector {
         } else {
             0.0
         };
+        w.queries = w.queries.saturating_add(1);
+        w.encoded = w.encoded.saturating_add(u32::from(label_score > 0.0));
+        w.data_types = w
+            .data_types
+            .saturating_add(u32::from(qtype.is_some_and(is_data_type)));
         let volume = unique as f32 / cfg.unique_threshold.max(1) as f32;
         let volume_score = if volume >= 1.0 {
             (1.0 - 0.5 / volume).min(1.0)
         } else {
             volume * 0.5
         };
-        let score = 1.0 - (1.0 - label_score * 0.9) * (1.0 - volume_score);
-        let volume_fires = volume >= 1.0 && !w.reported;
-        let label_fires = label_score >= cfg.report_score;
-        if !(volume_fires || label_fires) || score < cfg.report_score {
+        // Rate and record types only speak for a tunnel when the names carry
+        // data: a busy API host is queried often, with short names.
+        let queries = w.queries as f32;
+        let encoded_share = w.encoded as f32 / queries;
+        let minutes = (now_us.saturating_sub(w.started_us) as f32 / 60e6).max(1.0);
+        let per_minute = queries / minutes;
+        let rate_score = (per_minute / 200.0).min(1.0) * encoded_share;
+        let type_share = w.data_types as f32 / queries;
+        let type_score = type_share * encoded_share;
+        let parts = [
+            0.9 * label_score,
+            volume_score,
+            0.6 * rate_score,
+            0.5 * type_score,
+        ];
+        let score = 1.0 - parts.iter().map(|c| 1.0 - c).product::<f32>();
+        let b = band(score);
+        if score < cfg.report_score || b <= w.reported_band {
             return None;
         }
-        if volume_fires {
-            w.reported = true;
-        }
+        w.reported_band = b;
         self.counters.reports += 1;
+        // Each part's share of the score, in proportion to its log-odds
+        // weight in the noisy-or above: the shares sum to the score.
+        let logs = parts.map(|c| -(1.0 - c.min(0.999)).ln());
+        let total: f32 = logs.iter().sum::<f32>().max(f32::EPSILON);
+        let share = |i: usize| score * logs.get(i).copied().unwrap_or(0.0) / total;
+        let signals = vec![
+            Signal {
+                name: "encoded_label",
+                value: shape.longest_label as f32,
+                weight: share(0),
+                detail: Cow::Owned(format!(
+                    "a {}-character label that looks like encoded data ({:.1} bits of entropy per character, {}% digits)",
+                    shape.longest_label,
+                    shape.entropy,
+                    (shape.digit_ratio * 100.0).round()
+                )),
+            },
+            Signal {
+                name: "unique_subdomains",
+                value: unique as f32,
+                weight: share(1),
+                detail: Cow::Owned(format!(
+                    "{unique}{} different subdomains under this domain within {} s",
+                    if unique >= cfg.max_hashes_per_domain.max(cfg.unique_threshold) {
+                        " or more"
+                    } else {
+                        ""
+                    },
+                    cfg.window_us / 1_000_000
+                )),
+            },
+            Signal {
+                name: "query_rate",
+                value: per_minute,
+                weight: share(2),
+                detail: Cow::Owned(format!(
+                    "{per_minute:.0} queries a minute to this domain, {}% of them carrying encoded-looking labels",
+                    (encoded_share * 100.0).round()
+                )),
+            },
+            Signal {
+                name: "data_record_types",
+                value: type_share,
+                weight: share(3),
+                detail: Cow::Owned(format!(
+                    "{}% of its queries ask for NULL, TXT, CNAME or other record types tunnels carry data in",
+                    (type_share * 100.0).round()
+                )),
+            },
+        ];
         Some(TunnelScore {
             score,
             registrable: reg.to_owned(),
-            signals: vec![
-                Signal {
-                    name: "longest_label",
-                    value: shape.longest_label as f32,
-                    weight: label_score,
-                    detail: Cow::Borrowed("longest subdomain label, characters"),
-                },
-                Signal {
-                    name: "subdomain_digit_ratio",
-                    value: shape.digit_ratio,
-                    weight: label_score,
-                    detail: Cow::Borrowed(
-                        "share of digits in the subdomain part (encodings mix them in)",
-                    ),
-                },
-                Signal {
-                    name: "subdomain_entropy",
-                    value: shape.entropy,
-                    weight: label_score,
-                    detail: Cow::Borrowed("Shannon entropy of the subdomain part, bits/char"),
-                },
-                Signal {
-                    name: "unique_subdomains",
-                    value: unique as f32,
-                    weight: volume_score,
-                    detail: Cow::Owned(format!(
-                        "unique subdomains under this registrable domain in {} s (threshold {}, counted up to {})",
-                        cfg.window_us / 1_000_000,
-                        cfg.unique_threshold,
-                        cfg.max_hashes_per_domain.max(cfg.unique_threshold)
-                    )),
-                },
-            ],
+            signals: crate::alert::reasons(signals),
         })
     }
 }
@@ -348,12 +425,44 @@ mod tests {
                 reports += 1;
             }
         }
-        assert_eq!(reports, 1);
+        // Once at 100 unique subdomains (low), once more at 200 (medium).
+        assert_eq!(reports, 2);
         assert_eq!(t.counters().saturated, 500 - 256);
         // A popular domain queried under a handful of names never fires.
         for i in 0..500u64 {
             let host = ["www", "api", "img", "static"][(i % 4) as usize];
             assert!(t.observe(i, &format!("{host}.popular.example")).is_none());
+        }
+    }
+
+    #[test]
+    fn iodine_style_tunnel_escalates_to_high_with_ordered_reasons() {
+        let mut t = TunnelDetector::new(TunnelConfig::default());
+        let mut reports = Vec::new();
+        // 300 queries a minute for two minutes: NULL records, 57-character
+        // base32 labels, one domain.
+        for i in 0..600u64 {
+            let name = format!("{}.{}.t.example.com", encoded(i, 57), encoded(i + 7, 40));
+            if let Some(r) = t.observe_query(i * 200_000, &name, Some(10)) {
+                reports.push(r);
+            }
+        }
+        let last = reports.last().unwrap();
+        assert!(last.score >= 0.9, "{reports:?}");
+        assert!(reports.len() <= 3, "one report per severity band");
+        for r in &reports {
+            assert!(r.signals.iter().all(|s| s.weight > 0.0));
+            assert!(r.signals.windows(2).all(|w| w[0].weight >= w[1].weight));
+            let sum: f32 = r.signals.iter().map(|s| s.weight).sum();
+            assert!((sum - r.score).abs() < 1e-3, "{r:?}");
+        }
+        assert!(last.signals.iter().any(|s| s.name == "data_record_types"));
+        // A busy API host (short names, A records) is no tunnel.
+        for i in 0..600u64 {
+            assert!(
+                t.observe_query(i * 200_000, "api.busy.example", Some(1))
+                    .is_none()
+            );
         }
     }
 

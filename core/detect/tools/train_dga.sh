@@ -2,7 +2,7 @@
 # Reproduces model/dga.bin and model/dga.json. Fetches the benign training data
 # from package registries into a scratch directory (never into the repo); the
 # trainer verifies each file's sha256 before using it. Positives are generated
-# by the trainer itself (src/bin/train_dga/families.rs). Extra arguments go to
+# by the trainer itself (src/dga_families.rs). Extra arguments go to
 # the trainer, e.g. `OUT=/some/dir tools/train_dga.sh --hold-out matsnu,pushdo`
 # trains a leave-family-out model to check with `nightjar eval dga --model`.
 set -euo pipefail

@@ -15,7 +15,7 @@
 //!   threshold.
 //!
 //! Positives are generated here from a fixed seed by the family generators in
-//! `train_dga/families.rs` (published DGA constructions re-implemented as
+//! `src/dga_families.rs` (published DGA constructions re-implemented as
 //! small generators, wordlist families drawing on a slice of the English
 //! words that the benign side never sees), plus uniform random letters and
 //! alphanumerics. No fixture (neither `dga/` nor `benign/`) is read: the
@@ -25,18 +25,15 @@
 //! `DEFAULT_HOLD_OUT`), for leave-family-out evaluation.
 #![allow(clippy::indexing_slicing, clippy::print_stdout)]
 
-#[path = "train_dga/families.rs"]
-mod families;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use families::{FAMILIES, Rng};
 use nightjar_detect::dga::{
     self, ALPHABET, BOUNDARY, DgaModel, FEATURE_NAMES, FeatureParams, Logistic, MODEL_LEN,
     N_FEATURES, SurprisalTable, TABLE_LEN, fnv1a, symbol,
 };
+use nightjar_detect::dga_families::{self as families, FAMILIES, Rng};
 use nightjar_detect::domain;
 use sha2::{Digest, Sha256};
 
@@ -530,7 +527,7 @@ fn run() -> Result<(), String> {
             "validation_per_family": PER_FAMILY[2],
             "calibration_benign": cal_benign.len()
         },
-        "positives": "generated, seed 0x6e696768746a6172, by the family generators in src/bin/train_dga/families.rs (published constructions re-implemented; own PRNG, so no real family domain is reproduced); no fixture data is read, so the evaluation lists stay unseen",
+        "positives": "generated, seed 0x6e696768746a6172, by the family generators in src/dga_families.rs (published constructions re-implemented; own PRNG, so no real family domain is reproduced); no fixture data is read, so the evaluation lists stay unseen",
         "families_trained": trained_families,
         "families_held_out": args.hold_out,
         "hyper_parameters": {

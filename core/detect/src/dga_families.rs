@@ -1,4 +1,6 @@
-//! Generators in the style of published DGA families, for training positives.
+//! Generators in the style of published DGA families: the trainer's
+//! positives (`src/bin/train_dga.rs`) and the infected apps of the infection
+//! evaluation ([`crate::infection_eval`]). Tooling, never on the packet path.
 //!
 //! Each follows its family's published construction: the alphabet, the label
 //! length range, and the syllable or wordlist rule (conficker: 4-11 letters;
@@ -13,25 +15,31 @@
 //! uniform over its alphabet (LCG- or hash-driven letter pickers).
 
 /// xorshift64*: deterministic, seedable, no dependency.
+#[derive(Debug, Clone)]
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
+    /// Uniform in `0..n` (0 when `n` is 0).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        (self.next_u64() % n.max(1) as u64) as usize
     }
+    /// Uniform in `lo..=hi`.
     pub fn range(&mut self, lo: usize, hi: usize) -> usize {
         lo + self.below(hi - lo + 1)
     }
+    /// True with probability `p`.
     pub fn chance(&mut self, p: f64) -> bool {
-        ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
+        ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
     }
-    fn pick(&mut self, set: &[u8]) -> char {
+    /// One byte of `set`, as a char (`a` for an empty set).
+    pub fn pick(&mut self, set: &[u8]) -> char {
         char::from(set.get(self.below(set.len())).copied().unwrap_or(b'a'))
     }
 }
@@ -43,7 +51,7 @@ const CONSONANTS: &[u8] = b"bcdfghjklmnpqrstvwxz";
 const VOWELS: &[u8] = b"aeiou";
 
 /// How a family builds its labels.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub enum Style {
     /// Uniform letters from `set`, length in `lo..=hi`.
     Chars(&'static [u8], usize, usize),
@@ -72,8 +80,11 @@ pub enum Style {
 }
 
 /// One generator.
+#[derive(Debug)]
 pub struct Family {
+    /// The published family it follows.
     pub name: &'static str,
+    /// How it builds labels.
     pub style: Style,
 }
 
