@@ -55,6 +55,11 @@ if [ "$(id -u)" = 0 ] && ! command -v curl >/dev/null; then
   { apt-get update -qq && apt-get install -y -qq curl; } ||
     echo "note: no curl; the relay's HTTP/HTTPS end-to-end tests will report SKIPPED"
 fi
+# The name tests compare generated captures (tunnels, QUIC variants, DNS escapes) with live tshark.
+if [ "$(id -u)" = 0 ] && ! command -v tshark >/dev/null; then
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark; } ||
+    echo "note: no tshark; the live tshark comparisons of generated captures will report SKIPPED"
+fi
 cargo nextest run --workspace --no-fail-fast
 cargo test --workspace --doc
 

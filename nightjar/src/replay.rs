@@ -285,6 +285,10 @@ pub fn replay_file(
                 let ip_orig = (frame.orig_len as usize).saturating_sub(link_header);
                 let v = replay.captured_packet(frame.ts_micros, ip, ip_orig, sink)?;
                 observe(frame.orig_len, &v);
+                // A GTP-U frame is in two flows, its UDP datagram's and its inner packet's.
+                if let Some(inner) = replay.engine.take_inner_verdict() {
+                    observe(frame.orig_len, &inner);
+                }
             }
             Err(e) => replay.link_error(&e),
         }

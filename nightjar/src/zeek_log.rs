@@ -137,9 +137,30 @@ pub struct ConnLine<'a> {
     pub app: AppFields<'a>,
     /// Why the record was written.
     pub end_reason: EndReason,
+    /// Zeek's `tunnel_parents`: the uid of the outer flow that carried this one,
+    /// when the tunnel packet is a flow itself (GTP-U's UDP datagrams).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tunnel_parents: Vec<String>,
+    /// The tunnel the flow arrived in: its type, outer protocol and endpoints.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<TunnelField>,
     /// The threat-intel indicator the flow's name or responder matched (`--intel`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub intel: Option<IntelMark>,
+}
+
+/// conn.log's `tunnel` object.
+#[derive(Debug, Serialize)]
+pub struct TunnelField {
+    /// `ip` (IPv4 inside), `ip6` (IPv6 inside), `gre` or `gtpv1`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The outer packet's IP protocol.
+    pub proto: u8,
+    /// The outer packet's source address (of the flow's first tunnelled packet).
+    pub src_h: String,
+    /// The outer packet's destination address.
+    pub dst_h: String,
 }
 
 impl<'a> ConnLine<'a> {
@@ -162,6 +183,18 @@ impl<'a> ConnLine<'a> {
             ech: r.ech,
             app: AppFields::new(r.app, apps),
             end_reason: r.end,
+            tunnel_parents: r
+                .tunnel
+                .and_then(|t| t.outer_flow)
+                .map(|f| uid_for(f, salt))
+                .into_iter()
+                .collect(),
+            tunnel: r.tunnel.map(|t| TunnelField {
+                kind: t.kind.name(),
+                proto: t.outer_protocol,
+                src_h: t.outer_src.to_string(),
+                dst_h: t.outer_dst.to_string(),
+            }),
             intel: None,
         }
     }
@@ -232,6 +265,9 @@ pub struct DnsLine<'a> {
     /// The query name as the client cased it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub original_query: Option<&'a str>,
+    /// The query name is longer than DNS allows (255 bytes); written only when set.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub query_too_long: bool,
     /// The threat-intel indicator the query or an answer matched (`--intel`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub intel: Option<IntelMark>,
@@ -267,6 +303,7 @@ impl<'a> DnsLine<'a> {
             ttls: &tx.ttls,
             rejected: tx.rejected,
             original_query: tx.original_query.as_deref(),
+            query_too_long: tx.query_too_long,
             intel: None,
         }
     }

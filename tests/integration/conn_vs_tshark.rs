@@ -29,11 +29,6 @@ const ACCEPTED: &[(&str, &str)] = &[
         "overlapping TCP fragments (24..72 over 48..72) drop that datagram, as Linux does; \
          tshark reassembles it and counts one more frame",
     ),
-    (
-        "pcap/zeek/ip/traces/tunnels/gtp/gtp1_gn_normal_incl_fragmentation.pcap",
-        "tshark decapsulates GTP-U and reports the inner TCP conversation too; a phone's tunnel \
-         never carries GTP, so the engine keeps the outer UDP flows only (those match)",
-    ),
 ];
 
 type Tuple = (u8, SocketAddr, SocketAddr);

@@ -258,7 +258,8 @@ pub struct RequestSummary {
     pub target: String,
     /// Version.
     pub version: HttpVersion,
-    /// Host name (Host header, else CONNECT target, else absolute URI).
+    /// Host name (Host header, else CONNECT target, else absolute URI), as
+    /// sent: an address literal stays one, IPv6 in brackets.
     pub host: Option<String>,
     /// Explicit port of that authority.
     pub port: Option<u16>,
@@ -273,7 +274,14 @@ impl From<&HttpRequest<'_>> for RequestSummary {
             method: r.method.to_owned(),
             target: r.target.to_owned(),
             version: r.version,
-            host: auth.map(|a| a.host.to_owned()),
+            // As sent: an IPv6 literal keeps its brackets (`[::1]`), as in the header.
+            host: auth.map(|a| {
+                if a.host.contains(':') {
+                    format!("[{}]", a.host)
+                } else {
+                    a.host.to_owned()
+                }
+            }),
             port: auth.and_then(|a| a.port),
             user_agent: r.user_agent.map(str::to_owned),
         }
@@ -472,7 +480,7 @@ mod tests {
             let want = vec![
                 ("GET".into(), "/a".into(), Some("one.example".into()), None),
                 ("POST".into(), "/b".into(), Some("two.example".into()), None),
-                ("GET".into(), "/c".into(), Some("::1".into()), Some(8080)),
+                ("GET".into(), "/c".into(), Some("[::1]".into()), Some(8080)),
                 (
                     "CONNECT".into(),
                     "tunnel.example:443".into(),

@@ -1,12 +1,14 @@
 //! Application-layer dissectors that name flows: TLS ClientHello (SNI, ALPN,
-//! JA4, ECH), QUIC v1/v2 Initial decryption to the ClientHello, and HTTP/1.x
-//! requests.
+//! JA4, ECH), QUIC v1/v2 Initial decryption to the ClientHello, Google QUIC
+//! CHLOs, and HTTP/1.x requests.
 //!
 //! Everything here is sans-IO: functions and small bounded state machines over
 //! byte slices that never panic on hostile input.
 #![forbid(unsafe_code)]
 
 mod cursor;
+pub mod dtls;
+pub mod gquic;
 pub mod hello_assembler;
 pub mod http;
 pub mod ja4;

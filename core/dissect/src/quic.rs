@@ -65,6 +65,10 @@ pub enum QuicError {
     /// The datagram holds only part of the ClientHello.
     #[error("ClientHello continues in a later datagram")]
     Incomplete,
+    /// Readable long-header packets, none of them an Initial (0-RTT or
+    /// Handshake packets of a first flight, sent in datagrams of their own).
+    #[error("no Initial packet in the datagram")]
+    NoInitial,
 }
 
 /// Long-header packet types (their wire bits differ between v1 and v2).
@@ -721,6 +725,7 @@ impl QuicHelloAssembler {
                 Ok(h) if h.packet_type() == PacketType::Initial => h,
                 Ok(_) => {
                     self.counters.skipped += 1;
+                    last_error.get_or_insert(QuicError::NoInitial);
                     continue;
                 }
                 Err(e) => {

@@ -9,6 +9,7 @@
 
 pub mod message;
 pub mod name_cache;
+pub mod presentation;
 pub mod tcp_framing;
 pub mod transactions;
 

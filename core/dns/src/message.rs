@@ -8,11 +8,13 @@
 
 use core::net::{Ipv4Addr, Ipv6Addr};
 
-use hickory_proto::op::{Header, Message, MessageType, Query};
+use hickory_proto::op::{Header, Message, MessageType};
 use hickory_proto::rr::rdata::SVCB;
 use hickory_proto::rr::rdata::svcb::SvcParamValue;
 use hickory_proto::rr::{Name, RData, Record};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, DecodeError};
+
+use crate::presentation::{self, WireNameError};
 
 /// Default cap on resource records decoded per message (all sections together).
 pub const DEFAULT_MAX_RECORDS: usize = 256;
@@ -101,6 +103,10 @@ pub struct Question {
     pub qtype: u16,
     /// QCLASS code.
     pub qclass: u16,
+    /// The name is longer than DNS allows (255 wire bytes); it is kept, cut at
+    /// [`crate::presentation::MAX_KEPT`], rather than dropped, since tunnels and
+    /// malformed names are what a detector must see.
+    pub name_too_long: bool,
 }
 
 /// One record of the answer section.
@@ -199,8 +205,10 @@ pub fn parse_with_limits(bytes: &[u8], limits: ParseLimits) -> Result<DnsMessage
     }
     let mut questions = Vec::with_capacity(usize::from(counts.queries));
     for _ in 0..counts.queries {
-        let query = Query::read(&mut decoder)?;
-        questions.push(question(&query));
+        // hickory refuses a name past 255 bytes outright; ours keeps and flags it.
+        let q = read_question(bytes, decoder.index())?;
+        decoder.read_slice(q.1 - decoder.index())?;
+        questions.push(q.0);
     }
 
     let op = metadata.op_code;
@@ -258,31 +266,43 @@ pub fn parse_with_limits(bytes: &[u8], limits: ParseLimits) -> Result<DnsMessage
     })
 }
 
-/// Presentation form without the trailing dot; the root stays `"."`.
+/// Presentation form (RFC 1035 §5.1, decimal escapes) without the trailing dot;
+/// the root stays `"."`.
 fn presented(name: &Name) -> String {
-    let mut s = name.to_ascii();
-    if s.len() > 1 && s.ends_with('.') {
-        s.pop();
-    }
-    s
+    presentation::present(name.iter())
 }
 
 fn presented_lower(name: &Name) -> String {
     let mut s = presented(name);
+    // Escapes are digits, `\` and `\.`, so this lowercases exactly the bytes A-Z.
     s.make_ascii_lowercase();
     s
 }
 
-fn question(query: &Query) -> Question {
-    let original_name = presented(query.name());
-    let mut name = original_name.clone();
-    name.make_ascii_lowercase();
-    Question {
-        name,
-        original_name,
-        qtype: u16::from(query.query_type()),
-        qclass: u16::from(query.query_class()),
-    }
+/// The question at `start`, and the offset just past it.
+fn read_question(bytes: &[u8], start: usize) -> Result<(Question, usize), DnsError> {
+    let name = presentation::read_name(bytes, start).map_err(|e| match e {
+        WireNameError::Truncated => DnsError::Truncated,
+        WireNameError::BadPointer => DnsError::BadCompressionPointer,
+        WireNameError::BadLabelType => DnsError::Malformed,
+    })?;
+    let fixed = bytes
+        .get(name.end..name.end + 4)
+        .ok_or(DnsError::Truncated)?;
+    let [t0, t1, c0, c1] = <[u8; 4]>::try_from(fixed).map_err(|_| DnsError::Truncated)?;
+    let original_name = presentation::present(name.labels.iter().map(Vec::as_slice));
+    let mut lower = original_name.clone();
+    lower.make_ascii_lowercase();
+    Ok((
+        Question {
+            name: lower,
+            original_name,
+            qtype: u16::from_be_bytes([t0, t1]),
+            qclass: u16::from_be_bytes([c0, c1]),
+            name_too_long: name.too_long,
+        },
+        name.end + 4,
+    ))
 }
 
 fn answer(record: &Record) -> Answer {
@@ -492,14 +512,30 @@ mod tests {
     }
 
     #[test]
-    fn overlong_name_is_rejected() {
+    fn overlong_question_name_is_kept_and_flagged() {
         let mut m = header(1, 0);
         for _ in 0..5 {
             m.push(63);
             m.extend_from_slice(&[b'x'; 63]);
         }
         m.extend_from_slice(&[0, 0, 1, 0, 1]);
-        assert_eq!(parse(&m), Err(DnsError::NameTooLong));
+        let msg = parse(&m).unwrap();
+        let q = msg.question().unwrap();
+        assert!(q.name_too_long);
+        assert_eq!(q.name.len(), 5 * 63 + 4);
+        assert_eq!((q.qtype, q.qclass), (1, 1));
+    }
+
+    #[test]
+    fn unprintable_question_bytes_are_decimal_escapes_that_decode_back() {
+        let mut m = header(1, 0);
+        m.extend_from_slice(b"\x04J\xe4.\\\x02de\x00\x00\x10\x00\x01");
+        let q = parse(&m).unwrap().questions.remove(0);
+        assert_eq!(q.original_name, "J\\228\\.\\\\.de");
+        assert_eq!(q.name, "j\\228\\.\\\\.de");
+        assert!(!q.name_too_long);
+        let back = crate::presentation::decode(&q.original_name).unwrap();
+        assert_eq!(back, vec![b"J\xe4.\\".to_vec(), b"de".to_vec()]);
     }
 
     #[test]

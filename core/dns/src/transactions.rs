@@ -86,6 +86,8 @@ pub struct DnsTransaction {
     pub query: Option<String>,
     /// Query name as the client cased it.
     pub original_query: Option<String>,
+    /// The query name is longer than DNS allows (255 wire bytes); kept, not skipped.
+    pub query_too_long: bool,
     /// QTYPE.
     pub qtype: Option<u16>,
     /// QCLASS.
@@ -374,6 +376,7 @@ impl DnsTransactions {
                 flow_ref: p.flow_ref,
                 query: question.as_ref().map(|q| q.name.clone()),
                 original_query: question.as_ref().map(|q| q.original_name.clone()),
+                query_too_long: question.as_ref().is_some_and(|q| q.name_too_long),
                 qtype: question.as_ref().map(|q| q.qtype),
                 qclass: question.as_ref().map(|q| q.qclass),
                 opcode: p.opcode,
@@ -416,6 +419,7 @@ impl DnsTransactions {
                 flow_ref,
                 query: question.map(|q| q.name.clone()),
                 original_query: question.map(|q| q.original_name.clone()),
+                query_too_long: question.is_some_and(|q| q.name_too_long),
                 qtype: question.map(|q| q.qtype),
                 qclass: question.map(|q| q.qclass),
                 opcode: msg.opcode,
@@ -543,6 +547,7 @@ fn unanswered(key: TxKey, p: Pending) -> DnsTransaction {
         flow_ref: p.flow_ref,
         query: question.as_ref().map(|q| q.name.clone()),
         original_query: question.as_ref().map(|q| q.original_name.clone()),
+        query_too_long: question.as_ref().is_some_and(|q| q.name_too_long),
         qtype: question.as_ref().map(|q| q.qtype),
         qclass: question.as_ref().map(|q| q.qclass),
         opcode: p.opcode,

@@ -39,11 +39,14 @@ pub enum NoFlowReason {
     FragmentDropped,
     /// The flow table has a cap of zero flows, or could not grow.
     FlowTableFull,
+    /// An IP-in-IP or GRE packet whose inner packet was read: that inner packet
+    /// is counted (in `packets` too) on its own.
+    Tunnel,
 }
 
 impl NoFlowReason {
     /// Every reason, in a stable order.
-    pub const ALL: [NoFlowReason; 15] = [
+    pub const ALL: [NoFlowReason; 16] = [
         NoFlowReason::Empty,
         NoFlowReason::BadVersion,
         NoFlowReason::TruncatedIp,
@@ -59,6 +62,7 @@ impl NoFlowReason {
         NoFlowReason::FragmentOrphaned,
         NoFlowReason::FragmentDropped,
         NoFlowReason::FlowTableFull,
+        NoFlowReason::Tunnel,
     ];
 
     /// A stable snake_case name for logs and stats.
@@ -79,6 +83,7 @@ impl NoFlowReason {
             NoFlowReason::FragmentOrphaned => "fragment_orphaned",
             NoFlowReason::FragmentDropped => "fragment_dropped",
             NoFlowReason::FlowTableFull => "flow_table_full",
+            NoFlowReason::Tunnel => "tunnel",
         }
     }
 
@@ -107,7 +112,7 @@ impl NoFlowReason {
 /// Packet counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PacketCounters {
-    /// Packets given to the engine.
+    /// Packets given to the engine, plus the inner packets read out of tunnels.
     pub packets: u64,
     /// Bytes given to the engine.
     pub bytes: u64,

@@ -15,9 +15,10 @@ use nightjar_dns::{
 
 use crate::app_records::{HelloRecord, HttpRecord};
 use crate::counters::{NoFlowReason, PacketCounters};
+use crate::decap::{Decap, DecapCounters, Outer};
 use crate::flow_key::{Endpoint, FlowKey};
 use crate::flow_table::{Class, FlowTable, FlowTableConfig, FlowTableCounters};
-use crate::inspect::{Findings, FlowCtx, Inspector, is_dns_port};
+use crate::inspect::{self, Findings, FlowCtx, Inspector, is_dns_port};
 use crate::names::NameSource;
 use crate::reassembly::{
     Datagram, FragmentIn, Outcome, Reassembler, ReassemblyConfig, ReassemblyCounters,
@@ -187,6 +188,8 @@ pub struct EngineStats {
     pub events_shed: u64,
     /// What the application layer did.
     pub app: AppCounters,
+    /// Tunnel packets opened, and the ones not opened by reason.
+    pub decap: DecapCounters,
 }
 
 /// Application-layer counters.
@@ -231,6 +234,8 @@ pub struct Engine {
     dns: DnsTransactions,
     names: NameCache,
     app: AppCounters,
+    decap: Decap,
+    inner_verdict: Option<Verdict>,
 }
 
 /// Where the transport bytes of a packet came from.
@@ -268,6 +273,8 @@ impl Engine {
             dns: DnsTransactions::new(config.dns),
             names: NameCache::new(config.name_cache),
             app: AppCounters::default(),
+            decap: Decap::default(),
+            inner_verdict: None,
         })
     }
 
@@ -398,6 +405,9 @@ impl Engine {
     }
 
     fn on_transport(&mut self, now_us: u64, direction: Direction, l4: &L4<'_>) -> Verdict {
+        if self.decap.may_carry(l4.protocol, l4.payload) {
+            return self.on_tunnel(now_us, direction, l4);
+        }
         let parsed = if l4.snapped {
             parse_transport_snapped(l4.protocol, l4.payload)
         } else {
@@ -558,7 +568,9 @@ impl Engine {
         let started = extras.is_some_and(|x| x.inspected);
         // The common case, an established flow with nothing left to learn,
         // leaves here: no addresses built, no extras touched.
-        if !is_new && !inspecting && !dns_ports && (started || !first_payload) {
+        let ssdp = matches!(transport, Transport::Udp { src_port, dst_port, .. }
+            if inspect::is_ssdp(*src_port, *dst_port));
+        if !is_new && !inspecting && !dns_ports && !ssdp && (started || !first_payload) {
             return;
         }
         let (lo, hi) = e.key.sockets();
@@ -608,6 +620,12 @@ impl Engine {
             && dns_ports
         {
             self.on_dns_payload(&ctx, nightjar_dns::Transport::Udp, from_orig, payload);
+        }
+        if let Transport::Udp { payload, .. } = transport
+            && ssdp
+        {
+            let found = inspect::on_udp_http(&ctx, payload);
+            self.apply(&ctx, idx, found);
         }
         let mut found = Findings::default();
         let Some(inspector) = self.flows.inspector_mut(idx) else {
@@ -785,7 +803,67 @@ impl Engine {
 
     /// The next queued event, oldest first.
     pub fn next_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let mut e = self.events.pop_front();
+        if let Some(Event::FlowCompleted(r)) = &mut e {
+            r.tunnel = self.decap.take(r.id);
+        }
+        e
+    }
+
+    /// A packet that may carry another (IP in IP, GRE, GTP-U; see `decap`).
+    /// GTP-U's outer datagram is a UDP flow of its own; IP in IP and GRE make
+    /// none, so their inner packet's verdict is the packet's.
+    fn on_tunnel(&mut self, now_us: u64, direction: Direction, l4: &L4<'_>) -> Verdict {
+        let udp = l4.protocol == proto::UDP;
+        let mut outer = Outer {
+            protocol: l4.protocol,
+            src: l4.src,
+            dst: l4.dst,
+            snapped: l4.snapped,
+            flow: None,
+        };
+        let outer_verdict = if udp {
+            let v = self.on_outer(now_us, direction, l4);
+            outer.flow = v.flow.map(|f| f.id);
+            Some(v)
+        } else {
+            None
+        };
+        let Some(inner) = self.decap.enter(outer, l4.payload) else {
+            return outer_verdict.unwrap_or_else(|| self.on_outer(now_us, direction, l4));
+        };
+        if !udp {
+            self.counters.add(NoFlowReason::Tunnel, 1);
+        }
+        // The inner packet is a packet of its own in every count.
+        self.counters.packets += 1;
+        let inner_verdict = match parse_ip(inner) {
+            Ok(ip) => self.on_ip(now_us, direction, &ip),
+            Err(e) => self.no_flow(NoFlowReason::from_wire(e)),
+        };
+        self.decap.leave(inner_verdict.flow.map(|f| f.id));
+        match outer_verdict {
+            Some(v) => {
+                self.inner_verdict = Some(inner_verdict);
+                v
+            }
+            None => inner_verdict,
+        }
+    }
+
+    /// The tunnel packet counted as itself, not looked into again.
+    fn on_outer(&mut self, now_us: u64, direction: Direction, l4: &L4<'_>) -> Verdict {
+        self.decap.set_outer(true);
+        let v = self.on_transport(now_us, direction, l4);
+        self.decap.set_outer(false);
+        v
+    }
+
+    /// The verdict for the inner packet of the last packet, when that packet was
+    /// a flow of its own too (GTP-U over UDP); taking it clears it. Replays use it
+    /// to count the packet in both flows, as tshark's conversations do.
+    pub fn take_inner_verdict(&mut self) -> Option<Verdict> {
+        self.inner_verdict.take()
     }
 
     /// Events waiting.
@@ -802,6 +880,7 @@ impl Engine {
             reassembly: self.reassembler.counters(),
             events_shed: self.events_shed,
             app: self.app,
+            decap: self.decap.counters(),
         }
     }
 
@@ -809,8 +888,9 @@ impl Engine {
     pub fn memory(&self) -> MemoryUsage {
         let event = core::mem::size_of::<Event>();
         MemoryUsage {
-            flow_table: self.flows.memory_bytes(),
-            flow_table_cap: self.flows.memory_cap_bytes(),
+            // Which tunnel carried a flow is part of that flow's record.
+            flow_table: self.flows.memory_bytes() + self.decap.memory(),
+            flow_table_cap: self.flows.memory_cap_bytes() + crate::decap::memory_cap(),
             reassembly: self.reassembler.buffered_bytes(),
             reassembly_cap: self.config.reassembly.max_buffered_bytes,
             events: self.events.capacity() * event,
@@ -829,8 +909,12 @@ impl Engine {
 
 /// A QUIC client Initial: a long header (first two bits set) in a datagram
 /// padded to the 1,200 bytes RFC 9000 requires of a client's first flight.
+/// Google QUIC pads a CHLO to at least 1,024 bytes (`kClientHelloMinimumSize`).
+/// A DTLS ClientHello shares the inspector (one datagram, one hello).
 fn looks_like_quic(payload: &[u8]) -> bool {
-    payload.len() >= 1_200 && payload.first().is_some_and(|b| b & 0xc0 == 0xc0)
+    (payload.len() >= 1_200 && payload.first().is_some_and(|b| b & 0xc0 == 0xc0))
+        || (payload.len() >= 1_024 && nightjar_dissect::gquic::looks_like_gquic(payload))
+        || nightjar_dissect::dtls::looks_like_client_hello(payload)
 }
 
 fn count_name(app: &mut AppCounters, r: &FlowRecord) {

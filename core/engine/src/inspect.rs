@@ -7,9 +7,10 @@ use core::net::SocketAddr;
 
 use nightjar_dissect::http::HttpVersion;
 use nightjar_dissect::{
-    HelloAssembler, HelloMessage, HttpRequestScanner, Progress, QuicHelloAssembler, QuicProgress,
-    ja4,
+    HelloAssembler, HelloMessage, HttpRequestScanner, Progress, QuicError, QuicHelloAssembler,
+    QuicProgress, ja4,
 };
+use nightjar_dissect::{dtls, gquic};
 use nightjar_dns::TcpDnsFramer;
 
 use crate::app_records::{HelloRecord, HttpRecord};
@@ -21,6 +22,9 @@ use crate::stream::{Accepted, InOrder};
 const MAX_HTTP_REQUESTS: u32 = 32;
 /// Client datagrams of a UDP flow looked at for a QUIC Initial at most.
 const MAX_QUIC_DATAGRAMS: u32 = 8;
+/// Client datagrams holding only 0-RTT or Handshake packets passed over, at most,
+/// while waiting for the rest of the ClientHello.
+const MAX_QUIC_ZERO_RTT: u32 = 64;
 /// Largest buffer any one consumer keeps (ClientHello or request head cap).
 const CONSUMER_CAP: usize = 16 * 1024 + 5;
 
@@ -54,6 +58,7 @@ pub(crate) struct TcpInspector {
 pub(crate) struct QuicInspector {
     assembler: QuicHelloAssembler,
     datagrams: u32,
+    zero_rtt: u32,
 }
 
 /// Inspection state of one flow.
@@ -103,6 +108,7 @@ impl Inspector {
         Inspector::Quic(QuicInspector {
             assembler: QuicHelloAssembler::new(),
             datagrams: 0,
+            zero_rtt: 0,
         })
     }
 
@@ -192,13 +198,42 @@ impl Inspector {
         let Inspector::Quic(q) = self else { return };
         q.datagrams += 1;
         match q.assembler.push_datagram(payload) {
+            // A first flight's 0-RTT datagrams may come between its Initials; they
+            // cost one header parse each, so they spend their own, larger allowance.
+            QuicProgress::Skipped(QuicError::NoInitial) if q.zero_rtt < MAX_QUIC_ZERO_RTT => {
+                q.datagrams -= 1;
+                q.zero_rtt += 1;
+            }
             QuicProgress::Done { version, hello } => {
                 q.datagrams = MAX_QUIC_DATAGRAMS;
-                hello_found(ctx, &hello, Some(version), out);
+                hello_found(ctx, &hello, Some(version), false, out);
             }
             QuicProgress::Failed(_) => {
                 q.datagrams = MAX_QUIC_DATAGRAMS;
                 out.malformed_hellos += 1;
+            }
+            // A DTLS ClientHello (WebRTC, some VPNs and games) names the flow as SNI does.
+            QuicProgress::Skipped(_) if dtls::looks_like_client_hello(payload) => {
+                q.datagrams = MAX_QUIC_DATAGRAMS;
+                match dtls::client_hello(payload) {
+                    Ok(hello) => hello_found(ctx, &hello, None, true, out),
+                    Err(dtls::DtlsError::Tls(_)) => out.malformed_hellos += 1,
+                    Err(_) => {}
+                }
+            }
+            // Not IETF QUIC: Google QUIC's CHLO is in the clear (or Q050's Initial).
+            QuicProgress::Skipped(_) if gquic::looks_like_gquic(payload) => {
+                match gquic::chlo_from_datagram(payload) {
+                    Ok(chlo) => {
+                        q.datagrams = MAX_QUIC_DATAGRAMS;
+                        chlo_found(ctx, chlo, out);
+                    }
+                    Err(gquic::GquicError::BadChlo) => {
+                        q.datagrams = MAX_QUIC_DATAGRAMS;
+                        out.malformed_hellos += 1;
+                    }
+                    Err(_) => {}
+                }
             }
             _ => {}
         }
@@ -217,7 +252,7 @@ fn on_client_bytes(client: &mut Client, ctx: &FlowCtx, bytes: &[u8], out: &mut F
         Client::Tls(asm) => match asm.push(bytes) {
             Progress::NeedMore => {}
             Progress::Done(hello) => {
-                hello_found(ctx, &hello, None, out);
+                hello_found(ctx, &hello, None, false, out);
                 *client = Client::Done;
             }
             Progress::Malformed(_) | Progress::TooLarge => {
@@ -233,29 +268,7 @@ fn on_client_bytes(client: &mut Client, ctx: &FlowCtx, bytes: &[u8], out: &mut F
                 let Ok(req) = next else { break };
                 *seen += 1;
                 last_connect = req.method.eq_ignore_ascii_case("CONNECT");
-                if let Some(host) = req.host.as_deref() {
-                    // An address literal names nothing; leave room for DNS.
-                    if host.parse::<core::net::IpAddr>().is_err() {
-                        out.names.push((host.to_owned(), NameSource::HttpHost));
-                    }
-                }
-                out.http.push(HttpRecord {
-                    ts_us: ctx.now_us,
-                    flow: ctx.flow,
-                    orig: ctx.orig,
-                    resp: ctx.resp,
-                    app: ctx.app,
-                    method: req.method,
-                    host: req.host,
-                    host_port: req.port,
-                    uri: req.target,
-                    version: match req.version {
-                        HttpVersion::Http09 => "0.9",
-                        HttpVersion::Http10 => "1.0",
-                        _ => "1.1",
-                    },
-                    user_agent: req.user_agent,
-                });
+                http_found(ctx, req, out);
             }
             if last_connect {
                 // What follows a CONNECT is the tunnelled protocol (usually a
@@ -269,7 +282,80 @@ fn on_client_bytes(client: &mut Client, ctx: &FlowCtx, bytes: &[u8], out: &mut F
     }
 }
 
-fn hello_found(ctx: &FlowCtx, hello: &HelloMessage, quic: Option<u32>, out: &mut Findings) {
+/// SSDP's port: HTTP requests in single UDP datagrams (UPnP Device Architecture §1.3).
+pub(crate) const SSDP_PORT: u16 = 1900;
+
+/// Whether a UDP datagram between these ports is SSDP.
+pub(crate) fn is_ssdp(src_port: u16, dst_port: u16) -> bool {
+    src_port == SSDP_PORT || dst_port == SSDP_PORT
+}
+
+/// An SSDP datagram (`M-SEARCH * HTTP/1.1`, `NOTIFY * HTTP/1.1`): each is one
+/// whole request head, sent by either side; responses and other bytes are skipped.
+pub(crate) fn on_udp_http(ctx: &FlowCtx, payload: &[u8]) -> Findings {
+    let mut out = Findings::default();
+    if let Ok(Some(req)) = nightjar_dissect::http::parse_request(payload) {
+        http_found(ctx, (&req).into(), &mut out);
+    }
+    out
+}
+
+fn http_found(ctx: &FlowCtx, req: nightjar_dissect::http::RequestSummary, out: &mut Findings) {
+    if let Some(host) = req.host.as_deref() {
+        // An address literal (`239.255.255.250`, `[::1]`) names nothing; leave
+        // room for DNS. http.log still records it as sent.
+        let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+        if bare.unwrap_or(host).parse::<core::net::IpAddr>().is_err() {
+            out.names.push((host.to_owned(), NameSource::HttpHost));
+        }
+    }
+    out.http.push(HttpRecord {
+        ts_us: ctx.now_us,
+        flow: ctx.flow,
+        orig: ctx.orig,
+        resp: ctx.resp,
+        app: ctx.app,
+        method: req.method,
+        host: req.host,
+        host_port: req.port,
+        uri: req.target,
+        version: match req.version {
+            HttpVersion::Http09 => "0.9",
+            HttpVersion::Http10 => "1.0",
+            _ => "1.1",
+        },
+        user_agent: req.user_agent,
+    });
+}
+
+/// A Google QUIC CHLO: its SNI names the flow as a QUIC SNI does; there is no
+/// TLS ClientHello, so no ALPN, TLS version or JA4.
+fn chlo_found(ctx: &FlowCtx, chlo: gquic::Chlo, out: &mut Findings) {
+    if let Some(name) = &chlo.server_name {
+        out.names.push((name.clone(), NameSource::QuicSni));
+    }
+    out.hello = Some(HelloRecord {
+        ts_us: ctx.now_us,
+        flow: ctx.flow,
+        orig: ctx.orig,
+        resp: ctx.resp,
+        app: ctx.app,
+        server_name: chlo.server_name,
+        alpn: Vec::new(),
+        max_version: 0,
+        ja4: String::new(),
+        ech: false,
+        quic_version: Some(chlo.version),
+    });
+}
+
+fn hello_found(
+    ctx: &FlowCtx,
+    hello: &HelloMessage,
+    quic: Option<u32>,
+    dtls: bool,
+    out: &mut Findings,
+) {
     let Ok(ch) = hello.client_hello() else {
         out.malformed_hellos += 1;
         return;
@@ -285,10 +371,10 @@ fn hello_found(ctx: &FlowCtx, hello: &HelloMessage, quic: Option<u32>, out: &mut
         out.names.push((name.clone(), source));
     }
     out.ech |= ech;
-    let transport = if quic.is_some() {
-        nightjar_dissect::Transport::Quic
-    } else {
-        nightjar_dissect::Transport::Tcp
+    let transport = match (quic, dtls) {
+        (Some(_), _) => nightjar_dissect::Transport::Quic,
+        (None, true) => nightjar_dissect::Transport::Dtls,
+        (None, false) => nightjar_dissect::Transport::Tcp,
     };
     out.hello = Some(HelloRecord {
         ts_us: ctx.now_us,

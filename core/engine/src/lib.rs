@@ -8,6 +8,7 @@
 
 mod app_records;
 mod counters;
+mod decap;
 mod engine;
 mod flow_key;
 mod flow_table;
@@ -20,6 +21,9 @@ mod tcp_state;
 
 pub use app_records::{HelloRecord, HttpRecord};
 pub use counters::{NoFlowReason, PacketCounters};
+pub use decap::{
+    DecapCounters, MAX_DEPTH as MAX_TUNNEL_DEPTH, MAX_PARENTS as MAX_TUNNEL_PARENTS, Tunnel,
+};
 pub use engine::{
     Action, AppCounters, ConfigError, Engine, EngineConfig, EngineStats, Event, FlowRef,
     MemoryUsage, Verdict,
@@ -31,6 +35,7 @@ pub use nightjar_dns::{
     DnsTransaction, NameCacheConfig, TransactionConfig, Transport as DnsTransport,
 };
 pub use nightjar_wire::Direction;
+pub use nightjar_wire::tunnel::TunnelKind;
 pub use reassembly::{
     Datagram, DropReason, FragmentIn, Outcome, Reassembler, ReassemblyConfig, ReassemblyCounters,
 };

@@ -71,6 +71,8 @@ pub struct FlowRecord {
     pub name_source: Option<NameSource>,
     /// The ClientHello offered ECH, so `name` is the outer SNI.
     pub ech: bool,
+    /// The tunnel (IP in IP, GRE, GTP-U) the flow's first packet arrived in.
+    pub tunnel: Option<crate::decap::Tunnel>,
 }
 
 impl FlowRecord {
@@ -103,6 +105,8 @@ impl FlowRecord {
                 .and_then(|x| x.name.name.as_ref())
                 .map(|(_, s)| *s),
             ech: e.extras.as_ref().is_some_and(|x| x.name.ech),
+            // Filled from the decapsulation state as the record leaves the engine.
+            tunnel: None,
         }
     }
 
@@ -218,6 +222,7 @@ mod tests {
             name: None,
             name_source: None,
             ech: false,
+            tunnel: None,
         }
     }
 

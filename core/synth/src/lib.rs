@@ -53,6 +53,7 @@ pub mod payload;
 mod rng;
 pub mod scenario;
 pub mod session;
+pub mod tunnel;
 
 pub use error::BuildError;
 pub use flood::{SynFlood, UdpFlood, syn_flood, udp_flood};

@@ -19,6 +19,7 @@ pub mod ip;
 mod ipv6_ext;
 pub mod sctp;
 pub mod transport;
+pub mod tunnel;
 
 pub use error::{Layer, WireError};
 pub use ip::{Fragment, IpHeader, IpVersion, parse_ip, parse_ip_snapped, skip_ipv6_extensions};

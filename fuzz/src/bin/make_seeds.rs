@@ -229,6 +229,18 @@ fn harvest(corpus: &mut Corpus, pkts: &[Pkt], capture_bytes: Option<&[u8]>) -> i
     for p in pkts {
         corpus.add("wire_ip", &p.ip)?;
         let Ok(ip) = parse_ip(&p.ip) else { continue };
+        if nightjar_wire::tunnel::may_carry(ip.protocol, ip.payload) {
+            // wire_tunnel's first byte picks the protocol (IPIP, 41, GRE, UDP).
+            let selector = match ip.protocol {
+                nightjar_wire::tunnel::IPIP => 0,
+                nightjar_wire::tunnel::IPV6_IN_IP => 1,
+                nightjar_wire::tunnel::GRE => 2,
+                _ => 3,
+            };
+            let mut seed = vec![selector];
+            seed.extend_from_slice(ip.payload);
+            corpus.add("wire_tunnel", &seed)?;
+        }
         if let Some(f) = ip.fragment {
             let frag = FragmentIn {
                 src: ip.src,
