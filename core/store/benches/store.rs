@@ -5,19 +5,15 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing)]
 
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::mpsc::TrySendError;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use nightjar_store::{
-    AlertAction, AlertRow, AlertState, DnsRow, FlowRow, Query, Record, Severity, Store,
-    StoreConfig, TalkerGroup, TimeWindow,
-};
+use nightjar_store::{Query, Severity, Store, StoreConfig, TalkerGroup, TimeWindow};
 
 mod data;
 
-use data::{BIG, T0, alert, dns, flow, push};
+use data::{BIG, T0, alert, dns, push};
 
 fn inserts(c: &mut Criterion) {
     let mut g = c.benchmark_group("writer");

@@ -25,7 +25,7 @@ pub fn find() -> Option<PathBuf> {
 pub struct Load {
     /// The DOM after load, serialised.
     pub dom: String,
-    /// Every URL the network stack logged.
+    /// URLs of the requests the page made (from the network log).
     pub urls: Vec<String>,
 }
 
@@ -85,6 +85,8 @@ pub fn load(bin: &Path, page: &Path, work: &Path, tag: &str) -> Load {
     args.push(format!("--log-net-log={}", netlog.display()));
     args.push("--net-log-capture-mode=Everything".into());
     args.push("--virtual-time-budget=3000".into());
+    // Fewer of the browser's own requests in the log (those are told apart anyway).
+    args.push("--disable-features=NetworkTimeServiceQuerying".into());
     args.push("--dump-dom".into());
     args.push(format!("file://{}", page.display()));
     let dom = run(bin, &args);
@@ -96,7 +98,7 @@ pub fn load(bin: &Path, page: &Path, work: &Path, tag: &str) -> Load {
     );
     Load {
         dom,
-        urls: urls_in(&log),
+        urls: page_requests(&log),
     }
 }
 
@@ -109,22 +111,34 @@ pub fn screenshot(bin: &Path, page: &Path, work: &Path, out: &Path, size: (u32, 
     run(bin, &args);
 }
 
-/// The `"url":"…"` values of a net-log (read as text, so a log cut short still counts).
-fn urls_in(log: &str) -> Vec<String> {
+/// URLs of the requests the page made. A request made by the browser for itself (network
+/// time, component updates, account checks: headless Chromium makes some whatever the flags)
+/// has the initiator "not an origin" and no file:// isolation key; one a `file://` page made
+/// has the page's opaque origin ("null") as initiator and `file://` in its isolation key.
+fn page_requests(log: &str) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_str(log).expect("net-log is JSON");
     let mut urls = Vec::new();
-    for part in log.split("\"url\":\"").skip(1) {
-        if let Some(end) = part.find('"') {
-            urls.push(part[..end].to_string());
+    for e in v["events"].as_array().into_iter().flatten() {
+        let p = &e["params"];
+        let Some(url) = p["url"].as_str() else {
+            continue;
+        };
+        let nik = p["network_isolation_key"].as_str().unwrap_or("");
+        let initiator = p["initiator"].as_str();
+        let from_page =
+            nik.starts_with("file://") || initiator.is_some_and(|i| i != "not an origin");
+        if from_page && !urls.iter().any(|u| u == url) {
+            urls.push(url.to_string());
         }
     }
     urls
 }
 
-/// URLs a page fetched from the network (anything but the page's own file).
+/// Requests the page sent anywhere but to its own file.
 pub fn network_urls(load: &Load) -> Vec<String> {
     load.urls
         .iter()
-        .filter(|u| !u.starts_with("file://") && !u.starts_with("data:") && *u != "about:blank")
+        .filter(|u| !u.starts_with("file://") && !u.starts_with("data:"))
         .cloned()
         .collect()
 }
