@@ -49,6 +49,17 @@ command -v cargo-deny >/dev/null || cargo install --locked cargo-deny
 cargo fetch --locked --quiet
 cargo deny --offline check licenses bans sources
 
+step "chromium: the report's browser tests (they report SKIPPED without it)"
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } ||
+      echo "note: chromium could not be installed; the report's browser tests will report SKIPPED"
+  else
+    echo "note: not root, chromium not installed; the report's browser tests will report SKIPPED"
+  fi
+fi
+command -v chromium >/dev/null && chromium --version 2>/dev/null || true
+
 step "tests"
 # The relay's end-to-end tests (root only) download over HTTP/HTTPS with curl.
 if [ "$(id -u)" = 0 ] && ! command -v curl >/dev/null; then

@@ -450,7 +450,7 @@ impl NightjarEngine {
     }
 
     /// Runs `f` on the read connection.
-    fn with_db<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+    pub(crate) fn with_db<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
         let guard: MutexGuard<'_, Option<Store>> = self.db.lock().map_err(|_| self.poison())?;
         let store = guard.as_ref().ok_or(if self.db_configured {
             NightjarError::Store {

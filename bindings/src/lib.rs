@@ -33,6 +33,7 @@ pub mod records;
 mod relay_mode;
 #[cfg(test)]
 mod relay_tests;
+mod report;
 mod store_rows;
 #[cfg(test)]
 mod tests;

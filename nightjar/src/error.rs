@@ -41,6 +41,9 @@ pub enum CliError {
     /// `export --format pcap` to standard output.
     #[error("--format pcap writes a binary file: give it -o FILE")]
     PcapNeedsOutput,
+    /// The report could not be made.
+    #[error(transparent)]
+    Report(#[from] nightjar_report::ReportError),
     /// A detector model problem.
     #[error("DGA model: {0}")]
     Model(#[from] nightjar_detect::ModelError),

@@ -10,6 +10,7 @@ pub mod memory_cmd;
 pub mod memory_relay;
 pub mod output;
 pub mod replay;
+pub mod report_cmd;
 pub mod store_cmd;
 pub mod store_sink;
 pub mod zeek_log;

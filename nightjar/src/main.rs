@@ -9,7 +9,7 @@ use nightjar::output::{self, JsonSink, LogSink, TopFlows};
 use nightjar::replay::{AppNames, Detections, RecordSink, ReplaySummary, Sinks, replay_file};
 use nightjar::store_sink::StoreSink;
 use nightjar::zeek_log::{IntelMarks, LogDir};
-use nightjar::{CliError, demo, eval_cmd, intel_cmd, memory_cmd, store_cmd};
+use nightjar::{CliError, demo, eval_cmd, intel_cmd, memory_cmd, report_cmd, store_cmd};
 use nightjar_engine::{DnsTransaction, EngineConfig, FlowRecord, HelloRecord, HttpRecord};
 
 /// Per-app network telemetry from raw IP packets.
@@ -42,6 +42,9 @@ enum Command {
         /// Also save the generated packets as a raw-IP pcap.
         #[arg(long, value_name = "FILE")]
         pcap: Option<PathBuf>,
+        /// Then write the analyst's HTML report of the session here (with --db, of that database).
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
     },
     /// Threat-intelligence feeds: compile them into an index, look names up.
     Intel {
@@ -96,6 +99,25 @@ enum Command {
         index: Option<PathBuf>,
         #[arg(long, hide = true)]
         scratch: Option<PathBuf>,
+    },
+    /// The analyst's report: one self-contained HTML page (summary, alerts with their
+    /// reasons, per-app timeline and domains, the most relevant flows).
+    Report {
+        /// The database.
+        #[arg(long, value_name = "PATH")]
+        db: PathBuf,
+        /// The HTML file to write.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// From this time: RFC 3339 (2026-11-01T09:00:00Z) or seconds since the epoch.
+        #[arg(long)]
+        since: Option<String>,
+        /// Until this time (exclusive).
+        #[arg(long)]
+        until: Option<String>,
+        /// Only this app (uid).
+        #[arg(long)]
+        app: Option<u32>,
     },
     /// The DC0113 coverage report: attribution, naming, DNS visibility, blind spots.
     Coverage {
@@ -576,7 +598,12 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 replay_file(&file, config, sink, !no_progress, |_, _| {})
             })
         }
-        Command::Demo { out, seed, pcap } => {
+        Command::Demo {
+            mut out,
+            seed,
+            pcap,
+            report,
+        } => {
             let (scenario, apps) = demo::scenario(seed);
             if let Some(path) = &pcap {
                 demo::write_pcap(&scenario, path)?;
@@ -588,9 +615,61 @@ fn run(cli: Cli) -> Result<(), CliError> {
             );
             let config = out.engine_config();
             let inventory = demo::inventory(&scenario);
-            run_with_outputs(&out, &apps, &inventory, &heading, |sink| {
+            // A report needs a database: without --db, a scratch one removed afterwards.
+            let scratch = match (&report, &out.db) {
+                (Some(_), None) => {
+                    let p = std::env::temp_dir()
+                        .join(format!("nightjar-demo-{}.db", std::process::id()));
+                    out.db = Some(p.clone());
+                    Some(p)
+                }
+                _ => None,
+            };
+            let ran = run_with_outputs(&out, &apps, &inventory, &heading, |sink| {
                 demo::run(&scenario, config, sink)
-            })
+            });
+            let written = match (&report, &out.db, &ran) {
+                (Some(file), Some(db), Ok(())) => {
+                    let options = nightjar_report::ReportOptions {
+                        title: Some(format!("Nightjar demo report (seed {seed})")),
+                        ..Default::default()
+                    };
+                    report_cmd::write(db, &options, file).map(|n| Some((file, n)))
+                }
+                _ => Ok(None),
+            };
+            if let Some(db) = scratch {
+                for ext in ["", "-wal", "-shm"] {
+                    let mut p = db.clone().into_os_string();
+                    p.push(ext);
+                    let _ = std::fs::remove_file(p);
+                }
+            }
+            ran?;
+            if let Some((file, n)) = written? {
+                println!("report written to {} ({n} bytes)", file.display());
+            }
+            Ok(())
+        }
+        Command::Report {
+            db,
+            output,
+            since,
+            until,
+            app,
+        } => {
+            let options = nightjar_report::ReportOptions {
+                since_us: since.as_deref().map(parse_time).transpose()?,
+                until_us: until.as_deref().map(parse_time).transpose()?,
+                app,
+                ..Default::default()
+            };
+            let n = report_cmd::write(&db, &options, &output)?;
+            eprintln!(
+                "nightjar: report written to {} ({n} bytes)",
+                output.display()
+            );
+            Ok(())
         }
         Command::Query { what, filters } => {
             let what = match what {

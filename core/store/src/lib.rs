@@ -57,6 +57,7 @@ pub mod error;
 pub mod export;
 pub mod flow_parts;
 pub mod migrations;
+pub mod overview;
 pub mod query;
 pub mod recheck;
 pub mod retention;
@@ -67,6 +68,7 @@ pub mod writer;
 
 pub use coverage::{BlindSpot, CoverageReport, DnsBypass};
 pub use error::{Result, StoreError};
+pub use overview::{ActivityBin, DomainActivity, FirstContact};
 pub use query::{Cursor, Page, Query, Summary, Talker, TalkerGroup, TimelineItem};
 pub use retention::{Clock, RetentionPolicy, RetentionReport, SystemClock};
 pub use rows::{
