@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use nightjar_detect::{
-    BeaconEvalConfig, DgaModel, InfectionEvalConfig, eval_beacon, eval_dga, eval_infection,
+    BeaconEvalConfig, DgaModel, InfectionEvalConfig, PeriodGate, eval_beacon, eval_dga,
+    eval_infection,
 };
 
 use crate::error::CliError;
@@ -96,8 +97,18 @@ pub fn dga_fixtures(fixtures: &Path) -> Result<String, CliError> {
     dga(&positives, &benign)
 }
 
-/// The beaconing detector on generated traffic (calibrated on one seed,
-/// measured on another).
+/// The beaconing detector on generated traffic, per family: the production
+/// gate, then the gates it was chosen over on the same cases.
 pub fn beacon() -> String {
-    eval_beacon(1, 2, &BeaconEvalConfig::default()).to_string()
+    [PeriodGate::Fold, PeriodGate::Coherence, PeriodGate::Off]
+        .into_iter()
+        .map(|gate| {
+            let cfg = BeaconEvalConfig {
+                gate,
+                ..BeaconEvalConfig::default()
+            };
+            eval_beacon(2, &cfg).to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("")
 }

@@ -159,7 +159,8 @@ enum EvalCommand {
         #[arg(long, value_name = "FILE")]
         model: Option<PathBuf>,
     },
-    /// The beaconing detector on generated traffic (10 s–1 h periods, 0–50% jitter, decoys).
+    /// The beaconing detector on generated traffic: TPR per beacon family (jitter, skipped
+    /// beats, Doze, 10 s–24 h) and FPR per irregular family, for each periodicity gate.
     Beacon,
 }
 

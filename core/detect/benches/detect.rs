@@ -126,6 +126,61 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+    g.bench_function("pipeline_flow_completed", |b| {
+        // The whole pipeline on a completed TCP flow: protocol baseline, intel by address,
+        // then beaconing. 64 (app, destination) pairs take turns, half on a timer and half at
+        // exponential gaps, so every flow is scored against a full ring of past starts.
+        let mut p =
+            nightjar_detect::Pipeline::new(nightjar_detect::PipelineConfig::default()).unwrap();
+        let names: Vec<std::sync::Arc<str>> = (0..64)
+            .map(|k| std::sync::Arc::from(format!("api.service{k}.example")))
+            .collect();
+        let mut next_at: Vec<u64> = vec![1_700_000_000_000_000; 64];
+        let mut x: u64 = 0x9E37_79B9;
+        let mut i = 0u64;
+        let mut r = nightjar_engine::FlowRecord {
+            id: nightjar_engine::FlowId(1),
+            protocol: 6,
+            orig: "10.0.0.2:40000".parse().unwrap(),
+            resp: "203.0.113.5:443".parse().unwrap(),
+            app: Some(nightjar_engine::AppId(10_100)),
+            first_us: 0,
+            last_us: 0,
+            orig_pkts: 6,
+            resp_pkts: 5,
+            orig_ip_bytes: 900,
+            resp_ip_bytes: 4200,
+            tcp: None,
+            end: nightjar_engine::EndReason::Closed,
+            name: None,
+            name_source: None,
+            ech: false,
+        };
+        b.iter(|| {
+            i += 1;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let k = (i % 64) as usize;
+            let gap = if k.is_multiple_of(2) {
+                60_000_000 + x % 6_000_000
+            } else {
+                // -ln(u) * 60 s, u in (0, 1].
+                let u = ((x >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+                (-u.ln() * 60e6) as u64 + 2_500_000
+            };
+            next_at[k] += gap;
+            r.id = nightjar_engine::FlowId(i);
+            r.first_us = next_at[k];
+            r.last_us = next_at[k] + 300_000;
+            r.resp = std::net::SocketAddr::from(([203, 0, 113, k as u8], 443));
+            r.name = Some(names[k].clone());
+            p.on_flow(r.last_us, black_box(&r));
+            while let Some(a) = p.next_alert() {
+                black_box(a);
+            }
+        })
+    });
     g.finish();
 }
 

@@ -8,6 +8,14 @@
 //! the MADM is judged relative to the median interval (a 50% uniform jitter
 //! still scores 0.75 on that signal, human browsing scores far lower).
 //!
+//! Those subscores are evidence, not the verdict: a score is produced only
+//! when [`crate::beacon_period`] finds a period in the connection starts (an
+//! irregular process with regular sizes and a symmetric interval distribution
+//! scores high on RITA's signals alone). With a period, the interval
+//! statistics are taken over the intervals it explains, folded to one period,
+//! so skipped beats, sleep and wake clusters do not dilute them; the alert
+//! states the period in words ([`BeaconScore::explanation`]).
+//!
 //! Legitimate timers (push, analytics, update checks) are handled by data, not
 //! code: [`Allowlist`] (shipped as `data/periodic_allowlist.txt`) and a per-app
 //! baseline learnt during a configurable learning period.
@@ -21,6 +29,7 @@ use std::collections::VecDeque;
 use hashbrown::{HashMap, HashSet};
 
 use crate::alert::Signal;
+use crate::beacon_period::{self, PeriodFit, PeriodGate};
 use crate::domain;
 
 const BUILTIN_ALLOWLIST: &str = include_str!("../data/periodic_allowlist.txt");
@@ -102,6 +111,8 @@ pub struct BeaconConfig {
     pub max_baseline: usize,
     /// Score at which a beacon is learnt into the baseline while learning.
     pub baseline_score: f32,
+    /// The periodicity test a score needs to pass.
+    pub gate: PeriodGate,
 }
 
 impl Default for BeaconConfig {
@@ -115,6 +126,7 @@ impl Default for BeaconConfig {
             learning_until_us: 0,
             max_baseline: 4096,
             baseline_score: 0.8,
+            gate: PeriodGate::Fold,
         }
     }
 }
@@ -143,6 +155,10 @@ pub struct BeaconScore {
     pub connections: usize,
     /// Median interval, µs.
     pub median_interval_us: u64,
+    /// The period found (`None` only with [`PeriodGate::Off`]).
+    pub period: Option<PeriodFit>,
+    /// 10th and 90th percentile of connection sizes, bytes.
+    pub sizes: (u64, u64),
     /// Why.
     pub signals: Vec<Signal>,
 }
@@ -163,6 +179,7 @@ pub struct BeaconTracker {
     seq: u64,
     baseline: HashSet<BeaconKey>,
     counters: BeaconCounters,
+    scratch: Scratch,
 }
 
 impl BeaconTracker {
@@ -176,6 +193,7 @@ impl BeaconTracker {
             seq: 0,
             baseline: HashSet::new(),
             counters: BeaconCounters::default(),
+            scratch: Scratch::default(),
         }
     }
 
@@ -230,7 +248,7 @@ impl BeaconTracker {
             }
         }
         let score = if entry.starts.len() >= self.config.min_connections.max(3) {
-            score_series(&entry.starts, self.config.full_confidence_connections)
+            score_series(&entry.starts, &self.config, &mut self.scratch)
         } else {
             None
         };
@@ -311,57 +329,113 @@ fn bowley(sorted: &[f64]) -> f64 {
     }
 }
 
-/// Median absolute deviation about the median.
-fn madm(sorted: &[f64]) -> f64 {
+/// Median absolute deviation about the median (`dev` is scratch space).
+fn madm(sorted: &[f64], dev: &mut Vec<f64>) -> f64 {
     let m = median_sorted(sorted);
-    let mut dev: Vec<f64> = sorted.iter().map(|x| (x - m).abs()).collect();
-    dev.sort_by(f64::total_cmp);
-    median_sorted(&dev)
+    dev.clear();
+    dev.extend(sorted.iter().map(|x| (x - m).abs()));
+    dev.sort_unstable_by(f64::total_cmp);
+    median_sorted(dev)
+}
+
+/// Buffers reused by every score, so scoring a flow does not allocate them.
+#[derive(Debug, Default)]
+struct Scratch {
+    sorted: Vec<f64>,
+    folded: Vec<f64>,
+    sizes: Vec<f64>,
+    dev: Vec<f64>,
 }
 
 /// Scores a series of (start µs, bytes), oldest first.
-fn score_series(starts: &VecDeque<(u64, u64)>, full_at: usize) -> Option<BeaconScore> {
+fn score_series(
+    starts: &VecDeque<(u64, u64)>,
+    config: &BeaconConfig,
+    sc: &mut Scratch,
+) -> Option<BeaconScore> {
     let n = starts.len();
-    let mut intervals: Vec<f64> = starts
-        .iter()
-        .zip(starts.iter().skip(1))
-        .map(|(a, b)| b.0.saturating_sub(a.0) as f64)
-        .collect();
-    if intervals.len() < 2 {
+    sc.sorted.clear();
+    sc.sorted.extend(
+        starts
+            .iter()
+            .zip(starts.iter().skip(1))
+            .map(|(a, b)| b.0.saturating_sub(a.0) as f64),
+    );
+    if sc.sorted.len() < 2 {
         return None;
     }
-    intervals.sort_by(f64::total_cmp);
-    let mut sizes: Vec<f64> = starts.iter().map(|s| s.1 as f64).collect();
-    sizes.sort_by(f64::total_cmp);
-
-    let med = median_sorted(&intervals);
+    sc.sorted.sort_unstable_by(f64::total_cmp);
+    let med = median_sorted(&sc.sorted);
     if med <= 0.0 {
         return None;
     }
-    let span = starts
-        .back()
-        .zip(starts.front())
-        .map_or(0.0, |(b, f)| b.0.saturating_sub(f.0) as f64);
-    let ts_skew = 1.0 - bowley(&intervals).abs();
-    let ts_madm = (1.0 - madm(&intervals) / med).max(0.0);
-    // A beacon's connections fill their span evenly: (n-1)·median ≈ span.
-    // Bursts separated by long silences (human sessions) do not.
-    let coverage = if span > 0.0 {
-        ((intervals.len() as f64 * med) / span).min(1.0)
+    let period = match config.gate {
+        PeriodGate::Fold => Some(beacon_period::fold(
+            &sc.sorted,
+            config.merge_within_us as f64,
+            &mut sc.dev,
+        )?),
+        PeriodGate::Coherence => Some(beacon_period::coherence(&sc.sorted, &mut sc.dev)?),
+        PeriodGate::Off => None,
+    };
+    // With a period, RITA's interval statistics are taken over the intervals
+    // it explains, each folded to one period (skipped beats divided by their
+    // count); sleep gaps and wake clusters say nothing about the timer.
+    let coverage = match &period {
+        Some(p) => {
+            let lo = p.period_us * 0.7;
+            sc.folded.clear();
+            sc.folded.extend(
+                sc.sorted
+                    .iter()
+                    .filter(|d| **d >= lo && **d < beacon_period::skip_limit(p.period_us))
+                    .map(|d| d / (d / p.period_us).round().max(1.0)),
+            );
+            sc.folded.sort_unstable_by(f64::total_cmp);
+            let judged = p.on + p.skips + p.short;
+            p.on as f64 / judged.max(1) as f64
+        }
+        None => {
+            // A beacon's connections fill their span evenly: (n-1)·median ≈ span.
+            // Bursts separated by long silences (human sessions) do not.
+            sc.folded.clear();
+            sc.folded.extend_from_slice(&sc.sorted);
+            let span = starts
+                .back()
+                .zip(starts.front())
+                .map_or(0.0, |(b, f)| b.0.saturating_sub(f.0) as f64);
+            if span > 0.0 {
+                ((sc.sorted.len() as f64 * med) / span).min(1.0)
+            } else {
+                0.0
+            }
+        }
+    };
+    let fmed = median_sorted(&sc.folded);
+    let ts_skew = 1.0 - bowley(&sc.folded).abs();
+    let ts_madm = if fmed > 0.0 {
+        (1.0 - madm(&sc.folded, &mut sc.dev) / fmed).max(0.0)
     } else {
         0.0
     };
-    let size_med = median_sorted(&sizes);
-    let ds_skew = 1.0 - bowley(&sizes).abs();
+    sc.sizes.clear();
+    sc.sizes.extend(starts.iter().map(|s| s.1 as f64));
+    sc.sizes.sort_unstable_by(f64::total_cmp);
+    let size_med = median_sorted(&sc.sizes);
+    let ds_skew = 1.0 - bowley(&sc.sizes).abs();
     let ds_madm = if size_med > 0.0 {
-        (1.0 - madm(&sizes) / size_med).max(0.0)
+        (1.0 - madm(&sc.sizes, &mut sc.dev) / size_med).max(0.0)
     } else {
         1.0
     };
     let ts = (ts_skew + ts_madm + coverage) / 3.0;
     let ds = (ds_skew + ds_madm) / 2.0;
-    let count = (n as f64 / full_at.max(1) as f64).min(1.0);
+    let count = (n as f64 / config.full_confidence_connections.max(1) as f64).min(1.0);
     let score = (0.75 * ts + 0.25 * ds) * (0.5 + 0.5 * count);
+    let sizes = (
+        quantile_sorted(&sc.sizes, 0.1) as u64,
+        quantile_sorted(&sc.sizes, 0.9) as u64,
+    );
     let sig = |name, value: f64, weight: f64, detail: &'static str| Signal {
         name,
         value: value as f32,
@@ -372,24 +446,26 @@ fn score_series(starts: &VecDeque<(u64, u64)>, full_at: usize) -> Option<BeaconS
         score: score as f32,
         connections: n,
         median_interval_us: med as u64,
+        period,
+        sizes,
         signals: vec![
             sig(
                 "interval_skew",
                 ts_skew,
                 0.25,
-                "1 - |Bowley skewness| of intervals",
+                "1 - |Bowley skewness| of intervals (folded to one period)",
             ),
             sig(
                 "interval_madm",
                 ts_madm,
                 0.25,
-                "1 - MADM/median of intervals (jitter)",
+                "1 - MADM/median of intervals (folded to one period: jitter)",
             ),
             sig(
                 "interval_coverage",
                 coverage,
                 0.25,
-                "share of the span filled at the median interval",
+                "share of intervals one period long (sleep gaps and wake clusters aside)",
             ),
             sig(
                 "size_skew",
@@ -408,6 +484,61 @@ fn score_series(starts: &VecDeque<(u64, u64)>, full_at: usize) -> Option<BeaconS
     })
 }
 
+/// A duration in the unit a person would use ("45 s", "5 min", "1.5 h").
+fn human_duration(us: f64) -> String {
+    let s = us / 1e6;
+    let (v, unit) = if s < 90.0 {
+        (s, "s")
+    } else if s < 90.0 * 60.0 {
+        (s / 60.0, "min")
+    } else {
+        (s / 3600.0, "h")
+    };
+    if v < 10.0 && (v - v.round()).abs() >= 0.05 {
+        format!("{v:.1} {unit}")
+    } else {
+        format!("{v:.0} {unit}")
+    }
+}
+
+impl BeaconScore {
+    /// The verdict in words, e.g. "27 connections, about every 5 min (±8%),
+    /// 8 beats missed while the device slept; connections of 180–190 bytes".
+    pub fn explanation(&self) -> String {
+        let mut out = format!("{} connections", self.connections);
+        match &self.period {
+            Some(p) => {
+                out.push_str(&format!(
+                    ", about every {} (±{:.0}%)",
+                    human_duration(p.period_us),
+                    p.spread * 100.0
+                ));
+                if p.missed > 0 {
+                    let s = if p.missed == 1 { "" } else { "s" };
+                    out.push_str(&format!(
+                        ", {} beat{s} missed while the device slept",
+                        p.missed
+                    ));
+                }
+                if p.clustered > 0 {
+                    out.push_str(&format!(", {} sent together after a wake", p.clustered));
+                }
+            }
+            None => out.push_str(&format!(
+                ", median {} apart",
+                human_duration(self.median_interval_us as f64)
+            )),
+        }
+        let (lo, hi) = self.sizes;
+        if lo == hi {
+            out.push_str(&format!("; connections of {lo} bytes"));
+        } else {
+            out.push_str(&format!("; connections of {lo}–{hi} bytes"));
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,7 +554,7 @@ mod tests {
     fn robust_statistics() {
         let v = [1.0, 2.0, 3.0, 4.0, 100.0];
         assert_eq!(median_sorted(&v), 3.0);
-        assert_eq!(madm(&v), 1.0);
+        assert_eq!(madm(&v, &mut Vec::new()), 1.0);
         assert_eq!(bowley(&[5.0, 5.0, 5.0]), 0.0);
         // Right-skewed: long upper tail.
         assert!(bowley(&[1.0, 1.1, 1.2, 5.0, 9.0]) > 0.5);
@@ -458,13 +589,74 @@ mod tests {
             };
             last = t.observe(now, &human, x % 100_000).or(last);
         }
+        // No period, so no verdict at all.
+        assert_eq!(last, None);
+        // Ungated, RITA's subscores still give it a (low) score.
+        let mut t = BeaconTracker::new(
+            BeaconConfig {
+                gate: PeriodGate::Off,
+                ..BeaconConfig::default()
+            },
+            Allowlist::default(),
+        );
+        let mut x: u64 = 12345;
+        let mut now = 0u64;
+        let mut last = None;
+        for _ in 0..30 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            now += if x.is_multiple_of(5) {
+                3_600_000_000
+            } else {
+                (x % 120 + 3) * 1_000_000
+            };
+            last = t.observe(now, &human, x % 100_000).or(last);
+        }
         let h = last.unwrap();
         assert!(h.score < 0.6, "{h:?}");
+        assert_eq!(h.period, None);
+    }
+
+    #[test]
+    fn explanation_states_the_period_in_words() {
+        let mut t = BeaconTracker::new(BeaconConfig::default(), Allowlist::default());
+        let k = key("app", "c2.example");
+        let mut last = None;
+        let mut now = 0u64;
+        for i in 0..27u64 {
+            // Every 5 min with a few seconds' jitter; a 45 min nap after the 10th beat.
+            now += if i == 10 {
+                45 * 60_000_000
+            } else {
+                300_000_000
+            };
+            now = now - 24_000_000 + (i * 7_919 % 48) * 1_000_000;
+            last = t.observe(now, &k, 180 + i % 11).or(last);
+        }
+        let s = last.unwrap();
+        let words = s.explanation();
+        assert!(
+            words.starts_with("27 connections, about every 5.2 min (±2%)"),
+            "{words}"
+        );
+        assert!(
+            words.contains("8 beats missed while the device slept"),
+            "{words}"
+        );
+        assert!(words.ends_with("; connections of 180–189 bytes"), "{words}");
+        assert_eq!(human_duration(45e6), "45 s");
+        assert_eq!(human_duration(90e6 * 60.0), "1.5 h");
     }
 
     #[test]
     fn no_score_before_min_connections_and_retries_merge() {
-        let mut t = BeaconTracker::new(BeaconConfig::default(), Allowlist::default());
+        // Ungated: seven intervals are too few for the period gate's floor test.
+        let cfg = BeaconConfig {
+            gate: PeriodGate::Off,
+            ..BeaconConfig::default()
+        };
+        let mut t = BeaconTracker::new(cfg, Allowlist::default());
         let k = key("a", "x.example");
         for i in 0..7u64 {
             assert!(t.observe(i * 10_000_000, &k, 1).is_none());

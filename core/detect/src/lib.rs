@@ -1,5 +1,5 @@
 //! Detector building blocks for Nightjar: DGA scoring ([`dga`]) and per-app DGA infection verdicts ([`infection`]), beaconing
-//! ([`beacon`]), NXDOMAIN bursts ([`nxdomain`]), DNS tunnelling ([`tunnel`]),
+//! ([`beacon`], gated on a period by [`beacon_period`]), NXDOMAIN bursts ([`nxdomain`]), DNS tunnelling ([`tunnel`]),
 //! previously-unseen domains ([`first_seen`]), contacts right after an app
 //! install/update ([`install`]), per-app baselines ([`baseline`]), shared CDN
 //! infrastructure ([`shared_infra`]), the alert type and gate ([`alert`]), the
@@ -16,6 +16,8 @@ pub mod alert;
 pub mod baseline;
 pub mod beacon;
 pub mod beacon_eval;
+pub mod beacon_period;
+pub mod beacon_traffic;
 pub mod dga;
 pub mod dga_families;
 pub mod domain;
@@ -40,6 +42,7 @@ pub use alert::{
 };
 pub use beacon::{Allowlist, BeaconConfig, BeaconKey, BeaconScore, BeaconTracker};
 pub use beacon_eval::{BeaconEval, BeaconEvalConfig, eval_beacon};
+pub use beacon_period::{PeriodFit, PeriodGate};
 pub use dga::{DgaModel, DgaScore, ModelError};
 pub use eval::{DgaEval, EvalError, eval_dga};
 pub use first_seen::{FirstSeen, FirstSeenConfig, Novelty, StateError};

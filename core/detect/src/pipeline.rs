@@ -701,17 +701,18 @@ impl Pipeline {
             return;
         }
         let mut a = self.alert(now_us, Detector::Beacon, s.score, &app);
-        a.signals = s.signals;
+        // The period in words leads: it is the finding, the subscores its evidence.
+        a.signals = Vec::with_capacity(s.signals.len() + 1);
         a.signals.push(Signal {
-            name: "median_interval_s",
-            value: s.median_interval_us as f32 / 1e6,
+            name: "period_s",
+            value: s
+                .period
+                .map_or(s.median_interval_us as f64, |p| p.period_us) as f32
+                / 1e6,
             weight: 0.0,
-            detail: Cow::Owned(format!(
-                "{} connections, median {:.1} s apart",
-                s.connections,
-                s.median_interval_us as f64 / 1e6
-            )),
+            detail: Cow::Owned(s.explanation()),
         });
+        a.signals.extend(s.signals);
         a.domain = named;
         a.ips = vec![resp];
         a.flow_ids = vec![r.id.0];
