@@ -20,6 +20,7 @@ mod budget;
 mod device;
 mod dialer;
 mod dns;
+mod dns_stream;
 mod ip;
 mod names;
 mod pipeline_policy;

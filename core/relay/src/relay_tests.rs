@@ -755,15 +755,113 @@ fn dns_inflight_cap_and_timeout() {
     assert_eq!(relay.stats().dns_timeouts, 8);
 }
 
+fn framed(message: &[u8]) -> Vec<u8> {
+    let mut v = (message.len() as u16).to_be_bytes().to_vec();
+    v.extend_from_slice(message);
+    v
+}
+
 #[test]
-fn tcp_dns_goes_upstream() {
-    let (mut relay, dialer) = relay();
-    relay.on_tun_packet(
-        T0,
-        &raw_syn(addr("10.111.0.2:40500"), SocketAddr::new(DNS_IP.into(), 53)),
+fn tcp_dns_meets_the_policy_and_the_rest_goes_upstream() {
+    use hickory_proto::op::{Message, ResponseCode};
+    use hickory_proto::rr::RecordType;
+    let list = NameList::new(["ads.example"], DnsDecision::NxDomain);
+    let (mut relay, dialer) = relay_with(config(), Box::new(list.clone()), Box::new(list));
+    let mut c = Client::new();
+    let mut now = T0;
+    let h = c.connect(SocketAddr::new(DNS_IP.into(), 53), 40_500);
+    run(&mut relay, &mut c, &mut now);
+    assert_eq!(c.sock(h).state(), tcp::State::Established);
+    let (token, dialled, far) = dialer.0.borrow().tcp[0].clone();
+    assert_eq!(dialled, addr(UPSTREAM));
+
+    // Two queries in one write: the blocked one is answered here, the other
+    // goes upstream alone.
+    let blocked = query_bytes(1, "x.ads.example.", RecordType::A);
+    let allowed = query_bytes(2, "www.example.", RecordType::A);
+    let mut bytes = framed(&blocked);
+    bytes.extend(framed(&allowed));
+    c.sock(h).send_slice(&bytes).unwrap();
+    run(&mut relay, &mut c, &mut now);
+    assert_eq!(
+        far.borrow().to_far,
+        framed(&allowed),
+        "only the allowed query left"
     );
-    relay.poll(T0);
-    assert_eq!(dialer.0.borrow().tcp[0].1, addr(UPSTREAM));
+    let mut got = vec![0; 4096];
+    let n = c.sock(h).recv_slice(&mut got).unwrap();
+    let answer = Message::from_vec(&got[2..n]).unwrap();
+    assert_eq!(usize::from(u16::from_be_bytes([got[0], got[1]])), n - 2);
+    assert_eq!(answer.metadata.id, 1);
+    assert_eq!(answer.metadata.response_code, ResponseCode::NXDomain);
+    assert!(matches!(
+        relay.next_event(),
+        Some(RelayEvent::DnsBlocked { qname, decision: DnsDecision::NxDomain, transport: Transport::Tcp, src, .. })
+            if qname == "x.ads.example" && src == addr("10.111.0.2:40500")
+    ));
+
+    // The upstream's answer, in two pieces, reaches the device whole, and
+    // names the address for the flow policy.
+    let up_answer = framed(&answer_bytes(
+        2,
+        "www.example.",
+        Ipv4Addr::new(192, 0, 2, 44),
+    ));
+    far.borrow_mut()
+        .from_far
+        .extend(up_answer[..7].iter().copied());
+    relay.on_outbound_readable(token);
+    run(&mut relay, &mut c, &mut now);
+    assert!(!c.sock(h).can_recv(), "half an answer is held back");
+    far.borrow_mut()
+        .from_far
+        .extend(up_answer[7..].iter().copied());
+    relay.on_outbound_readable(token);
+    run(&mut relay, &mut c, &mut now);
+    let n = c.sock(h).recv_slice(&mut got).unwrap();
+    assert_eq!(&got[..n], &up_answer[..]);
+    let stats = relay.stats();
+    assert_eq!(
+        (stats.dns_nxdomain, stats.dns_forwarded, stats.dns_answered),
+        (1, 1, 1)
+    );
+
+    // The device closes; the FIN passes once the queries are out.
+    c.sock(h).close();
+    run(&mut relay, &mut c, &mut now);
+    assert!(far.borrow().shut);
+    far.borrow_mut().eof = true;
+    relay.on_outbound_readable(token);
+    run(&mut relay, &mut c, &mut now);
+    assert_eq!(relay.live().0, 0, "connection removed");
+}
+
+#[test]
+fn tcp_dns_answers_name_addresses_for_the_flow_policy() {
+    // A name answered by the upstream over TCP names the address, so a flow
+    // to it is judged by name as after a UDP answer.
+    use hickory_proto::rr::RecordType;
+    let list = NameList::new(["tracker.example"], DnsDecision::Forward);
+    let (mut relay, dialer) = relay_with(config(), Box::new(AllowAll), Box::new(list));
+    let mut c = Client::new();
+    let mut now = T0;
+    let h = c.connect(SocketAddr::new(DNS_IP.into(), 53), 40_501);
+    run(&mut relay, &mut c, &mut now);
+    let (token, _, far) = dialer.0.borrow().tcp[0].clone();
+    c.sock(h)
+        .send_slice(&framed(&query_bytes(5, "tracker.example.", RecordType::A)))
+        .unwrap();
+    run(&mut relay, &mut c, &mut now);
+    let ip = Ipv4Addr::new(198, 51, 100, 66);
+    far.borrow_mut()
+        .from_far
+        .extend(framed(&answer_bytes(5, "tracker.example.", ip)));
+    relay.on_outbound_readable(token);
+    run(&mut relay, &mut c, &mut now);
+    let src = addr("10.111.0.2:40600");
+    relay.on_tun_packet(now, &raw_syn(src, SocketAddr::new(ip.into(), 443)));
+    relay.poll(now);
+    assert_eq!(relay.stats().tcp_blocked, 1);
 }
 
 #[test]
