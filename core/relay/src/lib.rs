@@ -29,6 +29,7 @@ mod relay;
 mod secure_dns;
 mod tcp_relay;
 mod udp_relay;
+mod upstream;
 
 #[cfg(test)]
 mod relay_tests;
@@ -39,3 +40,4 @@ pub use pipeline_policy::{PipelinePolicy, SharedPipeline, lock_pipeline, record_
 pub use policy::{AllowAll, DnsDecision, DnsPolicy, FlowDecision, FlowPolicy, NameList};
 pub use relay::{BlockedFlow, Relay, RelayEvent, RelayStats, Transport};
 pub use secure_dns::{SecureDnsConfig, SecureDnsError, SecureTransport, client_config};
+pub use upstream::{DnsUpstream, UpstreamError, pem_certificates};

@@ -63,6 +63,9 @@ pub enum SecureDnsError {
     /// The extra roots could not make a verifier.
     #[error("trust roots: {0}")]
     Roots(#[from] rustls::client::VerifierBuilderError),
+    /// Extra roots given in PEM could not be read.
+    #[error("trust roots in PEM: {0}")]
+    Pem(#[from] rustls::pki_types::pem::Error),
     /// The relay has no DNS service ([`crate::RelayConfig::dns`] is None).
     #[error("the relay has no DNS service to give an upstream")]
     NoDnsService,
