@@ -38,6 +38,6 @@ pub use budget::{ConfigError, DnsConfig, RelayConfig, RelayMemory};
 pub use dialer::{DialError, Dialer, Outbound, OutboundDatagram, StdDialer, Token};
 pub use pipeline_policy::{PipelinePolicy, SharedPipeline, lock_pipeline, record_relay_event};
 pub use policy::{AllowAll, DnsDecision, DnsPolicy, FlowDecision, FlowPolicy, NameList};
-pub use relay::{BlockedFlow, Relay, RelayEvent, RelayStats, Transport};
+pub use relay::{BlockedFlow, PathChange, Relay, RelayEvent, RelayStats, Transport};
 pub use secure_dns::{SecureDnsConfig, SecureDnsError, SecureTransport, client_config};
 pub use upstream::{DnsUpstream, UpstreamError, pem_certificates};

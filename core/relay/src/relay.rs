@@ -24,6 +24,10 @@ use crate::secure_dns::{Reply, SecureDnsConfig, SecureDnsError, SecureUpstream};
 use crate::tcp_relay::{TcpConn, TcpTable};
 use crate::udp_relay::{DnsWait, UdpFlow, UdpTable};
 
+#[path = "path_change.rs"]
+mod path_change;
+pub use path_change::PathChange;
+
 /// How often idle flows are looked for, in microseconds.
 const SWEEP_INTERVAL_US: u64 = 1_000_000;
 /// Rounds of "smoltcp poll, then move bytes" per [`Relay::poll`].
@@ -165,6 +169,14 @@ pub struct RelayStats {
     pub events_shed: u64,
     /// smoltcp interface polls.
     pub iface_polls: u64,
+    /// Network changes reported ([`Relay::network_changed`]).
+    pub path_changes: u64,
+    /// TCP connections reset because their outbound socket was on the old path.
+    pub path_tcp_reset: u64,
+    /// UDP flows dropped because their socket was on the old path.
+    pub path_udp_dropped: u64,
+    /// Encrypted DNS upstream connections dropped on a network change to be dialled again.
+    pub dns_upstream_redials: u64,
 }
 
 /// The relay. See the crate docs for how the edge drives it.

@@ -299,6 +299,20 @@ impl SecureUpstream {
         self.conn.as_ref().map(|c| c.token)
     }
 
+    /// The local address of the upstream connection, if one is open.
+    pub(crate) fn local_addr(&self) -> Option<Option<SocketAddr>> {
+        self.conn.as_ref().map(|c| c.out.local_addr())
+    }
+
+    /// Drops the connection (its path is gone); queries sent on it are
+    /// queued again, so the next service dials anew and resends them.
+    pub(crate) fn redial(&mut self) {
+        self.conn = None;
+        let mut requeue: VecDeque<Pending> = self.sent.drain(..).collect();
+        requeue.append(&mut self.queued);
+        self.queued = requeue;
+    }
+
     pub(crate) fn set_readable(&mut self) {
         if let Some(c) = self.conn.as_mut() {
             c.readable = true;

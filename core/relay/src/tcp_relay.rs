@@ -74,6 +74,16 @@ impl TcpConn {
         }
     }
 
+    /// The local address of the outbound socket, if it has one.
+    pub(crate) fn local_addr(&self) -> Option<SocketAddr> {
+        self.out.as_ref().and_then(|o| o.local_addr())
+    }
+
+    /// Closes the outbound socket; the next service resets the device side.
+    pub(crate) fn drop_outbound(&mut self) {
+        self.out = None;
+    }
+
     pub(crate) fn set_readable(&mut self) {
         self.out_readable = true;
     }
