@@ -132,6 +132,40 @@ fun tcpSyn(sport: Int, dport: Int, seq: Int): ByteArray {
     return p
 }
 
+/** An IPv4/UDP DNS query for the A record of `name` from 10.111.0.2:sport to 10.111.0.53:53, id = sport. */
+fun dnsQuery(sport: Int, name: String): ByteArray {
+    val q = java.io.ByteArrayOutputStream()
+    q.write(byteArrayOf((sport shr 8).toByte(), sport.toByte(), 1, 0, 0, 1, 0, 0, 0, 0, 0, 0))
+    for (label in name.split('.')) { q.write(label.length); q.write(label.toByteArray()) }
+    q.write(byteArrayOf(0, 0, 1, 0, 1))
+    val payload = q.toByteArray()
+    val p = udp(sport, 53, 0, payload)
+    System.arraycopy(byteArrayOf(10, 111, 0, 2), 0, p, 12, 4)
+    System.arraycopy(byteArrayOf(10, 111, 0, 53), 0, p, 16, 4)
+    p[10] = 0; p[11] = 0
+    val c = checksum(p, 0, 20); p[10] = (c shr 8).toByte(); p[11] = c.toByte()
+    return p
+}
+
+/** Asks relay-mode `e` for `name` over UDP; the answer's rcode and its A address (the last record), if any. */
+fun askDns(e: NightjarEngine, sport: Int, name: String): Pair<Int, String?> {
+    var out = e.ingest(listOf(Packet(dnsQuery(sport, name), true, 0UL))).toTunnel
+    val deadline = System.nanoTime() + 20_000_000_000L
+    while (System.nanoTime() < deadline) {
+        for (p in out) {
+            if (p[9].toInt() != 17 || be16(p, 22) != sport) continue
+            val dns = p.copyOfRange(28, p.size)
+            check(be16(dns, 0) == sport) { "answer id" }
+            val rcode = dns[3].toInt() and 0x0f
+            val addr = if (be16(dns, 6) > 0) java.net.InetAddress.getByAddress(p.copyOfRange(p.size - 4, p.size)).hostAddress else null
+            return rcode to addr
+        }
+        Thread.sleep(10)
+        out = e.poll(0UL)
+    }
+    throw AssertionError("no answer for $name")
+}
+
 fun be16(b: ByteArray, at: Int) = ((b[at].toInt() and 0xff) shl 8) or (b[at + 1].toInt() and 0xff)
 fun be32(b: ByteArray, at: Int) = (be16(b, at) shl 16) or be16(b, at + 2)
 
@@ -266,9 +300,9 @@ fun main() {
     }
 
     test("every error variant reaches Kotlin as a typed exception") {
-        // Relay mode is built; an encrypted DNS upstream is what the bindings do not expose yet.
-        val tlsDns = defaultRelaySettings().copy(dnsAddress = "10.111.0.53", dnsUpstream = "tls://192.0.2.1:853#dns.example")
-        expectThrows<NightjarException.Unsupported> { NightjarEngine(settings(mode = Mode.RELAY).copy(relay = tlsDns)) }
+        // An encrypted DNS upstream without the certificate's name is refused.
+        val tlsDns = defaultRelaySettings().copy(dnsAddress = "10.111.0.53", dnsUpstream = "tls://192.0.2.1:853")
+        expectThrows<NightjarException.InvalidConfig> { NightjarEngine(settings(mode = Mode.RELAY).copy(relay = tlsDns)) }
         expectThrows<NightjarException.InvalidConfig> { NightjarEngine(settings(caps = defaultMemoryCaps().copy(maxFlows = 0UL))) }
         File(tmp, "garbage.idx").writeText("not an index")
         // Fail open: a damaged index or an unopenable database still gives an engine; the calls
@@ -441,6 +475,30 @@ fun main() {
                 val relay = e.stats().relay ?: throw AssertionError("no relay counters")
                 check(relay.protectCalls == 1UL && relay.tcpAccepted == 1UL) { "$relay" }
                 check(e.memory().relay != null)
+                e.shutdown()
+            }
+        }
+    }
+
+    test("relay mode: DoT and DoH upstreams resolve with the platform verifier; a failed one answers SERVFAIL") {
+        val dot = System.getProperty("nightjar.dot") ?: ""
+        val doh = System.getProperty("nightjar.doh") ?: ""
+        val ca = System.getProperty("nightjar.dnsCa")?.let { File(it).readText() }
+        check(dot.isNotEmpty() && doh.isNotEmpty() && ca != null) { "run.sh starts nightjar-testserver" }
+        for ((upstream, want) in listOf(
+            "tls://$dot#dns.test" to "198.51.100.85",
+            "https://$doh/dns-query#dns.test" to "198.51.100.43",
+            "tls://$dot#wrong-name.test" to null,
+        )) {
+            val r = defaultRelaySettings().copy(dnsAddress = "10.111.0.53", dnsUpstream = upstream, dnsExtraRootsPem = ca)
+            NightjarEngine(settings(mode = Mode.RELAY).copy(relay = r)).use { e ->
+                val (rcode, addr) = askDns(e, 33_100, "www.example")
+                if (want != null) {
+                    check(rcode == 0 && addr == want) { "$upstream: rcode $rcode, $addr" }
+                } else {
+                    check(rcode == 2 && addr == null) { "$upstream: SERVFAIL expected, rcode $rcode" }
+                    check(e.stats().relay!!.dnsServfail == 1UL)
+                }
                 e.shutdown()
             }
         }

@@ -39,7 +39,16 @@ if [ -f "$capture" ]; then
     "$target/debug/nightjar" replay --json "$capture" >"$cli_json"
 fi
 
-# 4. Compile and run.
+# 4. The project's test server (built with the workspace's binaries above) on free loopback
+#    ports, for the encrypted DNS upstream tests.
+"$target/debug/nightjar-testserver" serve --bind 127.0.0.1 --any-ports --tls-name dns.test \
+    --ca-out "$work/dns-ca.pem" >"$work/testserver.out" 2>&1 &
+testserver=$!
+trap 'kill "$testserver" 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 200); do grep -q '^ready' "$work/testserver.out" && break; sleep 0.1; done
+port_of() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" "$work/testserver.out"; }
+
+# 5. Compile and run.
 K="$kotlin_home"
 cp="$jna:$K/lib/kotlinx-coroutines-core-jvm.jar"
 mapfile -t sources < <(find "$work/gen/kotlin" -name '*.kt')
@@ -50,5 +59,7 @@ mkdir -p "$work/tmp"
 java -Djna.library.path="$target/debug" \
     -Dnightjar.fixtures="$fixtures" -Dnightjar.cliJson="$cli_json" \
     -Dnightjar.generatedStale="$stale" -Dnightjar.tmp="$work/tmp" \
+    -Dnightjar.dot="127.0.0.1:$(port_of dot)" -Dnightjar.doh="127.0.0.1:$(port_of doh)" \
+    -Dnightjar.dnsCa="$work/dns-ca.pem" \
     -cp "$work/tests.jar:$jna:$K/lib/kotlin-stdlib.jar:$K/lib/kotlinx-coroutines-core-jvm.jar" \
     TestsKt

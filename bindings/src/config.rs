@@ -1,10 +1,10 @@
 //! How the host app configures an engine.
 
-use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use nightjar_detect::{Action as DetectAction, PipelineConfig};
 use nightjar_engine::EngineConfig;
-use nightjar_relay::{DnsConfig, RelayConfig};
+use nightjar_relay::{DnsConfig, DnsUpstream, RelayConfig, SecureDnsConfig, pem_certificates};
 
 use crate::error::{NightjarError, Result};
 use crate::records::AlertSeverity;
@@ -76,8 +76,12 @@ pub struct RelaySettings {
     /// other port). Set both or neither.
     pub dns_address: Option<String>,
     /// Where the device's DNS queries go: `"IP"`, `"IP:PORT"` or `"udp://IP:PORT"` (plain DNS,
-    /// UDP for UDP queries, TCP for TCP ones). `tls://` and `https://` upstreams are refused with
-    /// `Unsupported`: the core relay has them, the bindings do not expose them yet.
+    /// UDP for UDP queries, TCP for TCP ones, each query through the block policy),
+    /// `"tls://IP[:853]#NAME"` (DNS-over-TLS) or `"https://IP[:443][/PATH]#NAME"`
+    /// (DNS-over-HTTPS, path default `/dns-query`). NAME is the name the server's certificate
+    /// must carry, checked by the platform's verifier. With an encrypted upstream, a query the
+    /// upstream fails or does not answer in time gets SERVFAIL, and TCP port 53 is refused
+    /// (a reset) rather than sent in clear.
     pub dns_upstream: Option<String>,
     /// DNS queries waiting for the upstream at most; above it new ones are dropped and counted.
     pub max_dns_inflight: u32,
@@ -90,6 +94,11 @@ pub struct RelaySettings {
     /// Bytes all TCP buffers may take together: the TCP cap is the smaller of `max_tcp` and
     /// this divided by `2 × tcp_buffer_bytes`.
     pub buffer_pool_bytes: u64,
+    /// CA certificates in PEM trusted for a `tls://` or `https://` upstream besides the
+    /// platform's: for a test server only; production leaves it `None`. On Android these
+    /// replace the platform's roots rather than add to them.
+    #[uniffi(default)]
+    pub dns_extra_roots_pem: Option<String>,
 }
 
 /// Relay defaults a phone can afford (an iOS packet tunnel provider lives within ~50 MB):
@@ -108,6 +117,7 @@ pub fn default_relay_settings() -> RelaySettings {
         max_udp: 256,
         tcp_buffer_bytes: 64 * 1024,
         buffer_pool_bytes: 16 * 1024 * 1024,
+        dns_extra_roots_pem: None,
     }
 }
 
@@ -201,7 +211,7 @@ impl EngineSettings {
                     .trim()
                     .parse::<IpAddr>()
                     .map_err(|_| bad(format!("dns_address {addr:?} is not an address")))?,
-                upstream: parse_upstream(up)?,
+                upstream: parse_upstream(up)?.addr,
                 max_inflight: r.max_dns_inflight as usize,
                 timeout_us: DNS_TIMEOUT_US,
             }),
@@ -232,30 +242,30 @@ impl EngineSettings {
     }
 }
 
-/// A plain DNS upstream: `IP`, `IP:PORT` or `udp://IP:PORT` (port 53 by default).
-fn parse_upstream(v: &str) -> Result<SocketAddr> {
-    let v = v.trim();
-    if v.starts_with("tls://") || v.starts_with("https://") {
-        return Err(NightjarError::Unsupported {
-            feature: "encrypted DNS upstreams (tls://, https://) through the bindings".into(),
-        });
+fn parse_upstream(v: &str) -> Result<DnsUpstream> {
+    v.parse().map_err(|e| NightjarError::InvalidConfig {
+        reason: format!("dns_upstream {v:?}: {e}"),
+    })
+}
+
+impl EngineSettings {
+    /// The encrypted DNS upstream relay mode should use, if `dns_upstream` names one, with the
+    /// platform's certificate verifier.
+    pub(crate) fn secure_dns(&self) -> Result<Option<SecureDnsConfig>> {
+        let r = self.relay.clone().unwrap_or_else(default_relay_settings);
+        let Some(up) = &r.dns_upstream else {
+            return Ok(None);
+        };
+        let bad = |reason: String| NightjarError::InvalidConfig { reason };
+        let roots = match &r.dns_extra_roots_pem {
+            Some(pem) => pem_certificates(pem.as_bytes())
+                .map_err(|e| bad(format!("dns_extra_roots_pem: {e}")))?,
+            None => Vec::new(),
+        };
+        parse_upstream(up)?
+            .secure_config(roots)
+            .map_err(|e| bad(format!("dns upstream: {e}")))
     }
-    let hostport = v.strip_prefix("udp://").unwrap_or(v);
-    hostport
-        .parse::<SocketAddr>()
-        .or_else(|_| hostport.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
-        .or_else(|_| {
-            // A bare IPv6 address in brackets without a port.
-            hostport
-                .strip_prefix('[')
-                .and_then(|h| h.strip_suffix(']'))
-                .and_then(|h| h.parse::<IpAddr>().ok())
-                .map(|ip| SocketAddr::new(ip, 53))
-                .ok_or(())
-        })
-        .map_err(|()| NightjarError::InvalidConfig {
-            reason: format!("dns_upstream {v:?} is not IP, IP:PORT or udp://IP:PORT"),
-        })
 }
 
 #[cfg(test)]
@@ -317,8 +327,25 @@ mod tests {
             ("[2001:db8::1]", "[2001:db8::1]:53"),
             ("2001:db8::1", "[2001:db8::1]:53"),
         ] {
-            assert_eq!(parse_upstream(up).unwrap(), want.parse().unwrap(), "{up}");
+            assert_eq!(
+                parse_upstream(up).unwrap().addr,
+                want.parse().unwrap(),
+                "{up}"
+            );
         }
+        assert!(s.secure_dns().unwrap().is_none(), "plain upstream");
+        let mut r = s.relay.clone().unwrap();
+        r.dns_upstream = Some("https://192.0.2.53/q#dns.example".into());
+        s.relay = Some(r);
+        assert_eq!(
+            s.relay_config().unwrap().dns.unwrap().upstream,
+            "192.0.2.53:443".parse().unwrap()
+        );
+        let secure = s.secure_dns().unwrap().expect("an encrypted upstream");
+        assert_eq!(
+            secure.transport,
+            nightjar_relay::SecureTransport::Https { path: "/q".into() }
+        );
         // The default pool backs 128 connections of 2 × 64 KiB.
         s.relay = None;
         assert_eq!(s.relay_config().unwrap().tcp_cap(), 128);
@@ -330,12 +357,21 @@ mod tests {
         s.mode = Mode::Relay;
         let mut r = default_relay_settings();
         r.dns_address = Some("10.111.0.53".into());
-        r.dns_upstream = Some("tls://192.0.2.1:853#dns.example".into());
+        r.dns_upstream = Some("tls://192.0.2.1:853".into());
         s.relay = Some(r.clone());
         assert!(matches!(
             s.relay_config(),
-            Err(NightjarError::Unsupported { .. })
+            Err(NightjarError::InvalidConfig { .. })
         ));
+        r.dns_upstream = Some("tls://192.0.2.1:853#dns.example".into());
+        r.dns_extra_roots_pem =
+            Some("-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n".into());
+        s.relay = Some(r.clone());
+        assert!(matches!(
+            s.secure_dns(),
+            Err(NightjarError::InvalidConfig { .. })
+        ));
+        r.dns_extra_roots_pem = None;
         r.dns_upstream = None;
         s.relay = Some(r.clone());
         assert!(matches!(

@@ -48,13 +48,6 @@ pub enum NightjarError {
         /// What the store said.
         reason: String,
     },
-    /// The feature asked for is not available through the bindings yet (today: an encrypted
-    /// DNS upstream, `tls://` or `https://`, in relay mode).
-    #[error("unsupported: {feature}")]
-    Unsupported {
-        /// What is not supported.
-        feature: String,
-    },
     /// The engine was shut down, or a panic was caught inside it earlier: its state cannot be
     /// trusted. Drop the handle and create a new engine.
     #[error("engine unusable (shut down or poisoned by an earlier failure)")]

@@ -1213,8 +1213,12 @@ impl NightjarEngine {
                 None,
             ),
             Mode::Relay => {
-                let (core, poll) =
-                    RelayCore::new(settings.relay_config()?, &shared, Arc::clone(&pipeline))?;
+                let (core, poll) = RelayCore::new(
+                    settings.relay_config()?,
+                    settings.secure_dns()?,
+                    &shared,
+                    Arc::clone(&pipeline),
+                )?;
                 (Core::Relay(Box::new(core)), Some(poll))
             }
         };

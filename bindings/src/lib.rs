@@ -30,6 +30,8 @@ mod log_capture;
 mod logging;
 mod panic_guard;
 pub mod records;
+#[cfg(test)]
+mod relay_dns_tests;
 mod relay_mode;
 #[cfg(test)]
 mod relay_tests;

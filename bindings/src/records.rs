@@ -646,6 +646,21 @@ pub struct RelayCounters {
     pub writer_failures: u64,
     /// Failed waits of the relay thread (retried).
     pub poll_errors: u64,
+    /// TCP connections refused (RST) by the block policy.
+    pub tcp_blocked: u64,
+    /// UDP flows refused (ICMP unreachable) by the block policy.
+    pub udp_blocked: u64,
+    /// DNS queries (UDP or TCP) answered NXDOMAIN by the block policy.
+    pub dns_nxdomain: u64,
+    /// DNS queries (UDP or TCP) answered 0.0.0.0 / `::` by the block policy.
+    pub dns_sinkholed: u64,
+    /// DNS queries answered SERVFAIL because the encrypted upstream failed or did not answer
+    /// in time.
+    pub dns_servfail: u64,
+    /// Connections opened to the encrypted DNS upstream.
+    pub dns_upstream_connects: u64,
+    /// Encrypted upstream connections given up (dial, TLS, framing or I/O error, or closed).
+    pub dns_upstream_failed: u64,
 }
 
 impl From<&nightjar_relay::RelayStats> for RelayCounters {
@@ -680,6 +695,13 @@ impl From<&nightjar_relay::RelayStats> for RelayCounters {
             dns_timeouts: s.dns_timeouts,
             dns_malformed: s.dns_malformed,
             icmp_echo_answered: s.icmp_echo_answered,
+            tcp_blocked: s.tcp_blocked,
+            udp_blocked: s.udp_blocked,
+            dns_nxdomain: s.dns_nxdomain,
+            dns_sinkholed: s.dns_sinkholed,
+            dns_servfail: s.dns_servfail,
+            dns_upstream_connects: s.dns_upstream_connects,
+            dns_upstream_failed: s.dns_upstream_failed,
             ..RelayCounters::default()
         }
     }

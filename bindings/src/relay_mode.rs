@@ -30,7 +30,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mio::{Events, Poll, Waker};
 use nightjar_relay::{
-    PipelinePolicy, Relay, RelayConfig, SharedPipeline, StdDialer, lock_pipeline,
+    PipelinePolicy, Relay, RelayConfig, SecureDnsConfig, SharedPipeline, StdDialer, lock_pipeline,
     record_relay_event,
 };
 
@@ -152,9 +152,11 @@ impl std::fmt::Debug for RelayCore {
 impl RelayCore {
     /// A relay whose dialer registers with a new `mio::Poll` (returned, for the thread) and
     /// protects each socket through `shared`, and whose DNS and flow policies ask `pipeline`
-    /// (monitor-only unless `EngineSettings::block_at` set a block).
+    /// (monitor-only unless `EngineSettings::block_at` set a block). With `secure`, the
+    /// tunnel's DNS goes to an encrypted upstream.
     pub(crate) fn new(
         config: RelayConfig,
+        secure: Option<SecureDnsConfig>,
         shared: &Arc<RelayShared>,
         pipeline: SharedPipeline,
     ) -> Result<(Self, Poll)> {
@@ -167,7 +169,7 @@ impl RelayCore {
             StdDialer::new(registry, TOKEN_BASE).with_protect(Box::new(move |fd| hook.protect(fd)));
         let now = wall_us();
         let policy = PipelinePolicy::new(Arc::clone(&pipeline), wall_us);
-        let relay = Relay::new(
+        let mut relay = Relay::new(
             config,
             Box::new(dialer),
             Box::new(policy.clone()),
@@ -177,6 +179,13 @@ impl RelayCore {
         .map_err(|e| NightjarError::InvalidConfig {
             reason: format!("relay: {e}"),
         })?;
+        if let Some(secure) = secure {
+            relay
+                .set_secure_dns(secure)
+                .map_err(|e| NightjarError::InvalidConfig {
+                    reason: format!("relay: {e}"),
+                })?;
+        }
         Ok((
             RelayCore {
                 relay,

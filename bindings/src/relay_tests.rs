@@ -444,11 +444,11 @@ fn bad_relay_settings_are_refused_by_new() {
     let mut s = relay_settings(None);
     let mut r = default_relay_settings();
     r.dns_address = Some("10.111.0.53".into());
-    r.dns_upstream = Some("https://192.0.2.1/dns-query#dns.example".into());
+    r.dns_upstream = Some("https://192.0.2.1/dns-query".into());
     s.relay = Some(r);
     assert!(matches!(
         NightjarEngine::new(s),
-        Err(NightjarError::Unsupported { .. })
+        Err(NightjarError::InvalidConfig { .. })
     ));
 }
 

@@ -404,19 +404,24 @@ fn ingest_from_two_threads_counts_every_packet() {
 
 #[test]
 fn every_error_variant_is_reachable_and_typed() {
-    // Relay mode is built; what it does not expose yet (an encrypted DNS upstream) is
-    // Unsupported.
+    // Relay mode is built, an encrypted DNS upstream included; one without the certificate's
+    // name is refused.
     let mut st = settings(None);
     st.mode = Mode::Relay;
     st.relay = Some(crate::RelaySettings {
         dns_address: Some("10.111.0.53".into()),
-        dns_upstream: Some("tls://192.0.2.1:853#dns.example".into()),
+        dns_upstream: Some("tls://192.0.2.1:853".into()),
         ..crate::default_relay_settings()
     });
     assert!(matches!(
-        NightjarEngine::new(st),
-        Err(NightjarError::Unsupported { .. })
+        NightjarEngine::new(st.clone()),
+        Err(NightjarError::InvalidConfig { .. })
     ));
+    st.relay = Some(crate::RelaySettings {
+        dns_upstream: Some("tls://192.0.2.1:853#dns.example".into()),
+        ..st.relay.unwrap()
+    });
+    assert!(NightjarEngine::new(st).unwrap().is_usable());
     let mut st = settings(None);
     st.mode = Mode::Relay;
     assert!(NightjarEngine::new(st).unwrap().is_usable());

@@ -5384,6 +5384,35 @@ public struct RelayCounters: Equatable, Hashable {
      * Failed waits of the relay thread (retried).
      */
     public var pollErrors: UInt64
+    /**
+     * TCP connections refused (RST) by the block policy.
+     */
+    public var tcpBlocked: UInt64
+    /**
+     * UDP flows refused (ICMP unreachable) by the block policy.
+     */
+    public var udpBlocked: UInt64
+    /**
+     * DNS queries (UDP or TCP) answered NXDOMAIN by the block policy.
+     */
+    public var dnsNxdomain: UInt64
+    /**
+     * DNS queries (UDP or TCP) answered 0.0.0.0 / `::` by the block policy.
+     */
+    public var dnsSinkholed: UInt64
+    /**
+     * DNS queries answered SERVFAIL because the encrypted upstream failed or did not answer
+     * in time.
+     */
+    public var dnsServfail: UInt64
+    /**
+     * Connections opened to the encrypted DNS upstream.
+     */
+    public var dnsUpstreamConnects: UInt64
+    /**
+     * Encrypted upstream connections given up (dial, TLS, framing or I/O error, or closed).
+     */
+    public var dnsUpstreamFailed: UInt64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5493,7 +5522,29 @@ public struct RelayCounters: Equatable, Hashable {
          */writerFailures: UInt64, 
         /**
          * Failed waits of the relay thread (retried).
-         */pollErrors: UInt64) {
+         */pollErrors: UInt64, 
+        /**
+         * TCP connections refused (RST) by the block policy.
+         */tcpBlocked: UInt64, 
+        /**
+         * UDP flows refused (ICMP unreachable) by the block policy.
+         */udpBlocked: UInt64, 
+        /**
+         * DNS queries (UDP or TCP) answered NXDOMAIN by the block policy.
+         */dnsNxdomain: UInt64, 
+        /**
+         * DNS queries (UDP or TCP) answered 0.0.0.0 / `::` by the block policy.
+         */dnsSinkholed: UInt64, 
+        /**
+         * DNS queries answered SERVFAIL because the encrypted upstream failed or did not answer
+         * in time.
+         */dnsServfail: UInt64, 
+        /**
+         * Connections opened to the encrypted DNS upstream.
+         */dnsUpstreamConnects: UInt64, 
+        /**
+         * Encrypted upstream connections given up (dial, TLS, framing or I/O error, or closed).
+         */dnsUpstreamFailed: UInt64) {
         self.tunPacketsIn = tunPacketsIn
         self.tunBytesIn = tunBytesIn
         self.tunPacketsOut = tunPacketsOut
@@ -5529,6 +5580,13 @@ public struct RelayCounters: Equatable, Hashable {
         self.writerPackets = writerPackets
         self.writerFailures = writerFailures
         self.pollErrors = pollErrors
+        self.tcpBlocked = tcpBlocked
+        self.udpBlocked = udpBlocked
+        self.dnsNxdomain = dnsNxdomain
+        self.dnsSinkholed = dnsSinkholed
+        self.dnsServfail = dnsServfail
+        self.dnsUpstreamConnects = dnsUpstreamConnects
+        self.dnsUpstreamFailed = dnsUpstreamFailed
     }
 
     
@@ -5581,7 +5639,14 @@ public struct FfiConverterTypeRelayCounters: FfiConverterRustBuffer {
                 protectFailures: FfiConverterUInt64.read(from: &buf), 
                 writerPackets: FfiConverterUInt64.read(from: &buf), 
                 writerFailures: FfiConverterUInt64.read(from: &buf), 
-                pollErrors: FfiConverterUInt64.read(from: &buf)
+                pollErrors: FfiConverterUInt64.read(from: &buf), 
+                tcpBlocked: FfiConverterUInt64.read(from: &buf), 
+                udpBlocked: FfiConverterUInt64.read(from: &buf), 
+                dnsNxdomain: FfiConverterUInt64.read(from: &buf), 
+                dnsSinkholed: FfiConverterUInt64.read(from: &buf), 
+                dnsServfail: FfiConverterUInt64.read(from: &buf), 
+                dnsUpstreamConnects: FfiConverterUInt64.read(from: &buf), 
+                dnsUpstreamFailed: FfiConverterUInt64.read(from: &buf)
         )
     }
 
@@ -5621,6 +5686,13 @@ public struct FfiConverterTypeRelayCounters: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.writerPackets, into: &buf)
         FfiConverterUInt64.write(value.writerFailures, into: &buf)
         FfiConverterUInt64.write(value.pollErrors, into: &buf)
+        FfiConverterUInt64.write(value.tcpBlocked, into: &buf)
+        FfiConverterUInt64.write(value.udpBlocked, into: &buf)
+        FfiConverterUInt64.write(value.dnsNxdomain, into: &buf)
+        FfiConverterUInt64.write(value.dnsSinkholed, into: &buf)
+        FfiConverterUInt64.write(value.dnsServfail, into: &buf)
+        FfiConverterUInt64.write(value.dnsUpstreamConnects, into: &buf)
+        FfiConverterUInt64.write(value.dnsUpstreamFailed, into: &buf)
     }
 }
 
@@ -5824,8 +5896,12 @@ public struct RelaySettings: Equatable, Hashable {
     public var dnsAddress: String?
     /**
      * Where the device's DNS queries go: `"IP"`, `"IP:PORT"` or `"udp://IP:PORT"` (plain DNS,
-     * UDP for UDP queries, TCP for TCP ones). `tls://` and `https://` upstreams are refused with
-     * `Unsupported`: the core relay has them, the bindings do not expose them yet.
+     * UDP for UDP queries, TCP for TCP ones, each query through the block policy),
+     * `"tls://IP[:853]#NAME"` (DNS-over-TLS) or `"https://IP[:443][/PATH]#NAME"`
+     * (DNS-over-HTTPS, path default `/dns-query`). NAME is the name the server's certificate
+     * must carry, checked by the platform's verifier. With an encrypted upstream, a query the
+     * upstream fails or does not answer in time gets SERVFAIL, and TCP port 53 is refused
+     * (a reset) rather than sent in clear.
      */
     public var dnsUpstream: String?
     /**
@@ -5849,6 +5925,12 @@ public struct RelaySettings: Equatable, Hashable {
      * this divided by `2 × tcp_buffer_bytes`.
      */
     public var bufferPoolBytes: UInt64
+    /**
+     * CA certificates in PEM trusted for a `tls://` or `https://` upstream besides the
+     * platform's: for a test server only; production leaves it `None`. On Android these
+     * replace the platform's roots rather than add to them.
+     */
+    public var dnsExtraRootsPem: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5870,8 +5952,12 @@ public struct RelaySettings: Equatable, Hashable {
          */dnsAddress: String?, 
         /**
          * Where the device's DNS queries go: `"IP"`, `"IP:PORT"` or `"udp://IP:PORT"` (plain DNS,
-         * UDP for UDP queries, TCP for TCP ones). `tls://` and `https://` upstreams are refused with
-         * `Unsupported`: the core relay has them, the bindings do not expose them yet.
+         * UDP for UDP queries, TCP for TCP ones, each query through the block policy),
+         * `"tls://IP[:853]#NAME"` (DNS-over-TLS) or `"https://IP[:443][/PATH]#NAME"`
+         * (DNS-over-HTTPS, path default `/dns-query`). NAME is the name the server's certificate
+         * must carry, checked by the platform's verifier. With an encrypted upstream, a query the
+         * upstream fails or does not answer in time gets SERVFAIL, and TCP port 53 is refused
+         * (a reset) rather than sent in clear.
          */dnsUpstream: String?, 
         /**
          * DNS queries waiting for the upstream at most; above it new ones are dropped and counted.
@@ -5888,7 +5974,12 @@ public struct RelaySettings: Equatable, Hashable {
         /**
          * Bytes all TCP buffers may take together: the TCP cap is the smaller of `max_tcp` and
          * this divided by `2 × tcp_buffer_bytes`.
-         */bufferPoolBytes: UInt64) {
+         */bufferPoolBytes: UInt64, 
+        /**
+         * CA certificates in PEM trusted for a `tls://` or `https://` upstream besides the
+         * platform's: for a test server only; production leaves it `None`. On Android these
+         * replace the platform's roots rather than add to them.
+         */dnsExtraRootsPem: String? = nil) {
         self.ipv4 = ipv4
         self.ipv6 = ipv6
         self.mtu = mtu
@@ -5899,6 +5990,7 @@ public struct RelaySettings: Equatable, Hashable {
         self.maxUdp = maxUdp
         self.tcpBufferBytes = tcpBufferBytes
         self.bufferPoolBytes = bufferPoolBytes
+        self.dnsExtraRootsPem = dnsExtraRootsPem
     }
 
     
@@ -5926,7 +6018,8 @@ public struct FfiConverterTypeRelaySettings: FfiConverterRustBuffer {
                 maxTcp: FfiConverterUInt32.read(from: &buf), 
                 maxUdp: FfiConverterUInt32.read(from: &buf), 
                 tcpBufferBytes: FfiConverterUInt32.read(from: &buf), 
-                bufferPoolBytes: FfiConverterUInt64.read(from: &buf)
+                bufferPoolBytes: FfiConverterUInt64.read(from: &buf), 
+                dnsExtraRootsPem: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -5941,6 +6034,7 @@ public struct FfiConverterTypeRelaySettings: FfiConverterRustBuffer {
         FfiConverterUInt32.write(value.maxUdp, into: &buf)
         FfiConverterUInt32.write(value.tcpBufferBytes, into: &buf)
         FfiConverterUInt64.write(value.bufferPoolBytes, into: &buf)
+        FfiConverterOptionString.write(value.dnsExtraRootsPem, into: &buf)
     }
 }
 
@@ -7704,15 +7798,6 @@ enum NightjarError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
          */reason: String
     )
     /**
-     * The feature asked for is not available through the bindings yet (today: an encrypted
-     * DNS upstream, `tls://` or `https://`, in relay mode).
-     */
-    case Unsupported(
-        /**
-         * What is not supported.
-         */feature: String
-    )
-    /**
      * The engine was shut down, or a panic was caught inside it earlier: its state cannot be
      * trusted. Drop the handle and create a new engine.
      */
@@ -7773,11 +7858,8 @@ public struct FfiConverterTypeNightjarError: FfiConverterRustBuffer {
         case 6: return .Store(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 7: return .Unsupported(
-            feature: try FfiConverterString.read(from: &buf)
-            )
-        case 8: return .EngineUnusable
-        case 9: return .Internal(
+        case 7: return .EngineUnusable
+        case 8: return .Internal(
             detail: try FfiConverterString.read(from: &buf)
             )
 
@@ -7822,17 +7904,12 @@ public struct FfiConverterTypeNightjarError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Unsupported(feature):
-            writeInt(&buf, Int32(7))
-            FfiConverterString.write(feature, into: &buf)
-            
-        
         case .EngineUnusable:
-            writeInt(&buf, Int32(8))
+            writeInt(&buf, Int32(7))
         
         
         case let .Internal(detail):
-            writeInt(&buf, Int32(9))
+            writeInt(&buf, Int32(8))
             FfiConverterString.write(detail, into: &buf)
             
         }

@@ -22,6 +22,12 @@ pub trait Outbound: core::fmt::Debug + Send {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize>;
     /// Close our sending half (the device sent FIN).
     fn shutdown_write(&mut self) -> io::Result<()>;
+    /// The local address the socket is bound to (which network path it
+    /// leaves by); None if unknown, which a network change treats as the
+    /// old path.
+    fn local_addr(&self) -> Option<SocketAddr> {
+        None
+    }
 }
 
 /// A non-blocking outbound UDP socket connected to one destination.
@@ -30,6 +36,10 @@ pub trait OutboundDatagram: core::fmt::Debug + Send {
     fn send(&mut self, buf: &[u8]) -> io::Result<usize>;
     /// Receive one datagram.
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// The local address the socket is bound to; see [`Outbound::local_addr`].
+    fn local_addr(&self) -> Option<SocketAddr> {
+        None
+    }
 }
 
 /// Opens outbound sockets. Both calls must not block: a TCP connect still in
@@ -176,6 +186,9 @@ impl Outbound for StdTcp {
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.0.shutdown(Shutdown::Write)
     }
+    fn local_addr(&self) -> Option<SocketAddr> {
+        self.0.local_addr().ok()
+    }
 }
 
 /// A UDP socket opened by [`StdDialer`].
@@ -188,5 +201,8 @@ impl OutboundDatagram for StdUdp {
     }
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.recv(buf)
+    }
+    fn local_addr(&self) -> Option<SocketAddr> {
+        self.0.local_addr().ok()
     }
 }

@@ -20,6 +20,7 @@ mod budget;
 mod device;
 mod dialer;
 mod dns;
+mod dns_stream;
 mod ip;
 mod names;
 mod pipeline_policy;
@@ -28,6 +29,7 @@ mod relay;
 mod secure_dns;
 mod tcp_relay;
 mod udp_relay;
+mod upstream;
 
 #[cfg(test)]
 mod relay_tests;
@@ -36,5 +38,6 @@ pub use budget::{ConfigError, DnsConfig, RelayConfig, RelayMemory};
 pub use dialer::{DialError, Dialer, Outbound, OutboundDatagram, StdDialer, Token};
 pub use pipeline_policy::{PipelinePolicy, SharedPipeline, lock_pipeline, record_relay_event};
 pub use policy::{AllowAll, DnsDecision, DnsPolicy, FlowDecision, FlowPolicy, NameList};
-pub use relay::{BlockedFlow, Relay, RelayEvent, RelayStats, Transport};
+pub use relay::{BlockedFlow, PathChange, Relay, RelayEvent, RelayStats, Transport};
 pub use secure_dns::{SecureDnsConfig, SecureDnsError, SecureTransport, client_config};
+pub use upstream::{DnsUpstream, UpstreamError, pem_certificates};

@@ -16,12 +16,17 @@ use crate::budget::{ConfigError, RelayConfig, RelayMemory};
 use crate::device::TunQueues;
 use crate::dialer::{Dialer, Token};
 use crate::dns;
+use crate::dns_stream::DnsStreamWork;
 use crate::ip::{self, Classified};
 use crate::names::Names;
 use crate::policy::{DnsDecision, DnsPolicy, FlowDecision, FlowPolicy};
 use crate::secure_dns::{Reply, SecureDnsConfig, SecureDnsError, SecureUpstream};
 use crate::tcp_relay::{TcpConn, TcpTable};
 use crate::udp_relay::{DnsWait, UdpFlow, UdpTable};
+
+#[path = "path_change.rs"]
+mod path_change;
+pub use path_change::PathChange;
 
 /// How often idle flows are looked for, in microseconds.
 const SWEEP_INTERVAL_US: u64 = 1_000_000;
@@ -75,6 +80,9 @@ pub enum RelayEvent {
         qname: String,
         /// NXDOMAIN or sinkhole.
         decision: DnsDecision,
+        /// Whether the query came over UDP or over a TCP stream (answered on
+        /// that stream).
+        transport: Transport,
         /// When, in microseconds since the Unix epoch.
         at_us: u64,
     },
@@ -161,6 +169,14 @@ pub struct RelayStats {
     pub events_shed: u64,
     /// smoltcp interface polls.
     pub iface_polls: u64,
+    /// Network changes reported ([`Relay::network_changed`]).
+    pub path_changes: u64,
+    /// TCP connections reset because their outbound socket was on the old path.
+    pub path_tcp_reset: u64,
+    /// UDP flows dropped because their socket was on the old path.
+    pub path_udp_dropped: u64,
+    /// Encrypted DNS upstream connections dropped on a network change to be dialled again.
+    pub dns_upstream_redials: u64,
 }
 
 /// The relay. See the crate docs for how the edge drives it.
@@ -263,7 +279,8 @@ impl Relay {
     /// Forward the tunnel's UDP DNS queries over DNS-over-TLS or
     /// DNS-over-HTTPS to [`crate::DnsConfig::upstream`] instead of plain UDP.
     /// TCP queries from the device are then refused with RST rather than
-    /// sent upstream in clear.
+    /// sent upstream in clear. (With a plain upstream, TCP queries are
+    /// relayed one message at a time through the DNS policy.)
     pub fn set_secure_dns(&mut self, secure: SecureDnsConfig) -> Result<(), SecureDnsError> {
         let dns = self.config.dns.ok_or(SecureDnsError::NoDnsService)?;
         self.secure_dns = Some(SecureUpstream::new(secure, dns.upstream));
@@ -470,8 +487,10 @@ impl Relay {
             return false;
         }
         let handle = self.sockets.add(sock);
-        self.tcp
-            .insert(token, TcpConn::new(handle, out, src, dst, now_us));
+        self.tcp.insert(
+            token,
+            TcpConn::new(handle, out, src, dst, now_us, dns.is_some()),
+        );
         self.stats.tcp_accepted += 1;
         true
     }
@@ -596,6 +615,7 @@ impl Relay {
                 src,
                 qname: query.qname,
                 decision,
+                transport: Transport::Udp,
                 at_us: now_us,
             });
             return true;
@@ -735,9 +755,33 @@ impl Relay {
     fn service_tcp(&mut self, now_us: u64) -> bool {
         let mut changed = false;
         let mut finished = Vec::new();
+        let mut refused = Vec::new();
+        let policy = self.dns_policy.as_ref();
         for (token, conn) in self.tcp.conns.iter_mut() {
             let sock = self.sockets.get_mut::<tcp::Socket>(conn.handle);
-            let done = conn.service(sock, now_us);
+            let mut work = DnsStreamWork::default();
+            let done = conn.service(sock, now_us, policy, &mut work);
+            self.stats.dns_forwarded += work.forwarded;
+            self.stats.dns_answered += work.answered;
+            self.stats.dns_malformed += work.malformed;
+            let cap_us = NAME_TTL_CAP_S * 1_000_000;
+            for (addr, name, ttl) in work.names {
+                let life = (u64::from(ttl) * 1_000_000).min(cap_us);
+                self.names.insert(addr, &name, now_us.saturating_add(life));
+            }
+            for (qname, decision) in work.refused {
+                match decision {
+                    DnsDecision::NxDomain => self.stats.dns_nxdomain += 1,
+                    _ => self.stats.dns_sinkholed += 1,
+                }
+                refused.push(RelayEvent::DnsBlocked {
+                    src: conn.src,
+                    qname,
+                    decision,
+                    transport: Transport::Tcp,
+                    at_us: now_us,
+                });
+            }
             self.stats.tcp_bytes_up += done.up;
             self.stats.tcp_bytes_down += done.down;
             if done.out_failed {
@@ -750,6 +794,9 @@ impl Relay {
         }
         for token in finished {
             self.drop_tcp(token);
+        }
+        for event in refused {
+            self.push_event(event);
         }
         changed
     }

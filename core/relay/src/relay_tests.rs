@@ -34,12 +34,14 @@ struct Far {
     write_blocked: bool,
     fail: Option<ErrorKind>,
     shut: bool,
+    local: Option<SocketAddr>,
 }
 
 #[derive(Debug, Default)]
 struct FarUdp {
     sent: Vec<Vec<u8>>,
     inbox: VecDeque<Vec<u8>>,
+    local: Option<SocketAddr>,
 }
 
 /// Shared state of the fake network. A mutex rather than a `RefCell` because
@@ -71,6 +73,8 @@ impl<T> Shared<T> {
 
 #[derive(Debug, Default)]
 struct Dials {
+    /// The local address new sockets get (the path they leave by).
+    local: Option<SocketAddr>,
     tcp: Vec<(Token, SocketAddr, Shared<Far>)>,
     udp: Vec<(Token, SocketAddr, Shared<FarUdp>)>,
 }
@@ -117,6 +121,9 @@ impl Outbound for MemTcp {
         self.0.borrow_mut().shut = true;
         Ok(())
     }
+    fn local_addr(&self) -> Option<SocketAddr> {
+        self.0.borrow().local
+    }
 }
 
 impl OutboundDatagram for MemUdp {
@@ -133,11 +140,15 @@ impl OutboundDatagram for MemUdp {
             None => Err(ErrorKind::WouldBlock.into()),
         }
     }
+    fn local_addr(&self) -> Option<SocketAddr> {
+        self.0.borrow().local
+    }
 }
 
 impl Dialer for MemDialer {
     fn dial_tcp(&mut self, token: Token, dst: SocketAddr) -> Result<Box<dyn Outbound>, DialError> {
-        let far = Shared::default();
+        let far: Shared<Far> = Shared::default();
+        far.borrow_mut().local = self.0.borrow().local;
         self.0.borrow_mut().tcp.push((token, dst, far.clone()));
         Ok(Box::new(MemTcp(far)))
     }
@@ -146,7 +157,8 @@ impl Dialer for MemDialer {
         token: Token,
         dst: SocketAddr,
     ) -> Result<Box<dyn OutboundDatagram>, DialError> {
-        let far = Shared::default();
+        let far: Shared<FarUdp> = Shared::default();
+        far.borrow_mut().local = self.0.borrow().local;
         self.0.borrow_mut().udp.push((token, dst, far.clone()));
         Ok(Box::new(MemUdp(far)))
     }
@@ -755,15 +767,183 @@ fn dns_inflight_cap_and_timeout() {
     assert_eq!(relay.stats().dns_timeouts, 8);
 }
 
+fn framed(message: &[u8]) -> Vec<u8> {
+    let mut v = (message.len() as u16).to_be_bytes().to_vec();
+    v.extend_from_slice(message);
+    v
+}
+
 #[test]
-fn tcp_dns_goes_upstream() {
-    let (mut relay, dialer) = relay();
-    relay.on_tun_packet(
-        T0,
-        &raw_syn(addr("10.111.0.2:40500"), SocketAddr::new(DNS_IP.into(), 53)),
+fn tcp_dns_meets_the_policy_and_the_rest_goes_upstream() {
+    use hickory_proto::op::{Message, ResponseCode};
+    use hickory_proto::rr::RecordType;
+    let list = NameList::new(["ads.example"], DnsDecision::NxDomain);
+    let (mut relay, dialer) = relay_with(config(), Box::new(list.clone()), Box::new(list));
+    let mut c = Client::new();
+    let mut now = T0;
+    let h = c.connect(SocketAddr::new(DNS_IP.into(), 53), 40_500);
+    run(&mut relay, &mut c, &mut now);
+    assert_eq!(c.sock(h).state(), tcp::State::Established);
+    let (token, dialled, far) = dialer.0.borrow().tcp[0].clone();
+    assert_eq!(dialled, addr(UPSTREAM));
+
+    // Two queries in one write: the blocked one is answered here, the other
+    // goes upstream alone.
+    let blocked = query_bytes(1, "x.ads.example.", RecordType::A);
+    let allowed = query_bytes(2, "www.example.", RecordType::A);
+    let mut bytes = framed(&blocked);
+    bytes.extend(framed(&allowed));
+    c.sock(h).send_slice(&bytes).unwrap();
+    run(&mut relay, &mut c, &mut now);
+    assert_eq!(
+        far.borrow().to_far,
+        framed(&allowed),
+        "only the allowed query left"
     );
-    relay.poll(T0);
-    assert_eq!(dialer.0.borrow().tcp[0].1, addr(UPSTREAM));
+    let mut got = vec![0; 4096];
+    let n = c.sock(h).recv_slice(&mut got).unwrap();
+    let answer = Message::from_vec(&got[2..n]).unwrap();
+    assert_eq!(usize::from(u16::from_be_bytes([got[0], got[1]])), n - 2);
+    assert_eq!(answer.metadata.id, 1);
+    assert_eq!(answer.metadata.response_code, ResponseCode::NXDomain);
+    assert!(matches!(
+        relay.next_event(),
+        Some(RelayEvent::DnsBlocked { qname, decision: DnsDecision::NxDomain, transport: Transport::Tcp, src, .. })
+            if qname == "x.ads.example" && src == addr("10.111.0.2:40500")
+    ));
+
+    // The upstream's answer, in two pieces, reaches the device whole, and
+    // names the address for the flow policy.
+    let up_answer = framed(&answer_bytes(
+        2,
+        "www.example.",
+        Ipv4Addr::new(192, 0, 2, 44),
+    ));
+    far.borrow_mut()
+        .from_far
+        .extend(up_answer[..7].iter().copied());
+    relay.on_outbound_readable(token);
+    run(&mut relay, &mut c, &mut now);
+    assert!(!c.sock(h).can_recv(), "half an answer is held back");
+    far.borrow_mut()
+        .from_far
+        .extend(up_answer[7..].iter().copied());
+    relay.on_outbound_readable(token);
+    run(&mut relay, &mut c, &mut now);
+    let n = c.sock(h).recv_slice(&mut got).unwrap();
+    assert_eq!(&got[..n], &up_answer[..]);
+    let stats = relay.stats();
+    assert_eq!(
+        (stats.dns_nxdomain, stats.dns_forwarded, stats.dns_answered),
+        (1, 1, 1)
+    );
+
+    // The device closes; the FIN passes once the queries are out.
+    c.sock(h).close();
+    run(&mut relay, &mut c, &mut now);
+    assert!(far.borrow().shut);
+    far.borrow_mut().eof = true;
+    relay.on_outbound_readable(token);
+    run(&mut relay, &mut c, &mut now);
+    assert_eq!(relay.live().0, 0, "connection removed");
+}
+
+#[test]
+fn tcp_dns_answers_name_addresses_for_the_flow_policy() {
+    // A name answered by the upstream over TCP names the address, so a flow
+    // to it is judged by name as after a UDP answer.
+    use hickory_proto::rr::RecordType;
+    let list = NameList::new(["tracker.example"], DnsDecision::Forward);
+    let (mut relay, dialer) = relay_with(config(), Box::new(AllowAll), Box::new(list));
+    let mut c = Client::new();
+    let mut now = T0;
+    let h = c.connect(SocketAddr::new(DNS_IP.into(), 53), 40_501);
+    run(&mut relay, &mut c, &mut now);
+    let (token, _, far) = dialer.0.borrow().tcp[0].clone();
+    c.sock(h)
+        .send_slice(&framed(&query_bytes(5, "tracker.example.", RecordType::A)))
+        .unwrap();
+    run(&mut relay, &mut c, &mut now);
+    let ip = Ipv4Addr::new(198, 51, 100, 66);
+    far.borrow_mut()
+        .from_far
+        .extend(framed(&answer_bytes(5, "tracker.example.", ip)));
+    relay.on_outbound_readable(token);
+    run(&mut relay, &mut c, &mut now);
+    let src = addr("10.111.0.2:40600");
+    relay.on_tun_packet(now, &raw_syn(src, SocketAddr::new(ip.into(), 443)));
+    relay.poll(now);
+    assert_eq!(relay.stats().tcp_blocked, 1);
+}
+
+#[test]
+fn network_change_resets_what_was_on_the_old_path() {
+    let (mut relay, dialer) = relay();
+    let mut c = Client::new();
+    let mut now = T0;
+    let old = addr("192.168.1.20:50000");
+    let new = addr("100.64.0.9:50000");
+    dialer.0.borrow_mut().local = Some(old);
+    let h_old = c.connect(addr("198.51.100.7:443"), 40_700);
+    run(&mut relay, &mut c, &mut now);
+    let dns = SocketAddr::new(DNS_IP.into(), 53);
+    let q = query_bytes(1, "a.example.", hickory_proto::rr::RecordType::A);
+    relay.on_tun_packet(
+        now,
+        &ip::udp_packet(addr("10.111.0.2:33000"), dns, &q).unwrap(),
+    );
+    relay.on_tun_packet(
+        now,
+        &ip::udp_packet(addr("10.111.0.2:33001"), addr("198.51.100.8:443"), b"quic").unwrap(),
+    );
+    // A connection already on the new path survives the change.
+    dialer.0.borrow_mut().local = Some(new);
+    let h_new = c.connect(addr("198.51.100.7:443"), 40_701);
+    run(&mut relay, &mut c, &mut now);
+    assert_eq!(relay.live(), (2, 2));
+    assert_eq!(c.sock(h_old).state(), tcp::State::Established);
+
+    let change = relay.network_changed(&[new.ip()]);
+    assert_eq!(
+        change,
+        PathChange {
+            tcp_reset: 1,
+            udp_dropped: 2,
+            dns_redialled: false
+        }
+    );
+    let seen = run(&mut relay, &mut c, &mut now);
+    assert!(
+        seen.iter()
+            .filter_map(|p| tcp_of(p))
+            .any(|t| t.1.port() == 40_700 && t.2 == TcpControl::Rst),
+        "RST to the connection on the old path"
+    );
+    assert_eq!(c.sock(h_old).state(), tcp::State::Closed);
+    assert_eq!(c.sock(h_new).state(), tcp::State::Established);
+    assert_eq!(relay.live(), (1, 0), "only the new-path connection is left");
+    let mem = relay.memory();
+    assert_eq!(mem.tcp_sockets, 1);
+    assert_eq!(mem.dns_inflight, 0);
+    let stats = relay.stats();
+    assert_eq!(
+        (
+            stats.path_changes,
+            stats.path_tcp_reset,
+            stats.path_udp_dropped
+        ),
+        (1, 1, 2)
+    );
+
+    // A new connection after the change is relayed; an empty address list
+    // (nothing known about the new path) resets everything.
+    let h3 = c.connect(addr("198.51.100.7:443"), 40_702);
+    run(&mut relay, &mut c, &mut now);
+    assert_eq!(c.sock(h3).state(), tcp::State::Established);
+    assert_eq!(relay.network_changed(&[]).tcp_reset, 2);
+    run(&mut relay, &mut c, &mut now);
+    assert_eq!(relay.live(), (0, 0));
+    assert_eq!(relay.memory().tcp_buffers, 0);
 }
 
 #[test]
@@ -914,6 +1094,45 @@ mod secure {
             }
         }
         panic!("no answer through the secure upstream");
+    }
+
+    #[test]
+    fn network_change_redials_the_upstream_and_resends() {
+        let (mut relay, dialer, _server) = secure_relay(SecureTransport::Tls);
+        dialer.0.borrow_mut().local = Some(addr("192.168.1.20:40000"));
+        let dns = SocketAddr::new(DNS_IP.into(), 53);
+        let q = query_bytes(9, "a.example.", hickory_proto::rr::RecordType::A);
+        relay.on_tun_packet(
+            T0,
+            &ip::udp_packet(addr("10.111.0.2:33000"), dns, &q).unwrap(),
+        );
+        relay.poll(T0);
+        assert_eq!(dialer.0.borrow().tcp.len(), 1, "dialled on the old path");
+        // The same path keeps the connection; a new one drops it.
+        assert!(
+            !relay
+                .network_changed(&[addr("192.168.1.20:0").ip()])
+                .dns_redialled
+        );
+        dialer.0.borrow_mut().local = Some(addr("100.64.0.9:40000"));
+        assert!(
+            relay
+                .network_changed(&[addr("100.64.0.9:0").ip()])
+                .dns_redialled
+        );
+        relay.poll(T0 + 1_000);
+        assert_eq!(
+            dialer.0.borrow().tcp.len(),
+            2,
+            "the query is sent again on a new connection"
+        );
+        assert_eq!(relay.memory().dns_inflight, 1);
+        let stats = relay.stats();
+        assert_eq!(
+            (stats.dns_upstream_redials, stats.dns_upstream_connects),
+            (1, 2)
+        );
+        assert_eq!(stats.dns_servfail, 0);
     }
 
     fn udp_answer(packet: &[u8]) -> (SocketAddr, SocketAddr, hickory_proto::op::Message) {

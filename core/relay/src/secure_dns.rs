@@ -63,6 +63,9 @@ pub enum SecureDnsError {
     /// The extra roots could not make a verifier.
     #[error("trust roots: {0}")]
     Roots(#[from] rustls::client::VerifierBuilderError),
+    /// Extra roots given in PEM could not be read.
+    #[error("trust roots in PEM: {0}")]
+    Pem(#[from] rustls::pki_types::pem::Error),
     /// The relay has no DNS service ([`crate::RelayConfig::dns`] is None).
     #[error("the relay has no DNS service to give an upstream")]
     NoDnsService,
@@ -294,6 +297,20 @@ impl SecureUpstream {
 
     pub(crate) fn token(&self) -> Option<Token> {
         self.conn.as_ref().map(|c| c.token)
+    }
+
+    /// The local address of the upstream connection, if one is open.
+    pub(crate) fn local_addr(&self) -> Option<Option<SocketAddr>> {
+        self.conn.as_ref().map(|c| c.out.local_addr())
+    }
+
+    /// Drops the connection (its path is gone); queries sent on it are
+    /// queued again, so the next service dials anew and resends them.
+    pub(crate) fn redial(&mut self) {
+        self.conn = None;
+        let mut requeue: VecDeque<Pending> = self.sent.drain(..).collect();
+        requeue.append(&mut self.queued);
+        self.queued = requeue;
     }
 
     pub(crate) fn set_readable(&mut self) {

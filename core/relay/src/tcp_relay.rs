@@ -10,6 +10,8 @@ use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::{self, State};
 
 use crate::dialer::{Outbound, Token};
+use crate::dns_stream::{DnsStream, DnsStreamWork};
+use crate::policy::DnsPolicy;
 
 /// A socket still listening this long after its SYN was fed never got it.
 const STALE_LISTEN_US: u64 = 10_000_000;
@@ -28,6 +30,9 @@ pub(crate) struct TcpConn {
     out_shut: bool,
     created_us: u64,
     pub(crate) last_active_us: u64,
+    /// For DNS over TCP to the tunnel's resolver: the stream cut into
+    /// messages, so the policy sees every query.
+    dns: Option<DnsStream>,
 }
 
 /// What servicing a connection did.
@@ -52,6 +57,7 @@ impl TcpConn {
         src: SocketAddr,
         dst: SocketAddr,
         now_us: u64,
+        dns: bool,
     ) -> Self {
         TcpConn {
             handle,
@@ -64,7 +70,18 @@ impl TcpConn {
             out_shut: false,
             created_us: now_us,
             last_active_us: now_us,
+            dns: dns.then(DnsStream::default),
         }
+    }
+
+    /// The local address of the outbound socket, if it has one.
+    pub(crate) fn local_addr(&self) -> Option<SocketAddr> {
+        self.out.as_ref().and_then(|o| o.local_addr())
+    }
+
+    /// Closes the outbound socket; the next service resets the device side.
+    pub(crate) fn drop_outbound(&mut self) {
+        self.out = None;
     }
 
     pub(crate) fn set_readable(&mut self) {
@@ -76,7 +93,14 @@ impl TcpConn {
     }
 
     /// Move what can be moved between the socket and the outbound stream.
-    pub(crate) fn service(&mut self, sock: &mut tcp::Socket<'_>, now_us: u64) -> Serviced {
+    /// A DNS connection's queries meet `policy`; what it decided lands in `work`.
+    pub(crate) fn service(
+        &mut self,
+        sock: &mut tcp::Socket<'_>,
+        now_us: u64,
+        policy: &dyn DnsPolicy,
+        work: &mut DnsStreamWork,
+    ) -> Serviced {
         let mut done = Serviced::default();
         match sock.state() {
             // Aborted sockets keep their tuple until smoltcp has sent the RST.
@@ -91,10 +115,39 @@ impl TcpConn {
             }
             _ => {}
         }
-        let Some(out) = self.out.as_mut() else {
+        if self.out.is_none() {
             sock.abort();
             done.changed = true;
             return done;
+        }
+        let failed = if self.dns.is_some() {
+            self.move_dns(sock, policy, work, &mut done)
+        } else {
+            self.move_bytes(sock, &mut done)
+        };
+        if failed {
+            // Refused, reset or unreachable: the device gets a RST.
+            sock.abort();
+            self.out = None;
+            done.changed = true;
+            done.out_failed = true;
+        }
+        if done.up > 0 || done.down > 0 {
+            self.last_active_us = now_us;
+        }
+        // Both sides closed and every byte delivered. A stray retransmission
+        // from the device now gets a RST, which costs less than holding the
+        // socket through TIME-WAIT.
+        if !failed && sock.state() == State::TimeWait && sock.recv_queue() == 0 && self.out_shut {
+            done.remove = true;
+        }
+        done
+    }
+
+    /// Relays bytes as they come; true if the outbound side failed.
+    fn move_bytes(&mut self, sock: &mut tcp::Socket<'_>, done: &mut Serviced) -> bool {
+        let Some(out) = self.out.as_mut() else {
+            return false;
         };
         let mut failed = false;
 
@@ -154,24 +207,94 @@ impl TcpConn {
                 Ok(Err(_)) => failed = true,
             }
         }
+        failed
+    }
 
-        if failed {
-            // Refused, reset or unreachable: the device gets a RST.
-            sock.abort();
-            self.out = None;
+    /// Relays a DNS connection message by message (see [`DnsStream`]);
+    /// true if the outbound side failed.
+    fn move_dns(
+        &mut self,
+        sock: &mut tcp::Socket<'_>,
+        policy: &dyn DnsPolicy,
+        work: &mut DnsStreamWork,
+        done: &mut Serviced,
+    ) -> bool {
+        let (Some(out), Some(stream)) = (self.out.as_mut(), self.dns.as_mut()) else {
+            return false;
+        };
+        let mut failed = false;
+        while sock.can_recv() && stream.device_room() > 0 {
+            let room = stream.device_room();
+            let r = sock.recv(|buf| {
+                let n = buf.len().min(room);
+                stream.take_device(buf.get(..n).unwrap_or_default(), policy, work);
+                (n, n)
+            });
+            match r {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    done.up += n as u64;
+                    done.changed = true;
+                }
+            }
+        }
+        while self.out_writable && !stream.out_pending().is_empty() {
+            match out.write(stream.out_pending()) {
+                Ok(0) => break,
+                Ok(n) => stream.out_written(n),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.out_writable = false,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        let device_closed = matches!(
+            sock.state(),
+            State::CloseWait | State::LastAck | State::Closing | State::TimeWait
+        );
+        if !failed
+            && device_closed
+            && !self.out_shut
+            && sock.recv_queue() == 0
+            && stream.out_pending().is_empty()
+        {
+            self.out_shut = true;
+            let _ = out.shutdown_write();
+        }
+        let mut buf = [0u8; 4096];
+        while !failed && self.out_readable && !self.out_eof && stream.out_room() > 0 {
+            match out.read(&mut buf) {
+                Ok(0) => self.out_eof = true,
+                Ok(n) => {
+                    stream.take_out(buf.get(..n).unwrap_or_default(), work);
+                    done.down += n as u64;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.out_readable = false,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => failed = true,
+            }
+        }
+        while !failed && sock.can_send() && !stream.device_pending().is_empty() {
+            match sock.send_slice(stream.device_pending()) {
+                Ok(n) if n > 0 => {
+                    stream.device_written(n);
+                    done.changed = true;
+                }
+                _ => break,
+            }
+        }
+        // The far side closed and every answer it gave is with the device.
+        if !failed
+            && self.out_eof
+            && stream.device_pending().is_empty()
+            && matches!(sock.state(), State::Established | State::CloseWait)
+        {
+            sock.close();
             done.changed = true;
-            done.out_failed = true;
         }
-        if done.up > 0 || done.down > 0 {
-            self.last_active_us = now_us;
-        }
-        // Both sides closed and every byte delivered. A stray retransmission
-        // from the device now gets a RST, which costs less than holding the
-        // socket through TIME-WAIT.
-        if !failed && sock.state() == State::TimeWait && sock.recv_queue() == 0 && self.out_shut {
-            done.remove = true;
-        }
-        done
+        failed
     }
 }
 

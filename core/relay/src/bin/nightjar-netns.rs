@@ -21,12 +21,10 @@ mod linux {
     use mio::unix::SourceFd;
     use mio::{Events, Interest, Poll, Token as MioToken};
     use nightjar_relay::{
-        DnsConfig, DnsDecision, DnsPolicy, FlowPolicy, NameList, PipelinePolicy, Relay,
-        RelayConfig, RelayEvent, SecureDnsConfig, SecureTransport, StdDialer, Token as RelayToken,
-        client_config, lock_pipeline, record_relay_event,
+        DnsConfig, DnsDecision, DnsPolicy, DnsUpstream, FlowPolicy, NameList, PipelinePolicy,
+        Relay, RelayConfig, RelayEvent, SecureDnsConfig, StdDialer, Token as RelayToken,
+        lock_pipeline, pem_certificates, record_relay_event,
     };
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, ServerName};
     use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
     use signal_hook_mio::v1_0::Signals;
 
@@ -67,7 +65,7 @@ mod linux {
         /// (DNS-over-TLS) or `https://IP[:443][/PATH]#NAME` (DNS-over-HTTPS,
         /// path default /dns-query). NAME is the certificate's server name.
         #[arg(long, default_value = "127.0.0.53:53", value_parser = parse_upstream)]
-        dns_upstream: Upstream,
+        dns_upstream: DnsUpstream,
         /// Also trust the CA certificates in this PEM file for a TLS or
         /// HTTPS DNS upstream (besides the platform's roots). For test servers.
         #[arg(long)]
@@ -187,78 +185,22 @@ mod linux {
         }
     }
 
-    /// A parsed `--dns-upstream`.
-    #[derive(Debug, Clone)]
-    pub struct Upstream {
-        addr: SocketAddr,
-        secure: Option<(SecureTransport, ServerName<'static>)>,
-    }
-
-    fn parse_upstream(v: &str) -> Result<Upstream, String> {
-        let addr = |hostport: &str, port: u16| -> Result<SocketAddr, String> {
-            hostport
-                .parse::<SocketAddr>()
-                .or_else(|_| {
-                    hostport
-                        .parse::<IpAddr>()
-                        .map(|ip| SocketAddr::new(ip, port))
-                })
-                .map_err(|_| format!("{hostport:?} is not IP or IP:PORT"))
-        };
-        let name = |n: Option<&str>| -> Result<ServerName<'static>, String> {
-            let n = n.ok_or("a TLS upstream needs #SERVER_NAME")?;
-            ServerName::try_from(n.to_owned()).map_err(|e| format!("server name {n:?}: {e}"))
-        };
-        if let Some(rest) = v.strip_prefix("tls://") {
-            let (hostport, n) = rest
-                .split_once('#')
-                .map_or((rest, None), |(h, n)| (h, Some(n)));
-            return Ok(Upstream {
-                addr: addr(hostport, 853)?,
-                secure: Some((SecureTransport::Tls, name(n)?)),
-            });
-        }
-        if let Some(rest) = v.strip_prefix("https://") {
-            let (rest, n) = rest
-                .split_once('#')
-                .map_or((rest, None), |(h, n)| (h, Some(n)));
-            let (hostport, path) = match rest.find('/') {
-                Some(i) => rest.split_at(i),
-                None => (rest, "/dns-query"),
-            };
-            return Ok(Upstream {
-                addr: addr(hostport, 443)?,
-                secure: Some((
-                    SecureTransport::Https {
-                        path: path.to_owned(),
-                    },
-                    name(n)?,
-                )),
-            });
-        }
-        let plain = v.strip_prefix("udp://").unwrap_or(v);
-        Ok(Upstream {
-            addr: addr(plain, 53)?,
-            secure: None,
-        })
+    fn parse_upstream(v: &str) -> Result<DnsUpstream, String> {
+        v.parse()
+            .map_err(|e: nightjar_relay::UpstreamError| e.to_string())
     }
 
     fn secure_dns(args: &Args) -> Result<Option<SecureDnsConfig>, String> {
-        let Some((transport, server_name)) = args.dns_upstream.secure.clone() else {
-            return Ok(None);
-        };
         let roots = match &args.dns_ca {
-            Some(path) => CertificateDer::pem_file_iter(path)
-                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            Some(path) => std::fs::read(path)
+                .map_err(|e| e.to_string())
+                .and_then(|pem| pem_certificates(&pem).map_err(|e| e.to_string()))
                 .map_err(|e| format!("{}: {e}", path.display()))?,
             None => Vec::new(),
         };
-        let tls = client_config(roots).map_err(|e| format!("dns upstream: {e}"))?;
-        Ok(Some(SecureDnsConfig {
-            transport,
-            server_name,
-            tls,
-        }))
+        args.dns_upstream
+            .secure_config(roots)
+            .map_err(|e| format!("dns upstream: {e}"))
     }
 
     fn policies(args: &Args) -> Policies {

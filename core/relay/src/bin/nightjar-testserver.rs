@@ -11,7 +11,10 @@
 //!     written in PEM to --ca-out PATH; with the same certificate,
 //!     DNS-over-TLS on :853 and DNS-over-HTTPS (POST /dns-query) on :443,
 //!     which answer A queries not named by --name with 198.51.100.85 (DoT)
-//!     and 198.51.100.43 (DoH), so a test can tell which path answered
+//!     and 198.51.100.43 (DoH), so a test can tell which path answered;
+//!     with --any-ports every listener takes a free port and the ready line
+//!     names them: `ready http=P https=P dot=P doh=P dns=P echo=P`
+//!     (for tests on a shared loopback, without root)
 //! nightjar-testserver pattern N           write the N bytes GET /N serves to stdout
 //! nightjar-testserver get ADDR N          download N bytes, print "ok <fnv64>" if intact
 //! nightjar-testserver conns ADDR COUNT N [--hold]  COUNT concurrent downloads of N bytes;
@@ -248,6 +251,7 @@ fn serve(args: &[String]) -> Result<(), String> {
     let mut names = Vec::new();
     let mut tls_names = Vec::new();
     let mut ca_out = None;
+    let mut any_ports = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -260,6 +264,7 @@ fn serve(args: &[String]) -> Result<(), String> {
             }
             "--tls-name" => tls_names.push(it.next().ok_or("--tls-name NAME")?.clone()),
             "--ca-out" => ca_out = Some(it.next().ok_or("--ca-out PATH")?.clone()),
+            "--any-ports" => any_ports = true,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -272,8 +277,11 @@ fn serve(args: &[String]) -> Result<(), String> {
         std::fs::write(path, ca_pem).map_err(|e| format!("{path}: {e}"))?;
     }
     let tls = std::sync::Arc::new(tls);
-    let dot = TcpListener::bind((bind, 853)).map_err(|e| format!("dot: {e}"))?;
-    let doh = TcpListener::bind((bind, 443)).map_err(|e| format!("doh: {e}"))?;
+    let port = |p: u16| if any_ports { 0 } else { p };
+    let bound = |l: &TcpListener| l.local_addr().map_or(0, |a| a.port());
+    let dot = TcpListener::bind((bind, port(853))).map_err(|e| format!("dot: {e}"))?;
+    let doh = TcpListener::bind((bind, port(443))).map_err(|e| format!("doh: {e}"))?;
+    let mut ports = format!("dot={} doh={}", bound(&dot), bound(&doh));
     for (listener, is_doh) in [(dot, false), (doh, true)] {
         let (tls, names) = (tls.clone(), names.clone());
         std::thread::spawn(move || {
@@ -293,17 +301,25 @@ fn serve(args: &[String]) -> Result<(), String> {
             }
         });
     }
-    let https = TcpListener::bind((bind, 8443)).map_err(|e| format!("https: {e}"))?;
+    let https = TcpListener::bind((bind, port(8443))).map_err(|e| format!("https: {e}"))?;
+    ports = format!("https={} {ports}", bound(&https));
     std::thread::spawn(move || {
         for stream in https.incoming().flatten() {
             let tls = tls.clone();
             std::thread::spawn(move || serve_https(tls, stream));
         }
     });
-    let http = TcpListener::bind((bind, 8080)).map_err(|e| format!("http: {e}"))?;
-    let echo = UdpSocket::bind((bind, 7)).map_err(|e| format!("echo: {e}"))?;
-    let dns_udp = UdpSocket::bind((bind, 53)).map_err(|e| format!("dns: {e}"))?;
-    let dns_tcp = TcpListener::bind((bind, 53)).map_err(|e| format!("dns tcp: {e}"))?;
+    let http = TcpListener::bind((bind, port(8080))).map_err(|e| format!("http: {e}"))?;
+    let echo = UdpSocket::bind((bind, port(7))).map_err(|e| format!("echo: {e}"))?;
+    let dns_tcp = TcpListener::bind((bind, port(53))).map_err(|e| format!("dns tcp: {e}"))?;
+    // UDP on the port TCP got (53, or the free one).
+    let dns_udp = UdpSocket::bind((bind, bound(&dns_tcp))).map_err(|e| format!("dns: {e}"))?;
+    ports = format!(
+        "http={} {ports} dns={} echo={}",
+        bound(&http),
+        bound(&dns_tcp),
+        echo.local_addr().map_or(0, |a| a.port())
+    );
     std::thread::spawn(move || {
         let mut buf = [0u8; 65536];
         while let Ok((n, from)) = echo.recv_from(&mut buf) {
@@ -326,7 +342,11 @@ fn serve(args: &[String]) -> Result<(), String> {
             std::thread::spawn(move || serve_dns_stream(stream, &names, default));
         }
     });
-    println!("ready");
+    if any_ports {
+        println!("ready {ports}");
+    } else {
+        println!("ready");
+    }
     let _ = std::io::stdout().flush();
     for stream in http.incoming().flatten() {
         std::thread::spawn(move || serve_http(stream));

@@ -6261,6 +6261,42 @@ data class RelayCounters (
      * Failed waits of the relay thread (retried).
      */
     var `pollErrors`: kotlin.ULong
+    , 
+    /**
+     * TCP connections refused (RST) by the block policy.
+     */
+    var `tcpBlocked`: kotlin.ULong
+    , 
+    /**
+     * UDP flows refused (ICMP unreachable) by the block policy.
+     */
+    var `udpBlocked`: kotlin.ULong
+    , 
+    /**
+     * DNS queries (UDP or TCP) answered NXDOMAIN by the block policy.
+     */
+    var `dnsNxdomain`: kotlin.ULong
+    , 
+    /**
+     * DNS queries (UDP or TCP) answered 0.0.0.0 / `::` by the block policy.
+     */
+    var `dnsSinkholed`: kotlin.ULong
+    , 
+    /**
+     * DNS queries answered SERVFAIL because the encrypted upstream failed or did not answer
+     * in time.
+     */
+    var `dnsServfail`: kotlin.ULong
+    , 
+    /**
+     * Connections opened to the encrypted DNS upstream.
+     */
+    var `dnsUpstreamConnects`: kotlin.ULong
+    , 
+    /**
+     * Encrypted upstream connections given up (dial, TLS, framing or I/O error, or closed).
+     */
+    var `dnsUpstreamFailed`: kotlin.ULong
     
 ){
     
@@ -6277,6 +6313,13 @@ data class RelayCounters (
 public object FfiConverterTypeRelayCounters: FfiConverterRustBuffer<RelayCounters> {
     override fun read(buf: ByteBuffer): RelayCounters {
         return RelayCounters(
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
@@ -6350,7 +6393,14 @@ public object FfiConverterTypeRelayCounters: FfiConverterRustBuffer<RelayCounter
             FfiConverterULong.allocationSize(value.`protectFailures`) +
             FfiConverterULong.allocationSize(value.`writerPackets`) +
             FfiConverterULong.allocationSize(value.`writerFailures`) +
-            FfiConverterULong.allocationSize(value.`pollErrors`)
+            FfiConverterULong.allocationSize(value.`pollErrors`) +
+            FfiConverterULong.allocationSize(value.`tcpBlocked`) +
+            FfiConverterULong.allocationSize(value.`udpBlocked`) +
+            FfiConverterULong.allocationSize(value.`dnsNxdomain`) +
+            FfiConverterULong.allocationSize(value.`dnsSinkholed`) +
+            FfiConverterULong.allocationSize(value.`dnsServfail`) +
+            FfiConverterULong.allocationSize(value.`dnsUpstreamConnects`) +
+            FfiConverterULong.allocationSize(value.`dnsUpstreamFailed`)
     )
 
     override fun write(value: RelayCounters, buf: ByteBuffer) {
@@ -6389,6 +6439,13 @@ public object FfiConverterTypeRelayCounters: FfiConverterRustBuffer<RelayCounter
             FfiConverterULong.write(value.`writerPackets`, buf)
             FfiConverterULong.write(value.`writerFailures`, buf)
             FfiConverterULong.write(value.`pollErrors`, buf)
+            FfiConverterULong.write(value.`tcpBlocked`, buf)
+            FfiConverterULong.write(value.`udpBlocked`, buf)
+            FfiConverterULong.write(value.`dnsNxdomain`, buf)
+            FfiConverterULong.write(value.`dnsSinkholed`, buf)
+            FfiConverterULong.write(value.`dnsServfail`, buf)
+            FfiConverterULong.write(value.`dnsUpstreamConnects`, buf)
+            FfiConverterULong.write(value.`dnsUpstreamFailed`, buf)
     }
 }
 
@@ -6542,8 +6599,12 @@ data class RelaySettings (
     , 
     /**
      * Where the device's DNS queries go: `"IP"`, `"IP:PORT"` or `"udp://IP:PORT"` (plain DNS,
-     * UDP for UDP queries, TCP for TCP ones). `tls://` and `https://` upstreams are refused with
-     * `Unsupported`: the core relay has them, the bindings do not expose them yet.
+     * UDP for UDP queries, TCP for TCP ones, each query through the block policy),
+     * `"tls://IP[:853]#NAME"` (DNS-over-TLS) or `"https://IP[:443][/PATH]#NAME"`
+     * (DNS-over-HTTPS, path default `/dns-query`). NAME is the name the server's certificate
+     * must carry, checked by the platform's verifier. With an encrypted upstream, a query the
+     * upstream fails or does not answer in time gets SERVFAIL, and TCP port 53 is refused
+     * (a reset) rather than sent in clear.
      */
     var `dnsUpstream`: kotlin.String?
     , 
@@ -6572,6 +6633,13 @@ data class RelaySettings (
      * this divided by `2 × tcp_buffer_bytes`.
      */
     var `bufferPoolBytes`: kotlin.ULong
+    , 
+    /**
+     * CA certificates in PEM trusted for a `tls://` or `https://` upstream besides the
+     * platform's: for a test server only; production leaves it `None`. On Android these
+     * replace the platform's roots rather than add to them.
+     */
+    var `dnsExtraRootsPem`: kotlin.String? = null 
     
 ){
     
@@ -6598,6 +6666,7 @@ public object FfiConverterTypeRelaySettings: FfiConverterRustBuffer<RelaySetting
             FfiConverterUInt.read(buf),
             FfiConverterUInt.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterOptionalString.read(buf),
         )
     }
 
@@ -6611,7 +6680,8 @@ public object FfiConverterTypeRelaySettings: FfiConverterRustBuffer<RelaySetting
             FfiConverterUInt.allocationSize(value.`maxTcp`) +
             FfiConverterUInt.allocationSize(value.`maxUdp`) +
             FfiConverterUInt.allocationSize(value.`tcpBufferBytes`) +
-            FfiConverterULong.allocationSize(value.`bufferPoolBytes`)
+            FfiConverterULong.allocationSize(value.`bufferPoolBytes`) +
+            FfiConverterOptionalString.allocationSize(value.`dnsExtraRootsPem`)
     )
 
     override fun write(value: RelaySettings, buf: ByteBuffer) {
@@ -6625,6 +6695,7 @@ public object FfiConverterTypeRelaySettings: FfiConverterRustBuffer<RelaySetting
             FfiConverterUInt.write(value.`maxUdp`, buf)
             FfiConverterUInt.write(value.`tcpBufferBytes`, buf)
             FfiConverterULong.write(value.`bufferPoolBytes`, buf)
+            FfiConverterOptionalString.write(value.`dnsExtraRootsPem`, buf)
     }
 }
 
@@ -7891,21 +7962,6 @@ sealed class NightjarException: kotlin.Exception() {
     }
     
     /**
-     * The feature asked for is not available through the bindings yet (today: an encrypted
-     * DNS upstream, `tls://` or `https://`, in relay mode).
-     */
-    class Unsupported(
-        
-        /**
-         * What is not supported.
-         */
-        val `feature`: kotlin.String
-        ) : NightjarException() {
-        override val message
-            get() = "feature=${ `feature` }"
-    }
-    
-    /**
      * The engine was shut down, or a panic was caught inside it earlier: its state cannot be
      * trusted. Drop the handle and create a new engine.
      */
@@ -7967,11 +8023,8 @@ public object FfiConverterTypeNightjarError : FfiConverterRustBuffer<NightjarExc
             6 -> NightjarException.Store(
                 FfiConverterString.read(buf),
                 )
-            7 -> NightjarException.Unsupported(
-                FfiConverterString.read(buf),
-                )
-            8 -> NightjarException.EngineUnusable()
-            9 -> NightjarException.Internal(
+            7 -> NightjarException.EngineUnusable()
+            8 -> NightjarException.Internal(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -8009,11 +8062,6 @@ public object FfiConverterTypeNightjarError : FfiConverterRustBuffer<NightjarExc
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`reason`)
-            )
-            is NightjarException.Unsupported -> (
-                // Add the size for the Int that specifies the variant plus the size needed for all fields
-                4UL
-                + FfiConverterString.allocationSize(value.`feature`)
             )
             is NightjarException.EngineUnusable -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -8059,17 +8107,12 @@ public object FfiConverterTypeNightjarError : FfiConverterRustBuffer<NightjarExc
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is NightjarException.Unsupported -> {
-                buf.putInt(7)
-                FfiConverterString.write(value.`feature`, buf)
-                Unit
-            }
             is NightjarException.EngineUnusable -> {
-                buf.putInt(8)
+                buf.putInt(7)
                 Unit
             }
             is NightjarException.Internal -> {
-                buf.putInt(9)
+                buf.putInt(8)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
