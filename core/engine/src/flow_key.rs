@@ -4,7 +4,7 @@
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// One side of a flow: address and port (ICMP: type or counterpart type/code).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Endpoint {
     /// IPv4 addresses are stored as IPv4-mapped IPv6 so the key has one shape.
     addr: [u8; 16],
@@ -35,21 +35,6 @@ impl Endpoint {
     /// The port.
     pub fn port(&self) -> u16 {
         self.port
-    }
-}
-
-/// The derived order (address bytes, then port), compared as one integer:
-/// every packet orders its two endpoints to build its key.
-impl Ord for Endpoint {
-    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
-        (u128::from_be_bytes(self.addr), self.port)
-            .cmp(&(u128::from_be_bytes(other.addr), other.port))
-    }
-}
-
-impl PartialOrd for Endpoint {
-    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
-        Some(self.cmp(other))
     }
 }
 
