@@ -564,16 +564,18 @@ impl LogDir {
 
     /// Append one line to `log`.
     pub fn write(&mut self, log: Log, line: &impl Serialize) -> Result<(), CliError> {
-        let path = self.dir.join(format!("{}.log", log.path()));
         let i = Log::ALL.iter().position(|l| *l == log).unwrap_or(0);
         let Some(f) = self.files.get_mut(i) else {
             return Ok(());
         };
-        serde_json::to_writer(&mut *f, line).map_err(|e| CliError::Io {
-            path: path.clone(),
-            source: e.into(),
-        })?;
-        f.write_all(b"\n").map_err(CliError::io(path))
+        let written = serde_json::to_writer(&mut *f, line)
+            .map_err(std::io::Error::from)
+            .and_then(|()| f.write_all(b"\n"));
+        // The path is built only for an error: this runs once per log line.
+        written.map_err(|source| CliError::Io {
+            path: self.dir.join(format!("{}.log", log.path())),
+            source,
+        })
     }
 
     /// Flush everything to disk.

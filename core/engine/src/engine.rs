@@ -17,7 +17,9 @@ use crate::app_records::{HelloRecord, HttpRecord};
 use crate::counters::{NoFlowReason, PacketCounters};
 use crate::decap::{Decap, DecapCounters, Outer};
 use crate::flow_key::{Endpoint, FlowKey};
-use crate::flow_table::{Class, FlowTable, FlowTableConfig, FlowTableCounters};
+use crate::flow_table::{
+    Class, FlowTable, FlowTableConfig, FlowTableCounters, INSPECTION_STARTED, INSPECTOR_LIVE,
+};
 use crate::inspect::{self, Findings, FlowCtx, Inspector, is_dns_port};
 use crate::names::NameSource;
 use crate::reassembly::{
@@ -454,7 +456,9 @@ impl Engine {
             shed: &mut self.events_shed,
             app: &mut self.app,
         };
-        let mut existing = self.flows.find(&key);
+        // Hashed once: a new flow's insert reuses it.
+        let hash = self.flows.hash(&key);
+        let mut existing = self.flows.find_hashed(hash, &key);
         if let (Some(idx), true) = (existing, syn_only) {
             // A fresh SYN on a finished connection starts a new one.
             if self
@@ -483,11 +487,14 @@ impl Engine {
                     proto::ICMP | proto::ICMPV6 => Class::Icmp,
                     _ => Class::Other,
                 };
-                let slot =
-                    self.flows
-                        .insert(now_us, key, src_is_orig == src_is_lo, class, &mut |r| {
-                            events.push(Event::FlowCompleted(r))
-                        });
+                let slot = self.flows.insert_hashed(
+                    hash,
+                    now_us,
+                    key,
+                    src_is_orig == src_is_lo,
+                    class,
+                    &mut |r| events.push(Event::FlowCompleted(r)),
+                );
                 match slot {
                     Some(s) => (s.idx, s.is_new),
                     None => return self.no_flow(NoFlowReason::FlowTableFull),
@@ -499,6 +506,7 @@ impl Engine {
             return self.no_flow(NoFlowReason::FlowTableFull);
         };
         let from_orig = src_is_lo == entry.orig_is_lo;
+        let inspection = entry.inspection;
         let side = usize::from(!from_orig);
         if let Some(p) = entry.pkts.get_mut(side) {
             *p += 1;
@@ -528,7 +536,9 @@ impl Engine {
         });
         self.flows.touch(idx, now_us, class);
         self.counters.in_flows += 1;
-        self.inspect(now_us, idx, &transport, from_orig, is_new);
+        if is_new || !nothing_to_inspect(inspection, &transport, from_orig) {
+            self.inspect(now_us, idx, &transport, from_orig, is_new);
+        }
         Verdict {
             action: Action::Pass,
             flow: Some(FlowRef {
@@ -563,11 +573,8 @@ impl Engine {
             } => (is_new, is_dns_port(*src_port) || is_dns_port(*dst_port)),
             _ => (is_new, false),
         };
-        let extras = e.extras.as_deref();
-        let inspecting = extras.is_some_and(|x| x.inspector.is_some());
-        let started = extras.is_some_and(|x| x.inspected);
-        // The common case, an established flow with nothing left to learn,
-        // leaves here: no addresses built, no extras touched.
+        let inspecting = e.inspection & INSPECTOR_LIVE != 0;
+        let started = e.inspection & INSPECTION_STARTED != 0;
         let ssdp = matches!(transport, Transport::Udp { src_port, dst_port, .. }
             if inspect::is_ssdp(*src_port, *dst_port));
         if !is_new && !inspecting && !dns_ports && !ssdp && (started || !first_payload) {
@@ -610,9 +617,7 @@ impl Engine {
                     self.flows.set_inspector(idx, i);
                 } else {
                     self.app.inspections_shed += 1;
-                    if let Some(x) = self.flows.extras_mut(idx) {
-                        x.inspected = true;
-                    }
+                    self.flows.skip_inspection(idx);
                 }
             }
         }
@@ -627,10 +632,10 @@ impl Engine {
             let found = inspect::on_udp_http(&ctx, payload);
             self.apply(&ctx, idx, found);
         }
-        let mut found = Findings::default();
         let Some(inspector) = self.flows.inspector_mut(idx) else {
             return;
         };
+        let mut found = Findings::default();
         match transport {
             Transport::Tcp(seg) => {
                 inspector.on_tcp(
@@ -904,6 +909,38 @@ impl Engine {
                 + self.config.flows.max_flows * core::mem::size_of::<crate::flow_table::Extras>(),
             name_cache: self.names.approx_bytes(),
         }
+    }
+}
+
+/// Whether a packet of a flow that is not new has nothing to give the
+/// application layer, judged from the entry's inspection bits alone so that
+/// the common case (an established flow with nothing left to reveal) never
+/// reads the flow's extras. `Engine::inspect` makes the same decision in full.
+fn nothing_to_inspect(inspection: u8, transport: &Transport<'_>, from_orig: bool) -> bool {
+    let live = inspection & INSPECTOR_LIVE != 0;
+    match transport {
+        Transport::Tcp(seg) => {
+            if is_dns_port(seg.src_port) || is_dns_port(seg.dst_port) {
+                // DNS over TCP: both sides' bytes are read.
+                false
+            } else if live {
+                // A live inspector reads only the client's bytes, and SYNs
+                // (which place either stream).
+                !from_orig && !seg.flags.syn()
+            } else {
+                // Inspection starts at the first payload, once.
+                inspection & INSPECTION_STARTED != 0 || seg.payload.is_empty()
+            }
+        }
+        Transport::Udp {
+            src_port, dst_port, ..
+        } => {
+            !is_dns_port(*src_port)
+                && !is_dns_port(*dst_port)
+                && !inspect::is_ssdp(*src_port, *dst_port)
+                && !(live && from_orig)
+        }
+        _ => !live,
     }
 }
 

@@ -23,11 +23,12 @@ impl Endpoint {
 
     /// The address, unmapped back to IPv4 where it was IPv4.
     pub fn ip(&self, v6: bool) -> IpAddr {
-        let a = Ipv6Addr::from(self.addr);
         if v6 {
-            IpAddr::V6(a)
+            IpAddr::V6(Ipv6Addr::from(self.addr))
         } else {
-            IpAddr::V4(a.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED))
+            // `new` stored it IPv4-mapped: the last four bytes are the address.
+            let [.., a, b, c, d] = self.addr;
+            IpAddr::V4(Ipv4Addr::new(a, b, c, d))
         }
     }
 
@@ -38,7 +39,7 @@ impl Endpoint {
 }
 
 /// A flow key in canonical order: `lo <= hi`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowKey {
     pub(crate) lo: Endpoint,
     pub(crate) hi: Endpoint,
@@ -83,6 +84,21 @@ impl FlowKey {
     /// IP protocol number.
     pub fn protocol(&self) -> u8 {
         self.protocol
+    }
+}
+
+/// Every field, in three words: every packet hashes its key, and the derived
+/// impl fed the hasher nine pieces (with two array length prefixes).
+impl core::hash::Hash for FlowKey {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        state.write_u128(u128::from_ne_bytes(self.lo.addr));
+        state.write_u128(u128::from_ne_bytes(self.hi.addr));
+        state.write_u64(
+            u64::from(self.lo.port)
+                | u64::from(self.hi.port) << 16
+                | u64::from(self.protocol) << 32
+                | u64::from(self.v6) << 40,
+        );
     }
 }
 

@@ -122,9 +122,12 @@ pub(crate) struct Extras {
     pub(crate) inspector: Option<Box<Inspector>>,
     /// Bytes the inspector holds, as last charged to the table's budget.
     pub(crate) charged: usize,
-    /// Inspection was started once; it is never started again for this flow.
-    pub(crate) inspected: bool,
 }
+
+/// Inspection was started once; it is never started again for this flow.
+pub(crate) const INSPECTION_STARTED: u8 = 1;
+/// An inspector is live (in the extras).
+pub(crate) const INSPECTOR_LIVE: u8 = 2;
 
 /// One live flow. Kept small: this is the per-flow memory cost.
 #[derive(Debug)]
@@ -148,6 +151,10 @@ pub(crate) struct Entry {
     class: u8,
     /// Whether the originator is the key's `lo` endpoint.
     pub(crate) orig_is_lo: bool,
+    /// `INSPECTION_STARTED` and `INSPECTOR_LIVE`: kept here, in what the
+    /// packet already reads, so that a flow with nothing left to reveal never
+    /// touches its extras.
+    pub(crate) inspection: u8,
 }
 
 impl Entry {
@@ -265,7 +272,9 @@ impl FlowTable {
             + buckets * (core::mem::size_of::<u32>() + 1)
     }
 
-    fn hash(&self, key: &FlowKey) -> u64 {
+    /// The key's hash, for `find_hashed` and `insert_hashed` (a new flow
+    /// hashes its key once for both).
+    pub(crate) fn hash(&self, key: &FlowKey) -> u64 {
         use core::hash::BuildHasher;
         self.hasher.hash_one(key)
     }
@@ -280,8 +289,13 @@ impl FlowTable {
     }
 
     /// Find the live entry for `key`.
+    #[cfg(test)]
     pub(crate) fn find(&self, key: &FlowKey) -> Option<u32> {
-        let hash = self.hash(key);
+        self.find_hashed(self.hash(key), key)
+    }
+
+    /// Find the live entry for `key`, whose hash is `hash`.
+    pub(crate) fn find_hashed(&self, hash: u64, key: &FlowKey) -> Option<u32> {
         let slab = &self.slab;
         self.index
             .find(hash, |&i| {
@@ -292,8 +306,23 @@ impl FlowTable {
 
     /// Create an entry for `key`. When the table is full the entry nearest to
     /// its timeout is completed first (`out` receives it).
+    #[cfg(test)]
     pub(crate) fn insert(
         &mut self,
+        now_us: u64,
+        key: FlowKey,
+        orig_is_lo: bool,
+        class: Class,
+        out: &mut impl FnMut(FlowRecord),
+    ) -> Option<Slot> {
+        let hash = self.hash(&key);
+        self.insert_hashed(hash, now_us, key, orig_is_lo, class, out)
+    }
+
+    /// `insert`, with the key's hash already computed.
+    pub(crate) fn insert_hashed(
+        &mut self,
+        hash: u64,
         now_us: u64,
         key: FlowKey,
         orig_is_lo: bool,
@@ -325,6 +354,7 @@ impl FlowTable {
             extras: None,
             class: class as u8,
             orig_is_lo,
+            inspection: 0,
         };
         let idx = if self.free_head != NIL {
             let idx = self.free_head;
@@ -344,7 +374,6 @@ impl FlowTable {
             self.slab.push(entry);
             idx
         };
-        let hash = self.hash(&key);
         let slab = &self.slab;
         let hasher = &self.hasher;
         self.index.insert_unique(hash, idx, |&i| {
@@ -359,8 +388,13 @@ impl FlowTable {
 
     /// Mark `idx` as just used and move it to the tail of `class`'s list.
     pub(crate) fn touch(&mut self, idx: u32, now_us: u64, class: Class) {
-        if let Some(e) = self.slab.get_mut(idx as usize) {
-            e.last_us = e.last_us.max(now_us);
+        let Some(e) = self.slab.get_mut(idx as usize) else {
+            return;
+        };
+        e.last_us = e.last_us.max(now_us);
+        // A flow sending a run of packets is already the tail of its list.
+        if e.next == NIL && e.class == class as u8 {
+            return;
         }
         self.unlink(idx);
         self.link_tail(idx, class);
@@ -407,10 +441,20 @@ impl FlowTable {
         let had = self.extras_mut(idx).is_some_and(|x| x.inspector.is_some());
         if let Some(x) = self.extras_mut(idx) {
             x.inspector = Some(Box::new(inspector));
-            x.inspected = true;
             if !had {
                 self.inspectors += 1;
             }
+            if let Some(e) = self.slab.get_mut(idx as usize) {
+                e.inspection |= INSPECTION_STARTED | INSPECTOR_LIVE;
+            }
+        }
+    }
+
+    /// Inspection of `idx` is over before it began (a cap was reached): it
+    /// is never started again.
+    pub(crate) fn skip_inspection(&mut self, idx: u32) {
+        if let Some(e) = self.entry_mut(idx) {
+            e.inspection |= INSPECTION_STARTED;
         }
     }
 
@@ -429,11 +473,11 @@ impl FlowTable {
     }
 
     pub(crate) fn drop_inspector(&mut self, idx: u32) {
-        let Some(x) = self
-            .slab
-            .get_mut(idx as usize)
-            .and_then(|e| e.extras.as_deref_mut())
-        else {
+        let Some(e) = self.slab.get_mut(idx as usize) else {
+            return;
+        };
+        e.inspection &= !INSPECTOR_LIVE;
+        let Some(x) = e.extras.as_deref_mut() else {
             return;
         };
         if x.inspector.take().is_some() {
@@ -445,16 +489,25 @@ impl FlowTable {
 
     fn eviction_candidate(&self) -> Option<u32> {
         let t = &self.config.timeouts;
-        self.lists
-            .iter()
-            .enumerate()
-            .filter_map(|(c, l)| {
-                let e = self.slab.get(l.head as usize)?;
-                let class = Class::from_u8(c as u8)?;
-                Some((e.last_us.saturating_add(class.timeout(t)), l.head))
-            })
-            .min_by_key(|&(deadline, _)| deadline)
-            .map(|(_, idx)| idx)
+        // A plain loop over the six heads: every SYN into a full table runs it.
+        let mut best: Option<(u64, u32)> = None;
+        for (l, timeout) in self.lists.iter().zip([
+            t.tcp_opening_us,
+            t.tcp_established_us,
+            t.tcp_closing_us,
+            t.udp_us,
+            t.icmp_us,
+            t.other_us,
+        ]) {
+            let Some(e) = self.slab.get(l.head as usize) else {
+                continue;
+            };
+            let deadline = e.last_us.saturating_add(timeout);
+            if best.is_none_or(|(d, _)| deadline < d) {
+                best = Some((deadline, l.head));
+            }
+        }
+        best.map(|(_, idx)| idx)
     }
 
     /// Complete every flow idle past its class timeout.

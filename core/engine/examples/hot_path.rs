@@ -1,0 +1,90 @@
+//! Runs the engine benches' workloads without criterion, so that
+//! `valgrind --tool=callgrind` can count instructions per packet (a figure the
+//! shared machine's load does not move). Only `drive` is counted
+//! (`--toggle-collect`), so building the packets and the 10,000 background
+//! flows is left out; `core/engine/bench/instructions.sh` divides by N.
+//!
+//! `cargo run --release -p nightjar-engine --example hot_path -- established|new|evicting N`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::hint::black_box;
+
+use nightjar_engine::{Direction, Engine, EngineConfig};
+use nightjar_synth::SynFlood;
+use nightjar_synth::packet::{TcpFlags, TcpSegment, ipv4_tcp};
+
+/// The `engine/established_flow_packet` workload: one flow among 10,000 others.
+fn established(n: u64) {
+    let dev = "10.0.0.2".parse().unwrap();
+    let srv = "192.0.2.1".parse().unwrap();
+    let syn = ipv4_tcp(dev, srv, &TcpSegment::new(40_000, 443, TcpFlags::Syn, 1, 0)).unwrap();
+    let synack = ipv4_tcp(
+        srv,
+        dev,
+        &TcpSegment::new(443, 40_000, TcpFlags::SynAck, 9, 2),
+    )
+    .unwrap();
+    let body = [0u8; 1200];
+    let data = ipv4_tcp(
+        srv,
+        dev,
+        &TcpSegment::new(443, 40_000, TcpFlags::PshAck, 10, 2).with_payload(&body),
+    )
+    .unwrap();
+    let mut engine = Engine::new(EngineConfig::default()).unwrap();
+    let mut flood = SynFlood::new(1);
+    let mut buf = Vec::new();
+    for _ in 0..10_000 {
+        let (ts, dir) = flood.next_into(&mut buf).unwrap();
+        engine.on_packet(ts, dir, &buf);
+    }
+    while engine.next_event().is_some() {}
+    engine.on_packet(1, Direction::Outbound, &syn);
+    engine.on_packet(2, Direction::Inbound, &synack);
+    let packets = (3..3 + n).map(|now| (now, Direction::Inbound, data.as_slice()));
+    drive(&mut engine, packets);
+}
+
+/// The counted part: the packets, then draining the events they queued.
+#[inline(never)]
+fn drive<'a>(engine: &mut Engine, packets: impl Iterator<Item = (u64, Direction, &'a [u8])>) {
+    for (ts, d, p) in packets {
+        black_box(engine.on_packet(ts, d, black_box(p)));
+    }
+    // Draining is part of the cost a caller pays per flow.
+    while black_box(engine.next_event()).is_some() {}
+}
+
+/// The `engine/new_flows_*` workloads: SYNs of distinct flows, events drained.
+fn new_flows(n: u64, max_flows: usize) {
+    let mut flood = SynFlood::new(7);
+    let packets: Vec<(u64, Direction, Vec<u8>)> = (0..n)
+        .map(|_| {
+            let mut b = Vec::new();
+            let (ts, d) = flood.next_into(&mut b).unwrap();
+            (ts, d, b)
+        })
+        .collect();
+    let mut cfg = EngineConfig::default();
+    cfg.flows.max_flows = max_flows;
+    cfg.max_events = n as usize;
+    let mut engine = Engine::new(cfg).unwrap();
+    drive(
+        &mut engine,
+        packets.iter().map(|(ts, d, p)| (*ts, *d, p.as_slice())),
+    );
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().unwrap_or_else(|| "established".into());
+    let n: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    match mode.as_str() {
+        "established" => established(n),
+        // As the bench: the table never fills ...
+        "new" => new_flows(n, 2 * n as usize),
+        // ... or holds 10,000 flows, so every SYN past them evicts one.
+        "evicting" => new_flows(n, 10_000),
+        other => panic!("unknown workload {other}"),
+    }
+}
