@@ -105,6 +105,10 @@ fn demo_alerts_are_stored_with_their_app_flows_and_packets() {
         }
     }
     let detectors: BTreeSet<&str> = alerts.iter().map(|a| a.detector.as_str()).collect();
+    assert!(
+        detectors.contains("beacon"),
+        "the flashlight's 60 s beacon is caught: {detectors:?}"
+    );
     let expected: BTreeSet<&str> = raised.iter().map(|a| a.detector.name()).collect();
     assert_eq!(detectors, expected);
 
