@@ -527,6 +527,11 @@ RustBuffer uniffi_nightjar_ffi_fn_method_nightjarengine_shutdown(uint64_t ptr, R
 RustBuffer uniffi_nightjar_ffi_fn_method_nightjarengine_stats(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_NIGHTJARENGINE_NETWORK_CHANGED
+#define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_NIGHTJARENGINE_NETWORK_CHANGED
+RustBuffer uniffi_nightjar_ffi_fn_method_nightjarengine_network_changed(uint64_t ptr, RustBuffer addresses, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_FUNC_NIGHTJAR_VERSION
 #define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_FUNC_NIGHTJAR_VERSION
 RustBuffer uniffi_nightjar_ffi_fn_func_nightjar_version(RustCallStatus *_Nonnull out_status
@@ -1016,6 +1021,12 @@ uint16_t uniffi_nightjar_ffi_checksum_method_nightjarengine_shutdown(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_NIGHTJARENGINE_STATS
 #define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_NIGHTJARENGINE_STATS
 uint16_t uniffi_nightjar_ffi_checksum_method_nightjarengine_stats(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_NIGHTJARENGINE_NETWORK_CHANGED
+#define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_NIGHTJARENGINE_NETWORK_CHANGED
+uint16_t uniffi_nightjar_ffi_checksum_method_nightjarengine_network_changed(void
     
 );
 #endif
