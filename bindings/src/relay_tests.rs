@@ -577,6 +577,12 @@ fn network_changed_resets_connections_on_the_old_path() {
         e.network_changed(vec!["not an address".into()]),
         Err(NightjarError::InvalidArgument { .. })
     ));
+    e.set_nat64_prefix(Some("64:ff9b::/96".into())).unwrap();
+    e.set_nat64_prefix(None).unwrap();
+    assert!(matches!(
+        e.set_nat64_prefix(Some("64:ff9b::/80".into())),
+        Err(NightjarError::InvalidArgument { .. })
+    ));
     e.shutdown().unwrap();
     let m = NightjarEngine::new(EngineSettings {
         mode: Mode::Monitor,
@@ -585,6 +591,10 @@ fn network_changed_resets_connections_on_the_old_path() {
     .unwrap();
     assert!(matches!(
         m.network_changed(vec![]),
+        Err(NightjarError::InvalidArgument { .. })
+    ));
+    assert!(matches!(
+        m.set_nat64_prefix(None),
         Err(NightjarError::InvalidArgument { .. })
     ));
 }

@@ -1272,6 +1272,15 @@ public protocol NightjarEngineProtocol: AnyObject, Sendable {
      */
     func networkChanged(addresses: [String]) throws  -> NetworkChange
     
+    /**
+     * The uplink has no IPv4 route and its NAT64 prefix is `prefix` (`"64:ff9b::/96"`, or
+     * one learnt from the AAAA answer for `ipv4only.arpa`, RFC 7050; lengths 32, 40, 48, 56,
+     * 64 or 96): new relayed flows to IPv4 destinations are dialled at the synthesized IPv6
+     * address, while the device keeps its IPv4 flow. `None` when the uplink has IPv4 again.
+     * `InvalidArgument` in monitor mode or for a prefix that does not parse.
+     */
+    func setNat64Prefix(prefix: String?) throws 
+    
 }
 /**
  * A Nightjar engine: give it the tunnel's packets, read back what the device talked to.
@@ -1728,6 +1737,22 @@ open func networkChanged(addresses: [String])throws  -> NetworkChange  {
         FfiConverterSequenceString.lower(addresses),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * The uplink has no IPv4 route and its NAT64 prefix is `prefix` (`"64:ff9b::/96"`, or
+     * one learnt from the AAAA answer for `ipv4only.arpa`, RFC 7050; lengths 32, 40, 48, 56,
+     * 64 or 96): new relayed flows to IPv4 destinations are dialled at the synthesized IPv6
+     * address, while the device keeps its IPv4 flow. `None` when the uplink has IPv4 again.
+     * `InvalidArgument` in monitor mode or for a prefix that does not parse.
+     */
+open func setNat64Prefix(prefix: String?)throws   {try rustCallWithError(FfiConverterTypeNightjarError_lift) {
+        uniffiCallStatus in
+    uniffi_nightjar_ffi_fn_method_nightjarengine_set_nat64_prefix(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionString.lower(prefix),uniffiCallStatus
+    )
+}
 }
     
 
@@ -9339,6 +9364,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_nightjar_ffi_checksum_method_nightjarengine_network_changed() != 61761) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nightjar_ffi_checksum_method_nightjarengine_set_nat64_prefix() != 34428) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_nightjar_ffi_checksum_constructor_nightjarengine_new() != 37665) {

@@ -833,6 +833,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_nightjar_ffi_checksum_method_nightjarengine_network_changed(
     ): Int
+    external fun uniffi_nightjar_ffi_checksum_method_nightjarengine_set_nat64_prefix(
+    ): Int
     external fun uniffi_nightjar_ffi_checksum_constructor_nightjarengine_new(
     ): Int
     external fun ffi_nightjar_ffi_uniffi_contract_version(
@@ -949,6 +951,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_nightjar_ffi_fn_method_nightjarengine_network_changed(`ptr`: Long,`addresses`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_nightjar_ffi_fn_method_nightjarengine_set_nat64_prefix(`ptr`: Long,`prefix`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_nightjar_ffi_fn_func_nightjar_version(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_nightjar_ffi_fn_func_default_memory_caps(uniffi_out_err: UniffiRustCallStatus, 
@@ -1181,6 +1185,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_network_changed() and 0xFFFF) != 61761) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_set_nat64_prefix() and 0xFFFF) != 34428) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_nightjar_ffi_checksum_constructor_nightjarengine_new() and 0xFFFF) != 37665) {
@@ -2565,6 +2572,15 @@ public interface NightjarEngineInterface {
      */
     fun `networkChanged`(`addresses`: List<kotlin.String>): NetworkChange
     
+    /**
+     * The uplink has no IPv4 route and its NAT64 prefix is `prefix` (`"64:ff9b::/96"`, or
+     * one learnt from the AAAA answer for `ipv4only.arpa`, RFC 7050; lengths 32, 40, 48, 56,
+     * 64 or 96): new relayed flows to IPv4 destinations are dialled at the synthesized IPv6
+     * address, while the device keeps its IPv4 flow. `None` when the uplink has IPv4 again.
+     * `InvalidArgument` in monitor mode or for a prefix that does not parse.
+     */
+    fun `setNat64Prefix`(`prefix`: kotlin.String?)
+    
     companion object
 }
 
@@ -3200,6 +3216,27 @@ open class NightjarEngine: Disposable, AutoCloseable, NightjarEngineInterface
     }
     )
     }
+    
+
+    
+    /**
+     * The uplink has no IPv4 route and its NAT64 prefix is `prefix` (`"64:ff9b::/96"`, or
+     * one learnt from the AAAA answer for `ipv4only.arpa`, RFC 7050; lengths 32, 40, 48, 56,
+     * 64 or 96): new relayed flows to IPv4 destinations are dialled at the synthesized IPv6
+     * address, while the device keeps its IPv4 flow. `None` when the uplink has IPv4 again.
+     * `InvalidArgument` in monitor mode or for a prefix that does not parse.
+     */
+    @Throws(NightjarException::class)override fun `setNat64Prefix`(`prefix`: kotlin.String?)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(NightjarException) { _status ->
+    UniffiLib.uniffi_nightjar_ffi_fn_method_nightjarengine_set_nat64_prefix(
+        it,
+        
+        FfiConverterOptionalString.lower(`prefix`),_status)
+}
+    }
+    
     
 
     
