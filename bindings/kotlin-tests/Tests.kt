@@ -481,6 +481,9 @@ fun main() {
                 check(change.tcpReset == 1UL) { "$change" }
                 check(e.stats().relay!!.pathTcpReset == 1UL)
                 expectThrows<NightjarException.InvalidArgument> { e.networkChanged(listOf("nope")) }
+                e.setNat64Prefix("64:ff9b::/96")
+                e.setNat64Prefix(null)
+                expectThrows<NightjarException.InvalidArgument> { e.setNat64Prefix("64:ff9b::/80") }
                 e.shutdown()
             }
         }
