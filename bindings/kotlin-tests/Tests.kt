@@ -475,6 +475,15 @@ fun main() {
                 val relay = e.stats().relay ?: throw AssertionError("no relay counters")
                 check(relay.protectCalls == 1UL && relay.tcpAccepted == 1UL) { "$relay" }
                 check(e.memory().relay != null)
+                // The uplink moved to an address the relay's socket (bound to 127.0.0.1) is not on.
+                check(e.networkChanged(listOf("127.0.0.1")).tcpReset == 0UL)
+                val change = e.networkChanged(listOf("192.0.2.99"))
+                check(change.tcpReset == 1UL) { "$change" }
+                check(e.stats().relay!!.pathTcpReset == 1UL)
+                expectThrows<NightjarException.InvalidArgument> { e.networkChanged(listOf("nope")) }
+                e.setNat64Prefix("64:ff9b::/96")
+                e.setNat64Prefix(null)
+                expectThrows<NightjarException.InvalidArgument> { e.setNat64Prefix("64:ff9b::/80") }
                 e.shutdown()
             }
         }

@@ -443,10 +443,17 @@ impl NightjarEngine {
     }
 
     /// Runs `f` on the engine under its lock.
-    fn with_inner<T>(&self, f: impl FnOnce(&mut Inner) -> Result<T>) -> Result<T> {
+    pub(crate) fn with_inner<T>(&self, f: impl FnOnce(&mut Inner) -> Result<T>) -> Result<T> {
         let mut guard = self.inner.lock().map_err(|_| self.poison())?;
         let inner = guard.as_mut().ok_or(NightjarError::EngineUnusable)?;
         f(inner)
+    }
+
+    /// Wakes relay mode's I/O thread (no-op in monitor mode).
+    pub(crate) fn wake_relay(&self) {
+        if let Some(r) = &self.relay {
+            r.wake();
+        }
     }
 
     /// Runs `f` on the read connection.

@@ -28,6 +28,7 @@ mod intel;
 #[cfg(test)]
 mod log_capture;
 mod logging;
+mod network_change;
 mod panic_guard;
 pub mod records;
 #[cfg(test)]
@@ -49,6 +50,7 @@ pub use handle::{MAX_APPS, NightjarEngine};
 pub use health::{Health, IntelHealth, StoreFault, StoreHealth};
 pub use intel::compile_feeds;
 pub use logging::{LogLevel, init_logging};
+pub use network_change::NetworkChange;
 pub use relay_mode::TUNNEL_QUEUE;
 
 /// The version of the Nightjar library, for bug reports.

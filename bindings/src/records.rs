@@ -661,6 +661,14 @@ pub struct RelayCounters {
     pub dns_upstream_connects: u64,
     /// Encrypted upstream connections given up (dial, TLS, framing or I/O error, or closed).
     pub dns_upstream_failed: u64,
+    /// `network_changed` calls.
+    pub path_changes: u64,
+    /// TCP connections reset because their outbound socket was on the old path.
+    pub path_tcp_reset: u64,
+    /// UDP flows dropped because their socket was on the old path.
+    pub path_udp_dropped: u64,
+    /// Encrypted DNS upstream connections dropped on a network change, to be dialled again.
+    pub dns_upstream_redials: u64,
 }
 
 impl From<&nightjar_relay::RelayStats> for RelayCounters {
@@ -702,6 +710,10 @@ impl From<&nightjar_relay::RelayStats> for RelayCounters {
             dns_servfail: s.dns_servfail,
             dns_upstream_connects: s.dns_upstream_connects,
             dns_upstream_failed: s.dns_upstream_failed,
+            path_changes: s.path_changes,
+            path_tcp_reset: s.path_tcp_reset,
+            path_udp_dropped: s.path_udp_dropped,
+            dns_upstream_redials: s.dns_upstream_redials,
             ..RelayCounters::default()
         }
     }

@@ -532,3 +532,69 @@ fn without_block_at_a_listed_address_is_relayed_and_only_alerted() {
     assert_ne!(alert.action, AlertAction::Block);
     assert_eq!(alert.enforcement, None);
 }
+
+#[test]
+fn network_changed_resets_connections_on_the_old_path() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let far = listener.local_addr().unwrap();
+    let e = NightjarEngine::new(relay_settings(None)).unwrap();
+    let mut dev = Device::new(40_020, far);
+    let syn = dev.packet(TcpFlags::Syn, &[]);
+    let (_, mut segs) = send(&e, &mut dev, vec![syn]);
+    let start = Instant::now();
+    while !segs.iter().any(|s| s.syn && s.ack_set) && start.elapsed() < PATIENCE {
+        std::thread::sleep(Duration::from_millis(10));
+        segs.extend(dev.take(&e.poll(0).unwrap()));
+    }
+    let ack = dev.packet(TcpFlags::Ack, &[]);
+    send(&e, &mut dev, vec![ack]);
+    // The relay's socket is bound to 127.0.0.1: a path with that address keeps it.
+    let kept = e.network_changed(vec!["127.0.0.1".into()]).unwrap();
+    assert_eq!(kept.tcp_reset, 0);
+    let moved = e
+        .network_changed(vec!["192.0.2.99".into(), "2001:db8::99".into()])
+        .unwrap();
+    assert_eq!(moved.tcp_reset, 1);
+    let mut segs = Vec::new();
+    let start = Instant::now();
+    while !segs.iter().any(|s: &Seg| s.rst) && start.elapsed() < PATIENCE {
+        segs.extend(dev.take(&e.poll(0).unwrap()));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(segs.iter().any(|s| s.rst), "RST to the device");
+    let relay = e.stats().unwrap().relay.unwrap();
+    assert_eq!((relay.path_changes, relay.path_tcp_reset), (2, 1));
+    let start = Instant::now();
+    while e.memory().unwrap().relay.unwrap().tcp_connections > 0 {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the reset connection is removed"
+        );
+        e.poll(0).unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(matches!(
+        e.network_changed(vec!["not an address".into()]),
+        Err(NightjarError::InvalidArgument { .. })
+    ));
+    e.set_nat64_prefix(Some("64:ff9b::/96".into())).unwrap();
+    e.set_nat64_prefix(None).unwrap();
+    assert!(matches!(
+        e.set_nat64_prefix(Some("64:ff9b::/80".into())),
+        Err(NightjarError::InvalidArgument { .. })
+    ));
+    e.shutdown().unwrap();
+    let m = NightjarEngine::new(EngineSettings {
+        mode: Mode::Monitor,
+        ..relay_settings(None)
+    })
+    .unwrap();
+    assert!(matches!(
+        m.network_changed(vec![]),
+        Err(NightjarError::InvalidArgument { .. })
+    ));
+    assert!(matches!(
+        m.set_nat64_prefix(None),
+        Err(NightjarError::InvalidArgument { .. })
+    ));
+}

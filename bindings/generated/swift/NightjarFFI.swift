@@ -1260,6 +1260,27 @@ public protocol NightjarEngineProtocol: AnyObject, Sendable {
      */
     func stats() throws  -> Stats
     
+    /**
+     * The uplink changed (Wi-Fi to cellular, a new address, the old interface gone).
+     * `addresses` are the local IP addresses of the new default path (`"192.0.2.7"`,
+     * `"2001:db8::7"`); an empty list means unknown, and every relayed connection is treated as
+     * on the old path. Connections whose outbound socket is bound to another address are reset
+     * towards the device at once, so apps reconnect instead of hanging until their own
+     * timeouts; their UDP flows are dropped; the encrypted DNS upstream is dialled again.
+     * Counted in `RelayCounters` (`path_*`, `dns_upstream_redials`). `InvalidArgument` in
+     * monitor mode or for an address that does not parse.
+     */
+    func networkChanged(addresses: [String]) throws  -> NetworkChange
+    
+    /**
+     * The uplink has no IPv4 route and its NAT64 prefix is `prefix` (`"64:ff9b::/96"`, or
+     * one learnt from the AAAA answer for `ipv4only.arpa`, RFC 7050; lengths 32, 40, 48, 56,
+     * 64 or 96): new relayed flows to IPv4 destinations are dialled at the synthesized IPv6
+     * address, while the device keeps its IPv4 flow. `None` when the uplink has IPv4 again.
+     * `InvalidArgument` in monitor mode or for a prefix that does not parse.
+     */
+    func setNat64Prefix(prefix: String?) throws 
+    
 }
 /**
  * A Nightjar engine: give it the tunnel's packets, read back what the device talked to.
@@ -1696,6 +1717,42 @@ open func stats()throws  -> Stats  {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * The uplink changed (Wi-Fi to cellular, a new address, the old interface gone).
+     * `addresses` are the local IP addresses of the new default path (`"192.0.2.7"`,
+     * `"2001:db8::7"`); an empty list means unknown, and every relayed connection is treated as
+     * on the old path. Connections whose outbound socket is bound to another address are reset
+     * towards the device at once, so apps reconnect instead of hanging until their own
+     * timeouts; their UDP flows are dropped; the encrypted DNS upstream is dialled again.
+     * Counted in `RelayCounters` (`path_*`, `dns_upstream_redials`). `InvalidArgument` in
+     * monitor mode or for an address that does not parse.
+     */
+open func networkChanged(addresses: [String])throws  -> NetworkChange  {
+    return try  FfiConverterTypeNetworkChange_lift(try rustCallWithError(FfiConverterTypeNightjarError_lift) {
+        uniffiCallStatus in
+    uniffi_nightjar_ffi_fn_method_nightjarengine_network_changed(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceString.lower(addresses),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The uplink has no IPv4 route and its NAT64 prefix is `prefix` (`"64:ff9b::/96"`, or
+     * one learnt from the AAAA answer for `ipv4only.arpa`, RFC 7050; lengths 32, 40, 48, 56,
+     * 64 or 96): new relayed flows to IPv4 destinations are dialled at the synthesized IPv6
+     * address, while the device keeps its IPv4 flow. `None` when the uplink has IPv4 again.
+     * `InvalidArgument` in monitor mode or for a prefix that does not parse.
+     */
+open func setNat64Prefix(prefix: String?)throws   {try rustCallWithError(FfiConverterTypeNightjarError_lift) {
+        uniffiCallStatus in
+    uniffi_nightjar_ffi_fn_method_nightjarengine_set_nat64_prefix(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionString.lower(prefix),uniffiCallStatus
+    )
+}
 }
     
 
@@ -4956,6 +5013,89 @@ public func FfiConverterTypeMemoryReport_lower(_ value: MemoryReport) -> RustBuf
 
 
 /**
+ * What one `network_changed` call did.
+ */
+public struct NetworkChange: Equatable, Hashable {
+    /**
+     * Device-side TCP connections reset (RST to the app) because their outbound socket was on
+     * the old path.
+     */
+    public var tcpReset: UInt64
+    /**
+     * UDP flows (plain DNS queries included) dropped for the same reason.
+     */
+    public var udpDropped: UInt64
+    /**
+     * Whether the encrypted DNS upstream connection was dropped, to be dialled again on the
+     * new path by the next query (queries in flight are sent again).
+     */
+    public var dnsRedialled: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Device-side TCP connections reset (RST to the app) because their outbound socket was on
+         * the old path.
+         */tcpReset: UInt64, 
+        /**
+         * UDP flows (plain DNS queries included) dropped for the same reason.
+         */udpDropped: UInt64, 
+        /**
+         * Whether the encrypted DNS upstream connection was dropped, to be dialled again on the
+         * new path by the next query (queries in flight are sent again).
+         */dnsRedialled: Bool) {
+        self.tcpReset = tcpReset
+        self.udpDropped = udpDropped
+        self.dnsRedialled = dnsRedialled
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension NetworkChange: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNetworkChange: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NetworkChange {
+        return
+            try NetworkChange(
+                tcpReset: FfiConverterUInt64.read(from: &buf), 
+                udpDropped: FfiConverterUInt64.read(from: &buf), 
+                dnsRedialled: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: NetworkChange, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.tcpReset, into: &buf)
+        FfiConverterUInt64.write(value.udpDropped, into: &buf)
+        FfiConverterBool.write(value.dnsRedialled, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNetworkChange_lift(_ buf: RustBuffer) throws -> NetworkChange {
+    return try FfiConverterTypeNetworkChange.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNetworkChange_lower(_ value: NetworkChange) -> RustBuffer {
+    return FfiConverterTypeNetworkChange.lower(value)
+}
+
+
+/**
  * Packets that made no flow, by reason.
  */
 public struct NoFlowCount: Equatable, Hashable {
@@ -5413,6 +5553,22 @@ public struct RelayCounters: Equatable, Hashable {
      * Encrypted upstream connections given up (dial, TLS, framing or I/O error, or closed).
      */
     public var dnsUpstreamFailed: UInt64
+    /**
+     * `network_changed` calls.
+     */
+    public var pathChanges: UInt64
+    /**
+     * TCP connections reset because their outbound socket was on the old path.
+     */
+    public var pathTcpReset: UInt64
+    /**
+     * UDP flows dropped because their socket was on the old path.
+     */
+    public var pathUdpDropped: UInt64
+    /**
+     * Encrypted DNS upstream connections dropped on a network change, to be dialled again.
+     */
+    public var dnsUpstreamRedials: UInt64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5544,7 +5700,19 @@ public struct RelayCounters: Equatable, Hashable {
          */dnsUpstreamConnects: UInt64, 
         /**
          * Encrypted upstream connections given up (dial, TLS, framing or I/O error, or closed).
-         */dnsUpstreamFailed: UInt64) {
+         */dnsUpstreamFailed: UInt64, 
+        /**
+         * `network_changed` calls.
+         */pathChanges: UInt64, 
+        /**
+         * TCP connections reset because their outbound socket was on the old path.
+         */pathTcpReset: UInt64, 
+        /**
+         * UDP flows dropped because their socket was on the old path.
+         */pathUdpDropped: UInt64, 
+        /**
+         * Encrypted DNS upstream connections dropped on a network change, to be dialled again.
+         */dnsUpstreamRedials: UInt64) {
         self.tunPacketsIn = tunPacketsIn
         self.tunBytesIn = tunBytesIn
         self.tunPacketsOut = tunPacketsOut
@@ -5587,6 +5755,10 @@ public struct RelayCounters: Equatable, Hashable {
         self.dnsServfail = dnsServfail
         self.dnsUpstreamConnects = dnsUpstreamConnects
         self.dnsUpstreamFailed = dnsUpstreamFailed
+        self.pathChanges = pathChanges
+        self.pathTcpReset = pathTcpReset
+        self.pathUdpDropped = pathUdpDropped
+        self.dnsUpstreamRedials = dnsUpstreamRedials
     }
 
     
@@ -5646,7 +5818,11 @@ public struct FfiConverterTypeRelayCounters: FfiConverterRustBuffer {
                 dnsSinkholed: FfiConverterUInt64.read(from: &buf), 
                 dnsServfail: FfiConverterUInt64.read(from: &buf), 
                 dnsUpstreamConnects: FfiConverterUInt64.read(from: &buf), 
-                dnsUpstreamFailed: FfiConverterUInt64.read(from: &buf)
+                dnsUpstreamFailed: FfiConverterUInt64.read(from: &buf), 
+                pathChanges: FfiConverterUInt64.read(from: &buf), 
+                pathTcpReset: FfiConverterUInt64.read(from: &buf), 
+                pathUdpDropped: FfiConverterUInt64.read(from: &buf), 
+                dnsUpstreamRedials: FfiConverterUInt64.read(from: &buf)
         )
     }
 
@@ -5693,6 +5869,10 @@ public struct FfiConverterTypeRelayCounters: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.dnsServfail, into: &buf)
         FfiConverterUInt64.write(value.dnsUpstreamConnects, into: &buf)
         FfiConverterUInt64.write(value.dnsUpstreamFailed, into: &buf)
+        FfiConverterUInt64.write(value.pathChanges, into: &buf)
+        FfiConverterUInt64.write(value.pathTcpReset, into: &buf)
+        FfiConverterUInt64.write(value.pathUdpDropped, into: &buf)
+        FfiConverterUInt64.write(value.dnsUpstreamRedials, into: &buf)
     }
 }
 
@@ -9181,6 +9361,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_nightjar_ffi_checksum_method_nightjarengine_stats() != 551) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nightjar_ffi_checksum_method_nightjarengine_network_changed() != 61761) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nightjar_ffi_checksum_method_nightjarengine_set_nat64_prefix() != 34428) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_nightjar_ffi_checksum_constructor_nightjarengine_new() != 37665) {

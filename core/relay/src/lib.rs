@@ -23,6 +23,7 @@ mod dns;
 mod dns_stream;
 mod ip;
 mod names;
+mod nat64;
 mod pipeline_policy;
 mod policy;
 mod relay;
@@ -36,6 +37,7 @@ mod relay_tests;
 
 pub use budget::{ConfigError, DnsConfig, RelayConfig, RelayMemory};
 pub use dialer::{DialError, Dialer, Outbound, OutboundDatagram, StdDialer, Token};
+pub use nat64::Nat64Prefix;
 pub use pipeline_policy::{PipelinePolicy, SharedPipeline, lock_pipeline, record_relay_event};
 pub use policy::{AllowAll, DnsDecision, DnsPolicy, FlowDecision, FlowPolicy, NameList};
 pub use relay::{BlockedFlow, PathChange, Relay, RelayEvent, RelayStats, Transport};

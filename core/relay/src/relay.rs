@@ -19,6 +19,7 @@ use crate::dns;
 use crate::dns_stream::DnsStreamWork;
 use crate::ip::{self, Classified};
 use crate::names::Names;
+use crate::nat64::Nat64Prefix;
 use crate::policy::{DnsDecision, DnsPolicy, FlowDecision, FlowPolicy};
 use crate::secure_dns::{Reply, SecureDnsConfig, SecureDnsError, SecureUpstream};
 use crate::tcp_relay::{TcpConn, TcpTable};
@@ -195,6 +196,9 @@ pub struct Relay {
     dns_policy: Box<dyn DnsPolicy>,
     flow_policy: Box<dyn FlowPolicy>,
     secure_dns: Option<SecureUpstream>,
+    /// Set while the uplink has no IPv4 route: IPv4 destinations are dialled
+    /// at their NAT64 address.
+    nat64: Option<Nat64Prefix>,
     engine: Engine,
     names: Names,
     events: VecDeque<RelayEvent>,
@@ -264,6 +268,7 @@ impl Relay {
             dns_policy,
             flow_policy,
             secure_dns: None,
+            nat64: None,
             engine,
             names: Names::new(NAMES_CAP),
             events: VecDeque::new(),
@@ -285,6 +290,22 @@ impl Relay {
         let dns = self.config.dns.ok_or(SecureDnsError::NoDnsService)?;
         self.secure_dns = Some(SecureUpstream::new(secure, dns.upstream));
         Ok(())
+    }
+
+    /// The uplink has no IPv4 route and `prefix` is its NAT64 (configured, or
+    /// learnt with [`Nat64Prefix::from_ipv4only_answers`]): new flows to IPv4
+    /// destinations are dialled at the synthesized IPv6 address. None when
+    /// the uplink has IPv4 again. Flows already open keep their sockets.
+    pub fn set_nat64(&mut self, prefix: Option<Nat64Prefix>) {
+        self.nat64 = prefix;
+    }
+
+    /// Where to dial `dst`: its NAT64 address on an IPv6-only uplink.
+    fn outbound_dst(&self, dst: SocketAddr) -> SocketAddr {
+        match (self.nat64, dst.ip()) {
+            (Some(p), IpAddr::V4(v4)) => SocketAddr::new(IpAddr::V6(p.synthesize(v4)), dst.port()),
+            _ => dst,
+        }
     }
 
     /// The configuration in force.
@@ -446,7 +467,7 @@ impl Relay {
                     }));
                     return false;
                 }
-                dst
+                self.outbound_dst(dst)
             }
         };
         if self.tcp.len() >= self.tcp_cap {
@@ -534,7 +555,8 @@ impl Relay {
                     // frees as flows idle out.
                     return true;
                 }
-                match self.open_udp(now_us, src, dst, dst, None) {
+                let dial_dst = self.outbound_dst(dst);
+                match self.open_udp(now_us, src, dst, dial_dst, None) {
                     Some(t) => t,
                     None => return false,
                 }

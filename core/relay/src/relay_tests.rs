@@ -947,6 +947,33 @@ fn network_change_resets_what_was_on_the_old_path() {
 }
 
 #[test]
+fn nat64_dials_ipv4_destinations_at_their_synthesized_address() {
+    let (mut relay, dialer) = relay();
+    relay.set_nat64(Some(Nat64Prefix::well_known()));
+    let (src, dst) = (addr("10.111.0.2:40800"), addr("198.51.100.7:443"));
+    relay.on_tun_packet(T0, &raw_syn(src, dst));
+    let out = relay.poll(T0);
+    let synack = out.iter().find_map(|p| tcp_of(p)).expect("a TCP answer");
+    assert_eq!(
+        (synack.0, synack.1),
+        (dst, src),
+        "the device keeps its IPv4 tuple"
+    );
+    assert_eq!(dialer.0.borrow().tcp[0].1, addr("[64:ff9b::c633:6407]:443"));
+    relay.on_tun_packet(
+        T0,
+        &ip::udp_packet(addr("10.111.0.2:40801"), addr("198.51.100.8:443"), b"q").unwrap(),
+    );
+    relay.poll(T0);
+    assert_eq!(dialer.0.borrow().udp[0].1, addr("[64:ff9b::c633:6408]:443"));
+    // With IPv4 back, new flows dial IPv4 again.
+    relay.set_nat64(None);
+    relay.on_tun_packet(T0, &raw_syn(addr("10.111.0.2:40802"), dst));
+    relay.poll(T0);
+    assert_eq!(dialer.0.borrow().tcp[1].1, dst);
+}
+
+#[test]
 fn icmp_echo_is_answered_locally() {
     let (mut relay, _) = relay();
     // Build an echo request by hand: type 8, code 0, id 1, seq 1, payload.

@@ -231,7 +231,8 @@ fn traffic_dns_and_policy_through_the_relay() {
          {SERVER} dig 10.111.0.53 blocked.test
          {SERVER} connect {blocked_ip}:8080
          {SERVER} connect {far_ip}:8080
-         {SERVER} conns {far_ip}:8080 200 65536"
+         {SERVER} conns {far_ip}:8080 200 65536
+         {SERVER} dig 10.111.0.53 ads.nx.test --tcp"
     );
     let out = behind_relay(
         "a",
@@ -255,8 +256,13 @@ fn traffic_dns_and_policy_through_the_relay() {
     assert_eq!(lines[8], "refused", "flow to a blocked name gets RST");
     assert_eq!(lines[9], "connected", "other flows to the same server pass");
     assert_eq!(lines[10], "200/200 ok", "200 concurrent connections");
+    assert_eq!(lines[11], "NXDomain ", "policy NXDOMAIN over TCP");
     assert_eq!(stat(&stderr, "tcp_blocked"), 1);
-    assert_eq!(stat(&stderr, "dns_nxdomain"), 1);
+    assert_eq!(
+        stat(&stderr, "dns_nxdomain"),
+        2,
+        "one over UDP, one over TCP"
+    );
     // Our three UDP digs, and curl's A and AAAA lookups of far.test.
     assert!(stat(&stderr, "dns_forwarded") >= 3, "UDP queries forwarded");
     assert!(stat(&stderr, "tcp_bytes_down") >= 2 * BIG + 200 * 65_536);

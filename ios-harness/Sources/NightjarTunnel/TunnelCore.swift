@@ -27,6 +27,8 @@ public final class TunnelCore {
     private let watchdog: MemoryWatchdog
     private let control = DispatchQueue(label: "org.nightjar.core")
     private var engine: NightjarEngine?
+    /// Relay mode's uplink watcher (`network_changed`).
+    private var pathWatcher: PathWatcher?
     /// The tunnel's packet interface, once `start` has it: relay mode's writer needs it.
     private var io: TunnelPacketIO?
     private let log = Logger(subsystem: "org.nightjar.tunnel", category: "core")
@@ -104,6 +106,11 @@ public final class TunnelCore {
         )
         self.pump = pump
         pump.start()
+        if plan.mode == .relay {
+            let paths = PathWatcher(engine: { [weak self] in self?.currentEngine() })
+            paths.start()
+            pathWatcher = paths
+        }
         watchdog.start(queue: control) { [weak self] level in
             self?.log.notice("memory pressure \(level.rawValue)")
             self?.pump?.setPressure(level)
@@ -112,6 +119,8 @@ public final class TunnelCore {
 
     /// Stops the pump, flushes the engine into the database and saves the app ids.
     public func stop() {
+        pathWatcher?.stop()
+        pathWatcher = nil
         watchdog.stop()
         _ = pump?.stop()
         pump = nil

@@ -831,6 +831,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_nightjar_ffi_checksum_method_nightjarengine_stats(
     ): Int
+    external fun uniffi_nightjar_ffi_checksum_method_nightjarengine_network_changed(
+    ): Int
+    external fun uniffi_nightjar_ffi_checksum_method_nightjarengine_set_nat64_prefix(
+    ): Int
     external fun uniffi_nightjar_ffi_checksum_constructor_nightjarengine_new(
     ): Int
     external fun ffi_nightjar_ffi_uniffi_contract_version(
@@ -945,6 +949,10 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_nightjar_ffi_fn_method_nightjarengine_stats(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_nightjar_ffi_fn_method_nightjarengine_network_changed(`ptr`: Long,`addresses`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_nightjar_ffi_fn_method_nightjarengine_set_nat64_prefix(`ptr`: Long,`prefix`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_nightjar_ffi_fn_func_nightjar_version(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_nightjar_ffi_fn_func_default_memory_caps(uniffi_out_err: UniffiRustCallStatus, 
@@ -1174,6 +1182,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_stats() and 0xFFFF) != 551) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_network_changed() and 0xFFFF) != 61761) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_set_nat64_prefix() and 0xFFFF) != 34428) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_nightjar_ffi_checksum_constructor_nightjarengine_new() and 0xFFFF) != 37665) {
@@ -2546,6 +2560,27 @@ public interface NightjarEngineInterface {
      */
     fun `stats`(): Stats
     
+    /**
+     * The uplink changed (Wi-Fi to cellular, a new address, the old interface gone).
+     * `addresses` are the local IP addresses of the new default path (`"192.0.2.7"`,
+     * `"2001:db8::7"`); an empty list means unknown, and every relayed connection is treated as
+     * on the old path. Connections whose outbound socket is bound to another address are reset
+     * towards the device at once, so apps reconnect instead of hanging until their own
+     * timeouts; their UDP flows are dropped; the encrypted DNS upstream is dialled again.
+     * Counted in `RelayCounters` (`path_*`, `dns_upstream_redials`). `InvalidArgument` in
+     * monitor mode or for an address that does not parse.
+     */
+    fun `networkChanged`(`addresses`: List<kotlin.String>): NetworkChange
+    
+    /**
+     * The uplink has no IPv4 route and its NAT64 prefix is `prefix` (`"64:ff9b::/96"`, or
+     * one learnt from the AAAA answer for `ipv4only.arpa`, RFC 7050; lengths 32, 40, 48, 56,
+     * 64 or 96): new relayed flows to IPv4 destinations are dialled at the synthesized IPv6
+     * address, while the device keeps its IPv4 flow. `None` when the uplink has IPv4 again.
+     * `InvalidArgument` in monitor mode or for a prefix that does not parse.
+     */
+    fun `setNat64Prefix`(`prefix`: kotlin.String?)
+    
     companion object
 }
 
@@ -3156,6 +3191,52 @@ open class NightjarEngine: Disposable, AutoCloseable, NightjarEngineInterface
     }
     )
     }
+    
+
+    
+    /**
+     * The uplink changed (Wi-Fi to cellular, a new address, the old interface gone).
+     * `addresses` are the local IP addresses of the new default path (`"192.0.2.7"`,
+     * `"2001:db8::7"`); an empty list means unknown, and every relayed connection is treated as
+     * on the old path. Connections whose outbound socket is bound to another address are reset
+     * towards the device at once, so apps reconnect instead of hanging until their own
+     * timeouts; their UDP flows are dropped; the encrypted DNS upstream is dialled again.
+     * Counted in `RelayCounters` (`path_*`, `dns_upstream_redials`). `InvalidArgument` in
+     * monitor mode or for an address that does not parse.
+     */
+    @Throws(NightjarException::class)override fun `networkChanged`(`addresses`: List<kotlin.String>): NetworkChange {
+            return FfiConverterTypeNetworkChange.lift(
+    callWithHandle {
+    uniffiRustCallWithError(NightjarException) { _status ->
+    UniffiLib.uniffi_nightjar_ffi_fn_method_nightjarengine_network_changed(
+        it,
+        
+        FfiConverterSequenceString.lower(`addresses`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The uplink has no IPv4 route and its NAT64 prefix is `prefix` (`"64:ff9b::/96"`, or
+     * one learnt from the AAAA answer for `ipv4only.arpa`, RFC 7050; lengths 32, 40, 48, 56,
+     * 64 or 96): new relayed flows to IPv4 destinations are dialled at the synthesized IPv6
+     * address, while the device keeps its IPv4 flow. `None` when the uplink has IPv4 again.
+     * `InvalidArgument` in monitor mode or for a prefix that does not parse.
+     */
+    @Throws(NightjarException::class)override fun `setNat64Prefix`(`prefix`: kotlin.String?)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(NightjarException) { _status ->
+    UniffiLib.uniffi_nightjar_ffi_fn_method_nightjarengine_set_nat64_prefix(
+        it,
+        
+        FfiConverterOptionalString.lower(`prefix`),_status)
+}
+    }
+    
     
 
     
@@ -5882,6 +5963,63 @@ public object FfiConverterTypeMemoryReport: FfiConverterRustBuffer<MemoryReport>
 
 
 /**
+ * What one `network_changed` call did.
+ */
+data class NetworkChange (
+    /**
+     * Device-side TCP connections reset (RST to the app) because their outbound socket was on
+     * the old path.
+     */
+    var `tcpReset`: kotlin.ULong
+    , 
+    /**
+     * UDP flows (plain DNS queries included) dropped for the same reason.
+     */
+    var `udpDropped`: kotlin.ULong
+    , 
+    /**
+     * Whether the encrypted DNS upstream connection was dropped, to be dialled again on the
+     * new path by the next query (queries in flight are sent again).
+     */
+    var `dnsRedialled`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNetworkChange: FfiConverterRustBuffer<NetworkChange> {
+    override fun read(buf: ByteBuffer): NetworkChange {
+        return NetworkChange(
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: NetworkChange) = (
+            FfiConverterULong.allocationSize(value.`tcpReset`) +
+            FfiConverterULong.allocationSize(value.`udpDropped`) +
+            FfiConverterBoolean.allocationSize(value.`dnsRedialled`)
+    )
+
+    override fun write(value: NetworkChange, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`tcpReset`, buf)
+            FfiConverterULong.write(value.`udpDropped`, buf)
+            FfiConverterBoolean.write(value.`dnsRedialled`, buf)
+    }
+}
+
+
+
+/**
  * Packets that made no flow, by reason.
  */
 data class NoFlowCount (
@@ -6297,6 +6435,26 @@ data class RelayCounters (
      * Encrypted upstream connections given up (dial, TLS, framing or I/O error, or closed).
      */
     var `dnsUpstreamFailed`: kotlin.ULong
+    , 
+    /**
+     * `network_changed` calls.
+     */
+    var `pathChanges`: kotlin.ULong
+    , 
+    /**
+     * TCP connections reset because their outbound socket was on the old path.
+     */
+    var `pathTcpReset`: kotlin.ULong
+    , 
+    /**
+     * UDP flows dropped because their socket was on the old path.
+     */
+    var `pathUdpDropped`: kotlin.ULong
+    , 
+    /**
+     * Encrypted DNS upstream connections dropped on a network change, to be dialled again.
+     */
+    var `dnsUpstreamRedials`: kotlin.ULong
     
 ){
     
@@ -6313,6 +6471,10 @@ data class RelayCounters (
 public object FfiConverterTypeRelayCounters: FfiConverterRustBuffer<RelayCounters> {
     override fun read(buf: ByteBuffer): RelayCounters {
         return RelayCounters(
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
@@ -6400,7 +6562,11 @@ public object FfiConverterTypeRelayCounters: FfiConverterRustBuffer<RelayCounter
             FfiConverterULong.allocationSize(value.`dnsSinkholed`) +
             FfiConverterULong.allocationSize(value.`dnsServfail`) +
             FfiConverterULong.allocationSize(value.`dnsUpstreamConnects`) +
-            FfiConverterULong.allocationSize(value.`dnsUpstreamFailed`)
+            FfiConverterULong.allocationSize(value.`dnsUpstreamFailed`) +
+            FfiConverterULong.allocationSize(value.`pathChanges`) +
+            FfiConverterULong.allocationSize(value.`pathTcpReset`) +
+            FfiConverterULong.allocationSize(value.`pathUdpDropped`) +
+            FfiConverterULong.allocationSize(value.`dnsUpstreamRedials`)
     )
 
     override fun write(value: RelayCounters, buf: ByteBuffer) {
@@ -6446,6 +6612,10 @@ public object FfiConverterTypeRelayCounters: FfiConverterRustBuffer<RelayCounter
             FfiConverterULong.write(value.`dnsServfail`, buf)
             FfiConverterULong.write(value.`dnsUpstreamConnects`, buf)
             FfiConverterULong.write(value.`dnsUpstreamFailed`, buf)
+            FfiConverterULong.write(value.`pathChanges`, buf)
+            FfiConverterULong.write(value.`pathTcpReset`, buf)
+            FfiConverterULong.write(value.`pathUdpDropped`, buf)
+            FfiConverterULong.write(value.`dnsUpstreamRedials`, buf)
     }
 }
 

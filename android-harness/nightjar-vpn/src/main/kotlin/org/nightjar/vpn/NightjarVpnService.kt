@@ -61,6 +61,7 @@ open class NightjarVpnService : VpnService() {
     private var config = TunnelConfig()
     private var tun: ParcelFileDescriptor? = null
     @Volatile private var engine: NightjarEngine? = null
+    private var uplink: UplinkWatcher? = null
     private var batcher: PacketBatcher<Packet>? = null
     private var loop: IngestLoop<Packet>? = null
     private var transport: PacketTransport = ObserveOnlyTransport
@@ -214,6 +215,9 @@ open class NightjarVpnService : VpnService() {
                 b.offer(Packet(p, false, nowUs()))
             }
         }
+        if (relay) {
+            uplink = UplinkWatcher(getSystemService(ConnectivityManager::class.java)) { engine }.also { it.start() }
+        }
         val t = transport
         reader = Thread({ readTun(fd, b, t, cfg.mtu) }, "nightjar-tun-reader").apply { isDaemon = true; start() }
         engineThread = Thread({ runEngine(l) }, "nightjar-engine").apply { isDaemon = true; start() }
@@ -297,6 +301,8 @@ open class NightjarVpnService : VpnService() {
 
     private fun stopTunnel() {
         if (running === this) running = null
+        uplink?.stop()
+        uplink = null
         batcher?.close()
         runCatching { transport.stop() }
         runCatching { tun?.close() }
