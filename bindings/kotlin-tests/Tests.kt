@@ -216,6 +216,26 @@ fun main() {
         }
     }
 
+    test("ingestBatch: one buffer, lengths and directions, verdicts as ingest gives them") {
+        NightjarEngine(settings()).use { e ->
+            val pk = listOf(udp(40000, 9999, 1), udp(40000, 9999, 1, reverse = true), ByteArray(3))
+            val buf = ByteBuffer.allocate(pk.sumOf { it.size })
+            pk.forEach { buf.put(it) }
+            val r = e.ingestBatch(buf.array(), pk.map { it.size.toUInt() }, listOf(true, false, true), 1_000_000UL)
+            check(r.verdicts.size == 3 && r.verdicts.all { it.action == Action.PASS })
+            check(r.verdicts[0].isNew && r.verdicts[1].flowId == r.verdicts[0].flowId)
+            check(r.verdicts[2].flowId == null) { "3 bytes make no flow" }
+            check(e.stats().packets == 3UL)
+            expectThrows<NightjarException.InvalidArgument> {
+                e.ingestBatch(buf.array(), listOf(1u), listOf(true), 0UL)
+            }
+            expectThrows<NightjarException.InvalidArgument> {
+                e.ingestBatch(buf.array(), pk.map { it.size.toUInt() }, listOf(true), 0UL)
+            }
+            check(e.stats().packets == 3UL) { "a refused batch ingests nothing" }
+        }
+    }
+
     test("app resolver is called from the ingesting thread with the device-side 5-tuple") {
         NightjarEngine(settings()).use { e ->
             val seen = LinkedBlockingQueue<Pair<FlowKey5, String>>()
@@ -536,6 +556,36 @@ fun main() {
                 repeat(rounds) { e.ingest(packets) }
                 val ns = (System.nanoTime() - t0).toDouble() / (rounds * batch)
                 println("TIMING batch=$batch: ${"%.0f".format(ns)} ns/packet (${"%.1f".format(ns * batch / 1000)} µs/call)")
+            }
+        }
+    }
+
+    // Timing only: printed, never asserted. Batches of 64 in both forms, small packets and
+    // full-size ones (the bytes are copied across the FFI, so size matters).
+    test("timing: ingest and ingestBatch per packet from Kotlin, batches of 64") {
+        for (payload in listOf(8, 1200)) {
+            NightjarEngine(settings(caps = defaultMemoryCaps())).use { e ->
+                val batch = 64
+                val packets = (0 until batch).map { Packet(udp(40000 + it % 1000, 443, 30 + it % 50, ByteArray(payload)), true, 0UL) }
+                val lengths = packets.map { it.bytes.size.toUInt() }
+                val outbound = packets.map { it.outbound }
+                val rounds = 2_000
+                fun perPacket(body: () -> Unit): Double {
+                    repeat(rounds) { body() } // warm-up (JIT)
+                    val t0 = System.nanoTime()
+                    repeat(rounds) { body() }
+                    return (System.nanoTime() - t0).toDouble() / (rounds * batch)
+                }
+                val plain = perPacket { e.ingest(packets) }
+                // The host's side of the batch form: the packets land in one buffer.
+                val buf = ByteBuffer.allocate(lengths.sumOf { it.toInt() })
+                val batched = perPacket {
+                    buf.clear()
+                    packets.forEach { buf.put(it.bytes) }
+                    e.ingestBatch(buf.array(), lengths, outbound, 0UL)
+                }
+                val size = packets[0].bytes.size
+                println("TIMING ${size}-byte packets, batch=$batch: ingest ${"%.0f".format(plain)} ns/packet, ingestBatch ${"%.0f".format(batched)} ns/packet")
             }
         }
     }

@@ -30,6 +30,7 @@ use nightjar_store::export::zeek::ZeekLog;
 use nightjar_store::{Cursor, Query, Store, StoreConfig, StoreWriter, TalkerGroup, TimeWindow};
 use nightjar_wire::{Transport, parse_ip, parse_transport};
 
+use crate::batch_ingest::PacketRef;
 use crate::callbacks::{
     AlertDispatcher, AlertListener, AppResolver, SocketProtector, TunnelWriter,
 };
@@ -244,20 +245,20 @@ impl Inner {
     }
 
     /// Feeds packets to the engine, appending their verdicts, until one opens a flow while
-    /// `want_keys` is set: then it stops and returns how many packets it took and the new
-    /// flow's 5-tuple, so the caller can ask the app resolver before the flow's next packet
-    /// (a short flow could otherwise complete before it is attributed).
+    /// `want_keys` is set: then it stops and returns the new flow's 5-tuple, so the caller can
+    /// ask the app resolver before the flow's next packet (a short flow could otherwise complete
+    /// before it is attributed). The packets not taken stay in `packets`.
     ///
     /// In relay mode the device's packets go to the relay, which is polled every
     /// [`crate::relay_mode::POLL_EVERY`] packets; what it produced is appended to `to_tunnel`.
-    fn ingest_until_new(
+    fn ingest_until_new<'p>(
         &mut self,
-        packets: &[Packet],
+        packets: &mut impl Iterator<Item = PacketRef<'p>>,
         verdicts: &mut Vec<Verdict>,
         to_tunnel: &mut Vec<Vec<u8>>,
         want_keys: bool,
-    ) -> (usize, Option<(FlowRef, FlowKey5)>) {
-        for (i, p) in packets.iter().enumerate() {
+    ) -> Option<(FlowRef, FlowKey5)> {
+        for p in packets {
             let v = match &mut self.core {
                 Core::Monitor(engine) => {
                     let direction = if p.outbound {
@@ -265,10 +266,10 @@ impl Inner {
                     } else {
                         Direction::Inbound
                     };
-                    Some(engine.on_packet(p.ts_us, direction, &p.bytes))
+                    Some(engine.on_packet(p.ts_us, direction, p.bytes))
                 }
                 Core::Relay(r) => {
-                    let v = r.on_packet(p.outbound, &p.bytes);
+                    let v = r.on_packet(p.outbound, p.bytes);
                     if r.poll_due() {
                         r.poll_into(to_tunnel);
                     }
@@ -290,12 +291,12 @@ impl Inner {
             }
             if want_keys
                 && let Some(flow) = v.and_then(|v| v.flow).filter(|f| f.is_new)
-                && let Some(key) = flow_key(&p.bytes, p.outbound)
+                && let Some(key) = flow_key(p.bytes, p.outbound)
             {
-                return (i + 1, Some((flow, key)));
+                return Some((flow, key));
             }
         }
-        (packets.len(), None)
+        None
     }
 
     /// Ends a relay-mode batch: polls the relay into `to_tunnel` and wakes its thread if the
@@ -433,6 +434,47 @@ impl NightjarEngine {
             Err(NightjarError::Internal {
                 detail: panic_message(payload.as_ref()),
             })
+        })
+    }
+
+    /// The body of both `ingest` forms: `count` packets (for the verdicts' capacity), stopping
+    /// at each new flow to ask the app resolver with the engine lock released.
+    pub(crate) fn ingest_packets<'p>(
+        &self,
+        packets: &mut impl Iterator<Item = PacketRef<'p>>,
+        count: usize,
+    ) -> Result<IngestResult> {
+        let resolver = self
+            .resolver
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let mut verdicts = Vec::with_capacity(count);
+        let mut to_tunnel = Vec::new();
+        loop {
+            let new_flow = self.with_inner(|inner| {
+                Ok(inner.ingest_until_new(
+                    packets,
+                    &mut verdicts,
+                    &mut to_tunnel,
+                    resolver.is_some(),
+                ))
+            })?;
+            match (&resolver, new_flow) {
+                (Some(r), Some((flow, key))) => self.attribute(r, flow, key)?,
+                _ => break,
+            }
+        }
+        if self.relay.is_some() {
+            self.with_inner(|inner| {
+                inner.finish_relay_batch(&mut to_tunnel);
+                Ok(())
+            })?;
+        }
+        self.maintain()?;
+        Ok(IngestResult {
+            verdicts,
+            to_tunnel,
         })
     }
 
@@ -612,39 +654,12 @@ impl NightjarEngine {
     /// consumed the packets, so the host forwards nothing itself.
     pub fn ingest(&self, packets: Vec<Packet>) -> Result<IngestResult> {
         self.run(|| {
-            let resolver = self
-                .resolver
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone();
-            let mut verdicts = Vec::with_capacity(packets.len());
-            let mut to_tunnel = Vec::new();
-            let mut rest = packets.as_slice();
-            while !rest.is_empty() {
-                let (taken, new_flow) = self.with_inner(|inner| {
-                    Ok(inner.ingest_until_new(
-                        rest,
-                        &mut verdicts,
-                        &mut to_tunnel,
-                        resolver.is_some(),
-                    ))
-                })?;
-                rest = rest.get(taken..).unwrap_or_default();
-                if let (Some(r), Some((flow, key))) = (&resolver, new_flow) {
-                    self.attribute(r, flow, key)?;
-                }
-            }
-            if self.relay.is_some() {
-                self.with_inner(|inner| {
-                    inner.finish_relay_batch(&mut to_tunnel);
-                    Ok(())
-                })?;
-            }
-            self.maintain()?;
-            Ok(IngestResult {
-                verdicts,
-                to_tunnel,
-            })
+            let mut refs = packets.iter().map(|p| PacketRef {
+                ts_us: p.ts_us,
+                outbound: p.outbound,
+                bytes: &p.bytes,
+            });
+            self.ingest_packets(&mut refs, packets.len())
         })
     }
 

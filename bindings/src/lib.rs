@@ -17,6 +17,7 @@
 
 uniffi::setup_scaffolding!();
 
+mod batch_ingest;
 pub mod callbacks;
 mod config;
 mod error;

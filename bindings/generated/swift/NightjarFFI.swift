@@ -1098,6 +1098,16 @@ public func FfiConverterTypeAppResolver_lower(_ value: AppResolver) -> UInt64 {
 public protocol NightjarEngineProtocol: AnyObject, Sendable {
     
     /**
+     * Feeds a batch of packets laid end to end in `packets`: packet `i` is the next
+     * `lengths[i]` bytes, sent by the device when `outbound[i]` (as [`Self::ingest`]'s
+     * `Packet.outbound`), all crossing the tunnel at `ts_us` (a batch read from the tunnel in
+     * one go; relay mode ignores it). Everything else, verdicts in order included, is as
+     * [`Self::ingest`]. Fails with `InvalidArgument`, having ingested nothing, when the
+     * lengths do not add up to the buffer or a packet has no direction.
+     */
+    func ingestBatch(packets: Data, lengths: [UInt32], outbound: [Bool], tsUs: UInt64) throws  -> IngestResult
+    
+    /**
      * Looks a domain (or URL, or `host:port`) up in the intel index at `now_us`.
      */
     func checkDomain(name: String, nowUs: UInt64) throws  -> IntelVerdict
@@ -1350,6 +1360,27 @@ public convenience init(settings: EngineSettings)throws  {
 
     
 
+    
+    /**
+     * Feeds a batch of packets laid end to end in `packets`: packet `i` is the next
+     * `lengths[i]` bytes, sent by the device when `outbound[i]` (as [`Self::ingest`]'s
+     * `Packet.outbound`), all crossing the tunnel at `ts_us` (a batch read from the tunnel in
+     * one go; relay mode ignores it). Everything else, verdicts in order included, is as
+     * [`Self::ingest`]. Fails with `InvalidArgument`, having ingested nothing, when the
+     * lengths do not add up to the buffer or a packet has no direction.
+     */
+open func ingestBatch(packets: Data, lengths: [UInt32], outbound: [Bool], tsUs: UInt64)throws  -> IngestResult  {
+    return try  FfiConverterTypeIngestResult_lift(try rustCallWithError(FfiConverterTypeNightjarError_lift) {
+        uniffiCallStatus in
+    uniffi_nightjar_ffi_fn_method_nightjarengine_ingest_batch(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(packets),
+        FfiConverterSequenceUInt32.lower(lengths),
+        FfiConverterSequenceBool.lower(outbound),
+        FfiConverterUInt64.lower(tsUs),uniffiCallStatus
+    )
+})
+}
     
     /**
      * Looks a domain (or URL, or `host:port`) up in the intel index at `now_us`.
@@ -8789,6 +8820,31 @@ fileprivate struct FfiConverterSequenceUInt32: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceBool: FfiConverterRustBuffer {
+    typealias SwiftType = [Bool]
+
+    public static func write(_ value: [Bool], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterBool.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Bool] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Bool]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterBool.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -9286,6 +9342,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_nightjar_ffi_checksum_method_tunnelwriter_write_packets() != 57478) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nightjar_ffi_checksum_method_nightjarengine_ingest_batch() != 21491) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_nightjar_ffi_checksum_method_nightjarengine_check_domain() != 58229) {

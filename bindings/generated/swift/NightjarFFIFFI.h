@@ -402,6 +402,11 @@ void uniffi_nightjar_ffi_fn_free_nightjarengine(uint64_t handle, RustCallStatus 
 uint64_t uniffi_nightjar_ffi_fn_constructor_nightjarengine_new(RustBuffer settings, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_NIGHTJARENGINE_INGEST_BATCH
+#define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_NIGHTJARENGINE_INGEST_BATCH
+RustBuffer uniffi_nightjar_ffi_fn_method_nightjarengine_ingest_batch(uint64_t ptr, RustBuffer packets, RustBuffer lengths, RustBuffer outbound, uint64_t ts_us, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_NIGHTJARENGINE_CHECK_DOMAIN
 #define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_NIGHTJARENGINE_CHECK_DOMAIN
 RustBuffer uniffi_nightjar_ffi_fn_method_nightjarengine_check_domain(uint64_t ptr, RustBuffer name, uint64_t now_us, RustCallStatus *_Nonnull out_status
@@ -876,6 +881,12 @@ uint16_t uniffi_nightjar_ffi_checksum_method_socketprotector_protect(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_TUNNELWRITER_WRITE_PACKETS
 #define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_TUNNELWRITER_WRITE_PACKETS
 uint16_t uniffi_nightjar_ffi_checksum_method_tunnelwriter_write_packets(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_NIGHTJARENGINE_INGEST_BATCH
+#define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_NIGHTJARENGINE_INGEST_BATCH
+uint16_t uniffi_nightjar_ffi_checksum_method_nightjarengine_ingest_batch(void
     
 );
 #endif

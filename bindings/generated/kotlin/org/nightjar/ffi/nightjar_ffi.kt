@@ -781,6 +781,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_nightjar_ffi_checksum_method_tunnelwriter_write_packets(
     ): Int
+    external fun uniffi_nightjar_ffi_checksum_method_nightjarengine_ingest_batch(
+    ): Int
     external fun uniffi_nightjar_ffi_checksum_method_nightjarengine_check_domain(
     ): Int
     external fun uniffi_nightjar_ffi_checksum_method_nightjarengine_check_ip(
@@ -899,6 +901,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_nightjar_ffi_fn_constructor_nightjarengine_new(`settings`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_nightjar_ffi_fn_method_nightjarengine_ingest_batch(`ptr`: Long,`packets`: RustBuffer.ByValue,`lengths`: RustBuffer.ByValue,`outbound`: RustBuffer.ByValue,`tsUs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_nightjar_ffi_fn_method_nightjarengine_check_domain(`ptr`: Long,`name`: RustBuffer.ByValue,`nowUs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_nightjar_ffi_fn_method_nightjarengine_check_ip(`ptr`: Long,`ip`: RustBuffer.ByValue,`nowUs`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1107,6 +1111,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_nightjar_ffi_checksum_method_tunnelwriter_write_packets() and 0xFFFF) != 57478) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_ingest_batch() and 0xFFFF) != 21491) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_check_domain() and 0xFFFF) != 58229) {
@@ -2398,6 +2405,16 @@ public object FfiConverterTypeAppResolver: FfiConverter<AppResolver, Long> {
 public interface NightjarEngineInterface {
     
     /**
+     * Feeds a batch of packets laid end to end in `packets`: packet `i` is the next
+     * `lengths[i]` bytes, sent by the device when `outbound[i]` (as [`Self::ingest`]'s
+     * `Packet.outbound`), all crossing the tunnel at `ts_us` (a batch read from the tunnel in
+     * one go; relay mode ignores it). Everything else, verdicts in order included, is as
+     * [`Self::ingest`]. Fails with `InvalidArgument`, having ingested nothing, when the
+     * lengths do not add up to the buffer or a packet has no direction.
+     */
+    fun `ingestBatch`(`packets`: kotlin.ByteArray, `lengths`: List<kotlin.UInt>, `outbound`: List<kotlin.Boolean>, `tsUs`: kotlin.ULong): IngestResult
+    
+    /**
      * Looks a domain (or URL, or `host:port`) up in the intel index at `now_us`.
      */
     fun `checkDomain`(`name`: kotlin.String, `nowUs`: kotlin.ULong): IntelVerdict
@@ -2700,6 +2717,32 @@ open class NightjarEngine: Disposable, AutoCloseable, NightjarEngineInterface
             UniffiLib.uniffi_nightjar_ffi_fn_clone_nightjarengine(handle, status)
         }
     }
+
+    
+    /**
+     * Feeds a batch of packets laid end to end in `packets`: packet `i` is the next
+     * `lengths[i]` bytes, sent by the device when `outbound[i]` (as [`Self::ingest`]'s
+     * `Packet.outbound`), all crossing the tunnel at `ts_us` (a batch read from the tunnel in
+     * one go; relay mode ignores it). Everything else, verdicts in order included, is as
+     * [`Self::ingest`]. Fails with `InvalidArgument`, having ingested nothing, when the
+     * lengths do not add up to the buffer or a packet has no direction.
+     */
+    @Throws(NightjarException::class)override fun `ingestBatch`(`packets`: kotlin.ByteArray, `lengths`: List<kotlin.UInt>, `outbound`: List<kotlin.Boolean>, `tsUs`: kotlin.ULong): IngestResult {
+            return FfiConverterTypeIngestResult.lift(
+    callWithHandle {
+    uniffiRustCallWithError(NightjarException) { _status ->
+    UniffiLib.uniffi_nightjar_ffi_fn_method_nightjarengine_ingest_batch(
+        it,
+        
+        FfiConverterByteArray.lower(`packets`),
+        FfiConverterSequenceUInt.lower(`lengths`),
+        FfiConverterSequenceBoolean.lower(`outbound`),
+        FfiConverterULong.lower(`tsUs`),_status)
+}
+    }
+    )
+    }
+    
 
     
     /**
@@ -8983,6 +9026,34 @@ public object FfiConverterSequenceUInt: FfiConverterRustBuffer<List<kotlin.UInt>
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterUInt.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceBoolean: FfiConverterRustBuffer<List<kotlin.Boolean>> {
+    override fun read(buf: ByteBuffer): List<kotlin.Boolean> {
+        val len = buf.getInt()
+        return List<kotlin.Boolean>(len) {
+            FfiConverterBoolean.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<kotlin.Boolean>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterBoolean.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<kotlin.Boolean>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterBoolean.write(it, buf)
         }
     }
 }
