@@ -416,7 +416,7 @@ fun main() {
         }
     }
 
-    test("store queries and exports: flows, dns, domains, apps, coverage, zeek/ocsf/csv") {
+    test("store queries and exports: flows, dns, domains, apps, coverage, zeek/ocsf/csv, report") {
         val db = File(tmp, "queries.db")
         NightjarEngine(settings(db)).use { e ->
             e.setAppInventory(listOf(AppInfo(10_001u, "org.example.one", "One", 1UL, 2UL), AppInfo(10_002u, "org.example.two", null, null, null)))
@@ -463,6 +463,17 @@ fun main() {
                 check(n == 30UL) { "$fmt $n" }
                 check(f.readLines().size == 30 + if (fmt == ExportFormat.CSV) 1 else 0)
             }
+            // The analyst's report: one HTML page, its tags balanced, a row per stored flow.
+            val html = e.report(null, null, null)
+            check(html.startsWith("<!DOCTYPE html>") && html.trimEnd().endsWith("</html>"))
+            check(html.replace("&#39;", "'").contains("content=\"default-src 'none';"))
+            for (tag in listOf("html", "head", "body", "section", "table", "tbody", "tr", "details", "svg", "script", "style")) {
+                val open = Regex("<$tag[ >]").findAll(html).count()
+                val close = Regex("</$tag>").findAll(html).count()
+                check(open == close && open > 0 || tag == "details" && open == 0) { "<$tag>: $open opened, $close closed" }
+            }
+            check(Regex("<tr id=\"flow-").findAll(html).count() == 30)
+            check(e.report(null, null, 10_001u).contains("<tr class=\"tl-row\" data-app=\"10001\">"))
             val rep = e.shutdown()
             check(rep.writer != null && rep.flowsFlushed == 0UL)
         }
