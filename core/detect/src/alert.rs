@@ -430,11 +430,14 @@ impl AlertGate {
             .clone()
             .or_else(|| alert.ips.first().map(ToString::to_string));
         let key: GateKey = (alert.detector, alert.app.clone(), subject);
-        // A finding that grew worse (a tunnel whose volume showed after its
-        // first long label) is news, not a duplicate.
+        // A tunnel that grew worse (its volume showed after its first long
+        // label) is news, not a duplicate. Other detectors' repeats stay
+        // duplicates whatever their severity.
+        let escalates =
+            |severity: Severity| alert.detector == Detector::DnsTunnel && alert.severity > severity;
         if let Some(&(at, severity)) = self.last_pass.get(&key)
             && now_us.saturating_sub(at) < self.config.dedup_window_us
-            && alert.severity <= severity
+            && !escalates(severity)
         {
             self.counters.duplicates += 1;
             return GateVerdict::Duplicate;
@@ -561,12 +564,15 @@ mod tests {
         assert_eq!(g.check(0, &alert("a", "x.com")), GateVerdict::Pass);
         assert_eq!(g.check(500, &alert("a", "x.com")), GateVerdict::Duplicate);
         let mut low = alert("c", "y.com");
+        low.detector = Detector::DnsTunnel;
         low.severity = Severity::Low;
         assert_eq!(g.check(500, &low), GateVerdict::Pass);
         assert_eq!(g.check(501, &low), GateVerdict::Duplicate);
-        // Escalation passes; the same severity again does not.
-        assert_eq!(g.check(502, &alert("c", "y.com")), GateVerdict::Pass);
-        assert_eq!(g.check(503, &alert("c", "y.com")), GateVerdict::Duplicate);
+        // A tunnel's escalation passes; the same severity again does not.
+        let mut high = low.clone();
+        high.severity = Severity::High;
+        assert_eq!(g.check(502, &high), GateVerdict::Pass);
+        assert_eq!(g.check(503, &high), GateVerdict::Duplicate);
         assert_eq!(g.check(500, &alert("b", "x.com")), GateVerdict::Pass);
         assert_eq!(g.check(1_000, &alert("a", "x.com")), GateVerdict::Pass);
         assert_eq!(g.counters().duplicates, 3);
