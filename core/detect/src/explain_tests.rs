@@ -35,6 +35,7 @@ fn tx(ts_us: u64, name: &str, qtype: u16, rcode: u16, answers: &[&str]) -> DnsTr
         rejected: false,
         answered: true,
         notes: Vec::new(),
+        query_too_long: false,
     }
 }
 
