@@ -1291,6 +1291,15 @@ public protocol NightjarEngineProtocol: AnyObject, Sendable {
      */
     func setNat64Prefix(prefix: String?) throws 
     
+    /**
+     * One self-contained HTML page (inline CSS and SVG, a content security policy that
+     * forbids every request) telling which app talked to what, when, and why each alert
+     * fired, over `[since_us, until_us)`; `None` bounds follow the data. `app_uid` limits it
+     * to one app. Reads the database (a few seconds for a million flows): call it off the
+     * UI thread.
+     */
+    func report(sinceUs: UInt64?, untilUs: UInt64?, appUid: UInt32?) throws  -> String
+    
 }
 /**
  * A Nightjar engine: give it the tunnel's packets, read back what the device talked to.
@@ -1784,6 +1793,25 @@ open func setNat64Prefix(prefix: String?)throws   {try rustCallWithError(FfiConv
         FfiConverterOptionString.lower(prefix),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * One self-contained HTML page (inline CSS and SVG, a content security policy that
+     * forbids every request) telling which app talked to what, when, and why each alert
+     * fired, over `[since_us, until_us)`; `None` bounds follow the data. `app_uid` limits it
+     * to one app. Reads the database (a few seconds for a million flows): call it off the
+     * UI thread.
+     */
+open func report(sinceUs: UInt64?, untilUs: UInt64?, appUid: UInt32?)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeNightjarError_lift) {
+        uniffiCallStatus in
+    uniffi_nightjar_ffi_fn_method_nightjarengine_report(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionUInt64.lower(sinceUs),
+        FfiConverterOptionUInt64.lower(untilUs),
+        FfiConverterOptionUInt32.lower(appUid),uniffiCallStatus
+    )
+})
 }
     
 
@@ -9426,6 +9454,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_nightjar_ffi_checksum_method_nightjarengine_set_nat64_prefix() != 34428) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_nightjar_ffi_checksum_method_nightjarengine_report() != 54570) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_nightjar_ffi_checksum_constructor_nightjarengine_new() != 37665) {

@@ -542,6 +542,11 @@ RustBuffer uniffi_nightjar_ffi_fn_method_nightjarengine_network_changed(uint64_t
 void uniffi_nightjar_ffi_fn_method_nightjarengine_set_nat64_prefix(uint64_t ptr, RustBuffer prefix, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_NIGHTJARENGINE_REPORT
+#define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_METHOD_NIGHTJARENGINE_REPORT
+RustBuffer uniffi_nightjar_ffi_fn_method_nightjarengine_report(uint64_t ptr, RustBuffer since_us, RustBuffer until_us, RustBuffer app_uid, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_FUNC_NIGHTJAR_VERSION
 #define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_FN_FUNC_NIGHTJAR_VERSION
 RustBuffer uniffi_nightjar_ffi_fn_func_nightjar_version(RustCallStatus *_Nonnull out_status
@@ -1049,6 +1054,12 @@ uint16_t uniffi_nightjar_ffi_checksum_method_nightjarengine_network_changed(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_NIGHTJARENGINE_SET_NAT64_PREFIX
 #define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_NIGHTJARENGINE_SET_NAT64_PREFIX
 uint16_t uniffi_nightjar_ffi_checksum_method_nightjarengine_set_nat64_prefix(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_NIGHTJARENGINE_REPORT
+#define UNIFFI_FFIDEF_UNIFFI_NIGHTJAR_FFI_CHECKSUM_METHOD_NIGHTJARENGINE_REPORT
+uint16_t uniffi_nightjar_ffi_checksum_method_nightjarengine_report(void
     
 );
 #endif

@@ -837,6 +837,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_nightjar_ffi_checksum_method_nightjarengine_set_nat64_prefix(
     ): Int
+    external fun uniffi_nightjar_ffi_checksum_method_nightjarengine_report(
+    ): Int
     external fun uniffi_nightjar_ffi_checksum_constructor_nightjarengine_new(
     ): Int
     external fun ffi_nightjar_ffi_uniffi_contract_version(
@@ -957,6 +959,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_nightjar_ffi_fn_method_nightjarengine_set_nat64_prefix(`ptr`: Long,`prefix`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_nightjar_ffi_fn_method_nightjarengine_report(`ptr`: Long,`sinceUs`: RustBuffer.ByValue,`untilUs`: RustBuffer.ByValue,`appUid`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_nightjar_ffi_fn_func_nightjar_version(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_nightjar_ffi_fn_func_default_memory_caps(uniffi_out_err: UniffiRustCallStatus, 
@@ -1195,6 +1199,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_set_nat64_prefix() and 0xFFFF) != 34428) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_nightjar_ffi_checksum_method_nightjarengine_report() and 0xFFFF) != 54570) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_nightjar_ffi_checksum_constructor_nightjarengine_new() and 0xFFFF) != 37665) {
@@ -2598,6 +2605,15 @@ public interface NightjarEngineInterface {
      */
     fun `setNat64Prefix`(`prefix`: kotlin.String?)
     
+    /**
+     * One self-contained HTML page (inline CSS and SVG, a content security policy that
+     * forbids every request) telling which app talked to what, when, and why each alert
+     * fired, over `[since_us, until_us)`; `None` bounds follow the data. `app_uid` limits it
+     * to one app. Reads the database (a few seconds for a million flows): call it off the
+     * UI thread.
+     */
+    fun `report`(`sinceUs`: kotlin.ULong?, `untilUs`: kotlin.ULong?, `appUid`: kotlin.UInt?): kotlin.String
+    
     companion object
 }
 
@@ -3280,6 +3296,30 @@ open class NightjarEngine: Disposable, AutoCloseable, NightjarEngineInterface
 }
     }
     
+    
+
+    
+    /**
+     * One self-contained HTML page (inline CSS and SVG, a content security policy that
+     * forbids every request) telling which app talked to what, when, and why each alert
+     * fired, over `[since_us, until_us)`; `None` bounds follow the data. `app_uid` limits it
+     * to one app. Reads the database (a few seconds for a million flows): call it off the
+     * UI thread.
+     */
+    @Throws(NightjarException::class)override fun `report`(`sinceUs`: kotlin.ULong?, `untilUs`: kotlin.ULong?, `appUid`: kotlin.UInt?): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(NightjarException) { _status ->
+    UniffiLib.uniffi_nightjar_ffi_fn_method_nightjarengine_report(
+        it,
+        
+        FfiConverterOptionalULong.lower(`sinceUs`),
+        FfiConverterOptionalULong.lower(`untilUs`),
+        FfiConverterOptionalUInt.lower(`appUid`),_status)
+}
+    }
+    )
+    }
     
 
     
