@@ -42,8 +42,9 @@ fn ingest(c: &mut Criterion) {
     const BATCH: usize = 64;
     let mut group = c.benchmark_group("ingest_batch");
     group.throughput(Throughput::Elements(BATCH as u64));
-    // One contiguous buffer, lengths and directions per batch, as a host fills them.
-    let batches: Vec<(Vec<u8>, Vec<u32>, Vec<bool>, u64)> = packets
+    // One contiguous buffer, lengths, directions and a time per batch, as a host fills them.
+    type Batch = (Vec<u8>, Vec<u32>, Vec<bool>, u64);
+    let batches: Vec<Batch> = packets
         .chunks(BATCH)
         .filter(|c| c.len() == BATCH)
         .map(|c| {

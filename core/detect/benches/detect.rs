@@ -155,6 +155,7 @@ fn bench(c: &mut Criterion) {
             name: None,
             name_source: None,
             ech: false,
+            tunnel: None,
         };
         b.iter(|| {
             i += 1;

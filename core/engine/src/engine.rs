@@ -935,10 +935,12 @@ fn nothing_to_inspect(inspection: u8, transport: &Transport<'_>, from_orig: bool
         Transport::Udp {
             src_port, dst_port, ..
         } => {
-            !is_dns_port(*src_port)
-                && !is_dns_port(*dst_port)
-                && !inspect::is_ssdp(*src_port, *dst_port)
-                && !(live && from_orig)
+            // DNS and SSDP datagrams are read both ways; a live inspector reads the client's.
+            let read = is_dns_port(*src_port)
+                || is_dns_port(*dst_port)
+                || inspect::is_ssdp(*src_port, *dst_port)
+                || (live && from_orig);
+            !read
         }
         _ => !live,
     }
