@@ -7,38 +7,13 @@ use std::hint::black_box;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use nightjar_engine::{Direction, Engine, EngineConfig};
 use nightjar_synth::SynFlood;
-use nightjar_synth::packet::{TcpFlags, TcpSegment, ipv4_tcp};
+
+mod workload;
 
 fn established(c: &mut Criterion) {
-    let dev = "10.0.0.2".parse().unwrap();
-    let srv = "192.0.2.1".parse().unwrap();
-    let syn = ipv4_tcp(dev, srv, &TcpSegment::new(40_000, 443, TcpFlags::Syn, 1, 0)).unwrap();
-    let synack = ipv4_tcp(
-        srv,
-        dev,
-        &TcpSegment::new(443, 40_000, TcpFlags::SynAck, 9, 2),
-    )
-    .unwrap();
-    let body = [0u8; 1200];
-    let data = ipv4_tcp(
-        srv,
-        dev,
-        &TcpSegment::new(443, 40_000, TcpFlags::PshAck, 10, 2).with_payload(&body),
-    )
-    .unwrap();
     let mut group = c.benchmark_group("engine");
     group.throughput(Throughput::Elements(1));
-    // A table with many other live flows, so the lookup is not into an empty map.
-    let mut engine = Engine::new(EngineConfig::default()).unwrap();
-    let mut flood = SynFlood::new(1);
-    let mut buf = Vec::new();
-    for _ in 0..10_000 {
-        let (ts, dir) = flood.next_into(&mut buf).unwrap();
-        engine.on_packet(ts, dir, &buf);
-    }
-    while engine.next_event().is_some() {}
-    engine.on_packet(1, Direction::Outbound, &syn);
-    engine.on_packet(2, Direction::Inbound, &synack);
+    let (mut engine, data) = workload::established();
     let mut now = 3u64;
     group.bench_function("established_flow_packet", |b| {
         b.iter(|| {
