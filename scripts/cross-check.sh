@@ -111,6 +111,8 @@ if [ "$do_linux" = 1 ]; then
     export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
     # Plain runner: `-L /usr/aarch64-linux-gnu` makes thread spawns hang (platform-recipes).
     export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=qemu-aarch64
+    # Tests read it to leave out what emulation distorts (a process's RSS includes qemu's).
+    export NIGHTJAR_EMULATED=qemu-aarch64
     export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
     export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
     # Fixture tests read the fixtures by absolute path (test binaries run from their crate).

@@ -374,6 +374,13 @@ fn two_thousand_connections_and_a_storm_stay_under_the_memory_cap() {
     // iOS packet-tunnel limit of 50 MiB.
     let rss_kb = kb(&stderr, "peak_rss");
     eprintln!("peak RSS {rss_kb} kB, peak relay bytes {peak_relay}");
+    // Under qemu-user the process's RSS is the emulator's too (its translated-code
+    // cache and its own heap): the figure is not the relay's, so only the relay's own
+    // accounting above is asserted there.
+    if let Ok(emulator) = std::env::var("NIGHTJAR_EMULATED") {
+        eprintln!("SKIPPED: peak RSS check under {emulator} (it counts the emulator's memory)");
+        return;
+    }
     assert!(rss_kb < 50 * 1024, "peak RSS {rss_kb} kB");
 }
 
