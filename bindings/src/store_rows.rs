@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use nightjar_engine::{DnsTransaction, FlowRecord, HelloRecord, HttpRecord};
-use nightjar_store::engine_rows::EngineRows;
+use nightjar_store::engine_rows::{self, EngineRows};
 use nightjar_store::{AlertRow, AppRow, Record, RecordSender, StoreWriter, WriterStatus};
 
 use crate::records::AppInfo;
@@ -72,7 +72,12 @@ impl StoreSink {
             .and_then(|a| apps.get(&a.0))
             .map(|a| a.package.clone());
         // A full queue drops the row and the writer counts it: the packet path never waits.
-        self.tx.flow(self.rows.flow_row(r, app_name));
+        let row = self.rows.flow_row(r, app_name);
+        let seen = engine_rows::sighting(&row);
+        self.tx.flow(row);
+        if let Some(d) = seen {
+            self.tx.send(Record::Domain(d));
+        }
     }
 
     /// A DNS transaction.

@@ -7,8 +7,8 @@ use std::path::Path;
 use nightjar_capture::{PacketRing, RingConfig, RingStats};
 use nightjar_detect::Alert;
 use nightjar_engine::{DnsTransaction, FlowRecord, HelloRecord, HttpRecord};
-use nightjar_store::engine_rows::EngineRows;
-use nightjar_store::{AppRow, Store, StoreConfig, StoreWriter, WriterStatus};
+use nightjar_store::engine_rows::{self, EngineRows};
+use nightjar_store::{AppRow, Record, Store, StoreConfig, StoreWriter, WriterStatus};
 
 use crate::error::CliError;
 use crate::replay::{AppNames, RecordSink};
@@ -119,7 +119,12 @@ impl RecordSink for StoreSink<'_> {
     fn flow(&mut self, r: &FlowRecord) -> Result<(), CliError> {
         let app_name = r.app.and_then(|a| self.apps.get(&a.0)).cloned();
         // A full queue drops the row and the writer counts it; replay never waits.
-        self.writer.flow(self.rows.flow_row(r, app_name));
+        let row = self.rows.flow_row(r, app_name);
+        let seen = engine_rows::sighting(&row);
+        self.writer.flow(row);
+        if let Some(d) = seen {
+            self.writer.send(Record::Domain(d));
+        }
         Ok(())
     }
     fn dns(&mut self, tx: &DnsTransaction) -> Result<(), CliError> {

@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use nightjar_store::{
-    ActivityBin, AlertRow, AppRow, DomainActivity, FirstContact, FlowRow, Severity, Store,
-    TimeWindow,
+    ActivityBin, AlertRow, AppRow, DigestLimits, DomainActivity, FirstContact, FlowRow, Severity,
+    Store, TimeWindow,
 };
 
 use crate::chart::{self, Scale};
@@ -145,8 +145,20 @@ pub fn gather(store: &Store, o: &ReportOptions) -> Result<Page, ReportError> {
     let window = TimeWindow::new(start, end);
     let scale = Scale::new(start, end);
 
-    let summary = store.summary(window)?;
-    let coverage = store.coverage(window)?;
+    // One read of the window's flows for the totals, the naming counts, the
+    // activity, the top domains and the largest flows.
+    let digest = store.flow_digest(
+        window,
+        o.app,
+        DigestLimits {
+            bins: lim.bins,
+            domains_per_app: lim.domains_per_app,
+            largest: lim.flows,
+            ..DigestLimits::default()
+        },
+    )?;
+    let summary = store.summary_from(window, digest.totals)?;
+    let coverage = store.coverage_from(window, digest.naming)?;
     let inventory: HashMap<u32, AppRow> = store.apps()?.into_iter().map(|a| (a.uid, a)).collect();
 
     // Flows: the alerted ones first, then the largest.
@@ -164,7 +176,7 @@ pub fn gather(store: &Store, o: &ReportOptions) -> Result<Page, ReportError> {
     alerted.retain(|f| o.app.is_none() || f.app_uid == o.app);
     alerted.sort_by_key(|f| std::cmp::Reverse(f.orig_ip_bytes + f.resp_ip_bytes));
     let alerted_set: BTreeSet<String> = alerted.iter().map(|f| f.uid.clone()).collect();
-    let largest = store.largest_flows(window, o.app, lim.flows)?;
+    let largest = digest.largest;
     let mut table: Vec<(bool, FlowRow)> = alerted.into_iter().map(|f| (true, f)).collect();
     for f in largest {
         if table.len() >= lim.flows {
@@ -187,10 +199,9 @@ pub fn gather(store: &Store, o: &ReportOptions) -> Result<Page, ReportError> {
         seen: seen_names,
     };
 
-    let activity: Vec<ActivityBin> = store.activity(window, o.app, lim.bins)?;
+    let activity: Vec<ActivityBin> = digest.activity;
     let firsts: Vec<FirstContact> = store.first_contacts(window, o.app, lim.first_contacts)?;
-    let domains: Vec<DomainActivity> =
-        store.top_domains_per_app(window, o.app, lim.domains_per_app)?;
+    let domains: Vec<DomainActivity> = digest.top_domains;
 
     // Timeline rows: every app with flows or alerts in the period.
     let mut keys: BTreeSet<Option<u32>> = activity.iter().map(|b| b.app_uid).collect();

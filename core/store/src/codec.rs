@@ -611,7 +611,7 @@ fn insert_state(conn: &Connection, s: &StateBlob) -> Result<()> {
 
 /// Merges a sighting into the per-app row and, for app sightings, into the
 /// device-wide row too, so "first seen on this device" needs no extra record.
-fn upsert_domain(conn: &Connection, d: &DomainSeen) -> Result<()> {
+pub fn upsert_domain(conn: &Connection, d: &DomainSeen) -> Result<()> {
     let mut st = conn.prepare_cached(
         "INSERT INTO domains (domain, rev_domain, registrable, app_key, first_us, last_us, count) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \

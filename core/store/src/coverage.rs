@@ -10,6 +10,7 @@ use rusqlite::params_from_iter;
 use rusqlite::types::Value;
 use serde::Serialize;
 
+use crate::digest::NamingCounts;
 use crate::error::Result;
 use crate::schema::{blob_to_ip, ip_to_blob};
 use crate::store::{Store, TimeWindow};
@@ -194,6 +195,31 @@ impl Store {
                 *named_by.entry(k).or_insert(0) += n;
             }
         }
+        self.coverage_from(
+            window,
+            NamingCounts {
+                flows,
+                attributed,
+                named,
+                named_by,
+            },
+        )
+    }
+
+    /// [`Store::coverage`] with the flows' naming already counted (by
+    /// [`Store::flow_digest`]).
+    pub fn coverage_from(
+        &self,
+        window: TimeWindow,
+        naming: NamingCounts,
+    ) -> Result<CoverageReport> {
+        let (s, u) = window.bounds();
+        let NamingCounts {
+            flows,
+            attributed,
+            named,
+            named_by,
+        } = naming;
         let dns_rows: u64 = self.conn.query_row(
             "SELECT count(*) FROM dns WHERE ts_us >= ?1 AND ts_us < ?2",
             [s, u],

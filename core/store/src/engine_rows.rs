@@ -13,7 +13,29 @@ use nightjar_engine::{
     DnsTransaction, DnsTransport, EndReason, FlowId, FlowRecord, HelloRecord, HttpRecord, uid_for,
 };
 
-use crate::rows::{AlertAction, AlertRow, AlertState, DnsRow, FlowRow, Severity, Signal};
+use crate::rows::{
+    AlertAction, AlertRow, AlertState, DnsRow, DomainSeen, FlowRow, Severity, Signal,
+};
+
+/// The sighting a named flow adds to the `domains` table: what "first
+/// contacted after install" and "first contact" read. Flows named by an
+/// address (an HTTP Host that is a literal) or by a bare public suffix have
+/// no registrable domain and add none.
+pub fn sighting(row: &FlowRow) -> Option<DomainSeen> {
+    let name = nightjar_detect::domain::normalize(row.name.as_deref()?)?;
+    if name.parse::<std::net::IpAddr>().is_ok() || name.starts_with('[') {
+        return None;
+    }
+    let registrable = nightjar_detect::domain::registrable(&name)?.to_owned();
+    Some(DomainSeen {
+        domain: name.into_owned(),
+        registrable,
+        app_uid: row.app_uid,
+        first_us: row.first_us,
+        last_us: row.first_us,
+        count: 1,
+    })
+}
 
 /// An alert's provenance as JSON, with the field names alerts.log and the store
 /// share: where the indicator came from, in the feed's own words.

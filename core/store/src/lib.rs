@@ -51,6 +51,7 @@
 mod codec;
 mod codes;
 pub mod coverage;
+pub mod digest;
 #[cfg(feature = "engine")]
 pub mod engine_rows;
 pub mod error;
@@ -67,6 +68,7 @@ mod store;
 pub mod writer;
 
 pub use coverage::{BlindSpot, CoverageReport, DnsBypass};
+pub use digest::{DigestLimits, FlowDigest, FlowTotals, NamingCounts};
 pub use error::{Result, StoreError};
 pub use overview::{ActivityBin, DomainActivity, FirstContact};
 pub use query::{Cursor, Page, Query, Summary, Talker, TalkerGroup, TimelineItem};

@@ -1,24 +1,22 @@
 //! Aggregates for a one-page overview of a device and period (the analyst's
-//! report): activity per app over time, each app's top domains, first
-//! contacts, alerts by severity and the most relevant flows.
+//! report): first contacts, alerts by severity and the most relevant
+//! flows, and the row types of [`crate::digest`], which adds activity per
+//! app over time, each app's top domains and the largest flows.
 //!
 //! Every query here returns a bounded result (top-N, fixed bins), whatever
 //! the size of the database, so the page built from it stays small.
-
-use std::collections::BTreeSet;
 
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter};
 use serde::Serialize;
 
 use crate::codec::{self, ALERT_COLS, FLOW_COLS};
-use crate::codes::{self, NAME_SOURCES};
 use crate::error::Result;
 use crate::flow_parts;
 use crate::rows::{AlertRow, AppRow, DomainSeen, FlowRow};
 use crate::store::{Store, TimeWindow};
 
-/// Largest number of bins [`Store::activity`] splits a window into.
+/// Largest number of bins [`Store::flow_digest`] splits a window into.
 pub const MAX_BINS: u32 = 2_000;
 /// Largest number of rows any list here returns.
 pub const MAX_ROWS: usize = 5_000;
@@ -124,108 +122,6 @@ impl Store {
         Ok(span)
     }
 
-    /// Flow starts per app in `bins` equal bins of `window` (at most
-    /// [`MAX_BINS`]); only non-empty bins are returned.
-    pub fn activity(
-        &self,
-        window: TimeWindow,
-        app: Option<u32>,
-        bins: u32,
-    ) -> Result<Vec<ActivityBin>> {
-        let bins = bins.clamp(1, MAX_BINS);
-        let (s, u) = window.bounds();
-        let width = ((u.saturating_sub(s)) / i64::from(bins)).max(1);
-        let (app_sql, app_args) = app_clause(app, 4);
-        let sql = format!(
-            "SELECT app_uid, min((first_us - ?1) / ?3, {last}), count(*) FROM flows \
-             WHERE first_us >= ?1 AND first_us < ?2{app_sql} GROUP BY 1, 2",
-            last = bins - 1
-        );
-        let mut args = vec![Value::Integer(s), Value::Integer(u), Value::Integer(width)];
-        args.extend(app_args);
-        let mut st = self.conn.prepare_cached(&sql)?;
-        let rows = st.query_map(params_from_iter(args.iter()), |r| {
-            Ok(ActivityBin {
-                app_uid: r.get(0)?,
-                bin: r.get(1)?,
-                flows: r.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-    }
-
-    /// Each app's `per_app` domains with the most bytes in `window`, with
-    /// first/last contact, protocols and how the name was learnt.
-    pub fn top_domains_per_app(
-        &self,
-        window: TimeWindow,
-        app: Option<u32>,
-        per_app: usize,
-    ) -> Result<Vec<DomainActivity>> {
-        let (s, u) = window.bounds();
-        let (app_sql, app_args) = app_clause(app, 4);
-        // Grouped by the reversed, lowercased name the writer already keeps:
-        // no function call per row.
-        let sql = format!(
-            "SELECT app_uid, name, first, last, n, bytes, rev_name FROM (\
-               SELECT app_uid, max(name) AS name, rev_name, min(first_us) AS first, \
-               max(first_us) AS last, count(*) AS n, \
-               sum(orig_ip_bytes + resp_ip_bytes) AS bytes, \
-               row_number() OVER (PARTITION BY app_uid \
-                 ORDER BY sum(orig_ip_bytes + resp_ip_bytes) DESC, rev_name) AS rank \
-               FROM flows WHERE first_us >= ?1 AND first_us < ?2 AND rev_name IS NOT NULL\
-               {app_sql} GROUP BY app_uid, rev_name) \
-             WHERE rank <= ?3 ORDER BY app_uid, bytes DESC LIMIT {MAX_ROWS}"
-        );
-        let mut args = vec![
-            Value::Integer(s),
-            Value::Integer(u),
-            Value::Integer(capped(per_app)),
-        ];
-        args.extend(app_args);
-        let mut found: Vec<(DomainActivity, String)> = {
-            let mut st = self.conn.prepare_cached(&sql)?;
-            let rows = st.query_map(params_from_iter(args.iter()), |r| {
-                Ok((
-                    DomainActivity {
-                        app_uid: r.get(0)?,
-                        domain: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                        first_us: r.get(2)?,
-                        last_us: r.get(3)?,
-                        flows: r.get(4)?,
-                        bytes: r.get(5)?,
-                        protos: Vec::new(),
-                        sources: Vec::new(),
-                    },
-                    r.get::<_, String>(6)?,
-                ))
-            })?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()?
-        };
-        // Protocols and name sources for the few rows kept, through the name
-        // index, rather than a DISTINCT set per group in the scan above.
-        let mut st = self.conn.prepare_cached(
-            // The unary `+` keeps the planner on the name index: with the time or app
-            // index it walked the whole window once per domain (minutes on 1M flows).
-            "SELECT DISTINCT proto, name_source FROM flows WHERE rev_name IN (?1) \
-             AND +first_us >= ?2 AND +first_us < ?3 AND +app_uid IS ?4",
-        )?;
-        for (d, rev) in &mut found {
-            let mut protos = BTreeSet::new();
-            let mut sources = BTreeSet::new();
-            let mut rows = st.query(params![rev.as_str(), s, u, d.app_uid])?;
-            while let Some(r) = rows.next()? {
-                protos.insert(r.get::<_, u8>(0)?);
-                if let Some(src) = codes::decode(NAME_SOURCES, r.get_ref(1)?) {
-                    sources.insert(src);
-                }
-            }
-            d.protos = protos.into_iter().collect();
-            d.sources = sources.into_iter().collect();
-        }
-        Ok(found.into_iter().map(|(d, _)| d).collect())
-    }
-
     /// Each app's first contact with each registrable domain, where it
     /// falls in `window`, earliest first, at most `limit`.
     pub fn first_contacts(
@@ -324,30 +220,6 @@ impl Store {
         let sql = format!("SELECT {FLOW_COLS} FROM flows WHERE uid IN ({marks})");
         let mut st = self.conn.prepare(&sql)?;
         let rows = st.query_map(params_from_iter(uids.iter()), codec::read_flow)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-    }
-
-    /// The `limit` flows with the most bytes that started in `window`.
-    pub fn largest_flows(
-        &self,
-        window: TimeWindow,
-        app: Option<u32>,
-        limit: usize,
-    ) -> Result<Vec<FlowRow>> {
-        let (s, u) = window.bounds();
-        let (app_sql, app_args) = app_clause(app, 4);
-        let sql = format!(
-            "SELECT {FLOW_COLS} FROM flows WHERE first_us >= ?1 AND first_us < ?2{app_sql} \
-             ORDER BY orig_ip_bytes + resp_ip_bytes DESC, id LIMIT ?3"
-        );
-        let mut args = vec![
-            Value::Integer(s),
-            Value::Integer(u),
-            Value::Integer(capped(limit)),
-        ];
-        args.extend(app_args);
-        let mut st = self.conn.prepare_cached(&sql)?;
-        let rows = st.query_map(params_from_iter(args.iter()), codec::read_flow)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 }

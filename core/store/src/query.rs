@@ -15,6 +15,7 @@ use rusqlite::{Connection, params, params_from_iter};
 use serde::Serialize;
 
 use crate::codec::{self, ALERT_COLS, DNS_COLS, FLOW_COLS};
+use crate::digest::FlowTotals;
 use crate::error::{Result, StoreError};
 use crate::flow_parts;
 use crate::rows::{AlertRow, AlertState, DnsRow, FlowRow, Severity};
@@ -554,7 +555,7 @@ pub struct Summary {
     pub alerts_by_severity: BTreeMap<String, u64>,
     /// Distinct apps with flows.
     pub apps: u64,
-    /// Distinct flow names.
+    /// Distinct flow names (case-insensitive, trailing dot ignored).
     pub domains: u64,
     /// IP bytes sent.
     pub bytes_out: u64,
@@ -673,21 +674,28 @@ impl Store {
     /// Counts over `window`.
     pub fn summary(&self, window: TimeWindow) -> Result<Summary> {
         let (s, u) = window.bounds();
-        let (flows, apps, domains, bytes_out, bytes_in) = self.conn.query_row(
-            "SELECT count(*), count(DISTINCT app_uid), count(DISTINCT lower(name)), \
+        let totals = self.conn.query_row(
+            "SELECT count(*), count(DISTINCT app_uid), count(DISTINCT rev_name), \
              coalesce(sum(orig_ip_bytes), 0), coalesce(sum(resp_ip_bytes), 0) FROM flows \
              WHERE first_us >= ?1 AND first_us < ?2",
             params![s, u],
             |r| {
-                Ok((
-                    r.get::<_, u64>(0)?,
-                    r.get::<_, u64>(1)?,
-                    r.get::<_, u64>(2)?,
-                    r.get::<_, u64>(3)?,
-                    r.get::<_, u64>(4)?,
-                ))
+                Ok(FlowTotals {
+                    flows: r.get(0)?,
+                    apps: r.get(1)?,
+                    domains: r.get(2)?,
+                    bytes_out: r.get(3)?,
+                    bytes_in: r.get(4)?,
+                })
             },
         )?;
+        self.summary_from(window, totals)
+    }
+
+    /// [`Store::summary`] with the flow totals already counted (by
+    /// [`Store::flow_digest`]): only the DNS and alert counts are read.
+    pub fn summary_from(&self, window: TimeWindow, totals: FlowTotals) -> Result<Summary> {
+        let (s, u) = window.bounds();
         let dns: u64 = self.conn.query_row(
             "SELECT count(*) FROM dns WHERE ts_us >= ?1 AND ts_us < ?2",
             params![s, u],
@@ -709,14 +717,14 @@ impl Store {
             *by_sev.entry(name.to_string()).or_insert(0) += n;
         }
         Ok(Summary {
-            flows,
+            flows: totals.flows,
             dns,
             alerts,
             alerts_by_severity: by_sev,
-            apps,
-            domains,
-            bytes_out,
-            bytes_in,
+            apps: totals.apps,
+            domains: totals.domains,
+            bytes_out: totals.bytes_out,
+            bytes_in: totals.bytes_in,
         })
     }
 }

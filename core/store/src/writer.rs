@@ -9,7 +9,7 @@
 //! fault and retries with backoff, reopening the connection when the fault is
 //! not a lock; rows held across failures are capped and the oldest shed.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,11 +21,11 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 use serde::Serialize;
 
-use crate::codec::{FlowInserter, insert_record, trim_packets};
+use crate::codec::{FlowInserter, insert_record, trim_packets, upsert_domain};
 use crate::error::{Result, StoreError};
 use crate::retention::{Clock, RetentionPolicy, SystemClock, step as retention_step};
-use crate::rows::{AlertRow, DnsRow, FlowRow, Record};
-use crate::schema::open_connection;
+use crate::rows::{AlertRow, DnsRow, DomainSeen, FlowRow, Record};
+use crate::schema::{open_connection, reverse_name};
 
 /// What the writer reports after each successful commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -526,9 +526,13 @@ impl Worker {
         let mut shed = 0;
         {
             let mut flows = FlowInserter::new(&tx, self.config.flow_partition_rows);
+            // Sightings come one per named flow; a batch repeats the same few
+            // names, so they are merged here and upserted once each.
+            let mut seen: HashMap<(String, Option<u32>), DomainSeen> = HashMap::new();
             for rec in &self.pending {
                 match rec {
                     Record::Flow(f) => flows.push(f)?,
+                    Record::Domain(d) => merge_sighting(&mut seen, d),
                     other => {
                         packets |= matches!(other, Record::Packets(_));
                         insert_record(&tx, other)?;
@@ -536,6 +540,9 @@ impl Worker {
                 }
             }
             flows.finish()?;
+            for d in seen.values() {
+                upsert_domain(&tx, d)?;
+            }
         }
         if packets {
             shed = trim_packets(&tx, self.config.max_packet_bytes)?;
@@ -610,6 +617,20 @@ impl Worker {
                     .fetch_add(report.deleted_total(), Ordering::Relaxed);
             }
             Err(e) => log::warn!("retention step failed: {e}"),
+        }
+    }
+}
+
+fn merge_sighting(seen: &mut HashMap<(String, Option<u32>), DomainSeen>, d: &DomainSeen) {
+    match seen.entry((reverse_name(&d.domain), d.app_uid)) {
+        std::collections::hash_map::Entry::Occupied(mut e) => {
+            let m = e.get_mut();
+            m.first_us = m.first_us.min(d.first_us);
+            m.last_us = m.last_us.max(d.last_us);
+            m.count = m.count.saturating_add(d.count);
+        }
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(d.clone());
         }
     }
 }
