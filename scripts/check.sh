@@ -42,6 +42,11 @@ step "clippy (warnings are errors)"
 # means checking uniffi_bindgen's own crates, 23% of this stage's CPU (docs/perf.md, "CI time").
 cargo clippy --workspace --exclude nightjar-uniffi-bindgen --all-targets -- -D warnings
 
+step "docs: cargo doc --workspace --no-deps, warnings are errors"
+# After clippy on purpose: the dependencies' metadata it checked is reused, so this costs the
+# workspace's own rustdoc runs only.
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+
 step "cargo deny: licences, bans, sources (deny.toml; advisories need the RustSec git database)"
 command -v cargo-deny >/dev/null || cargo install --locked cargo-deny
 # deny reads the metadata of every platform's dependencies (windows-sys, android_log-sys, ...),

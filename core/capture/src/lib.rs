@@ -1,5 +1,10 @@
 //! Capture-file reading for `nightjar replay` and the tests, plus a small pcap writer.
 //!
+//! Never: trust a capture's lengths, or grow the packet ring past its byte cap.
+//!
+//! Tests: in-module tests and `tests/fixtures.rs` (the third-party captures); fuzz target
+//! `capture_*`.
+//!
 //! This is an edge crate: unlike the packet path it does file I/O. It turns a capture into a
 //! stream of [`Frame`]s, each with its timestamp (µs since the Unix epoch, the unit the
 //! engine takes) and the raw IP packet found under the link-layer header, which is what the
@@ -42,6 +47,16 @@
 //! }
 //! # Ok::<(), nightjar_capture::CaptureError>(())
 //! ```
+//!
+//! # In detail
+//!
+//! (Moved here from ARCHITECTURE.md's crate map, which keeps one sentence per crate.)
+//!
+//! pcap/pcapng (gzip) reading, link-layer decapsulation, a raw-IP pcap writer, and `PacketRing`:
+//! the bounded ring of recent packets keyed by flow id (one byte buffer allocated at its cap, a
+//! packet cap, a snap length, counted eviction; off by default) from which an alerted flow's
+//! packets are taken for the store. An edge: it does file I/O and holds packet bytes the engine
+//! never keeps.
 #![forbid(unsafe_code)]
 
 mod error;

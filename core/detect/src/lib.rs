@@ -6,10 +6,47 @@
 //! [`pipeline`] that wires them to the engine's events, and the evaluation
 //! harnesses ([`eval`], [`beacon_eval`], [`infection_eval`]).
 //!
+//! Never: do I/O or read a clock (time comes with each event); never raise an alert without its
+//! reasons, its source and its app and flow; every table is capped.
+//!
+//! Tests: in-module tests (including `explain_tests.rs`); evaluations through `nightjar eval dga |
+//! dga-infection | beacon`; bench: `benches/detect.rs`.
+//!
 //! Everything is sans-IO: callers pass names, sizes and the time (`now_us`,
 //! microseconds since the Unix epoch); every table is capped and counts what it
 //! sheds. Only the evaluation loaders read files, and they are not on the
 //! packet path.
+//!
+//! # In detail
+//!
+//! (Moved here from ARCHITECTURE.md's crate map, which keeps one sentence per crate.)
+//!
+//! Detector building blocks, sans-IO and bounded: the DGA model (a failed lookup is scored on its
+//! generated label: the customer's label under a Public Suffix List private suffix such as
+//! `ddns.net`, or the leftmost label of a subdomain-style DGA, whichever looks more generated; an
+//! answered name on the label left of the ICANN suffix, so platform-picked CDN labels are not
+//! scored; single-label names never: a benign and a DGA character-trigram model, their
+//! log-likelihood ratio and shape features in a sign-constrained logistic regression, shipped as a
+//! 110 KB model file; the reproducible trainer generates its positives with re-implemented DGA
+//! family generators and never reads the evaluation fixtures), beaconing (RITA-style interval/size
+//! regularity as evidence, gated on a period found in the connection starts by `beacon_period` —
+//! intervals concentrated on a period with an empty floor below it, bursts, skipped beats and sleep
+//! gaps tolerated — with the period stated in words on the alert, a documented periodic-service
+//! allowlist and per-app baselines; `beacon_traffic` holds the evaluation's seeded traffic
+//! generators), NXDOMAIN bursts, DNS tunnelling, previously-unseen domains (device-wide and per
+//! app, registrable and full name, learning period, persistable state), first contacts after
+//! install/update, the explained `Alert` with ATT&CK references, the per-severity `Policy`, and the
+//! dedup/rate-limit `AlertGate`; per-app baselines (stage first-run/learning/known, protocols by
+//! transport and port class) and the shared-infrastructure table (an address DNS hands out for many
+//! registrable domains); evaluation harnesses. `pipeline::Pipeline` wires them: engine events (+
+//! `attribute(flow, uid)`), the intel index, the app inventory and `now_us` in; gated,
+//! policy-stamped alerts out (IOC on domain / address / DNS answer with feed provenance, DGA,
+//! NXDOMAIN burst, tunnelling, first-seen, post-install, beaconing, baseline deviation),
+//! `name_action()` / `address_action()` for a relay's DNS and flow hooks, `record_enforcement()`
+//! (what the relay did: NXDOMAIN, sinkhole, RST, ICMP unreachable; a bounded list of 64 matched by
+//! name or address within 300 s to the next alert about it, which carries it as
+//! `Alert::enforcement`, stored in `alerts.enforcement`, schema v5), counters, `memory()` against
+//! caps, `save_state`/`load_state` bytes for the store edge.
 #![forbid(unsafe_code)]
 
 pub mod alert;

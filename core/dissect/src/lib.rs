@@ -2,6 +2,11 @@
 //! JA4, ECH), QUIC v1/v2 Initial decryption to the ClientHello, Google QUIC
 //! CHLOs, and HTTP/1.x requests.
 //!
+//! Never: buffer more than one hello or request head per flow, or panic on any byte sequence.
+//!
+//! Tests: in-module fixtures (including tshark-checked captures in `tests/integration`); bench:
+//! `benches/dissect.rs`; fuzz targets per parser.
+//!
 //! Everything here is sans-IO: functions and small bounded state machines over
 //! byte slices that never panic on hostile input.
 #![forbid(unsafe_code)]

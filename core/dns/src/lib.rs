@@ -3,6 +3,12 @@
 //! ([`DnsTransactions`]) and remember which name each address was resolved from
 //! ([`NameCache`]).
 //!
+//! Never: hand-decode a DNS message (hickory-proto does), panic on a malformed one, or keep more
+//! than the cache and transaction caps.
+//!
+//! Tests: in-module unit tests and `tests/fixtures.rs` (Zeek dns.log baselines); bench:
+//! `benches/dns.rs`; fuzz targets `dns_*`.
+//!
 //! Everything is sans-IO: callers pass bytes and the time (`now_us`, microseconds
 //! since the Unix epoch); every table is capped and counts what it sheds.
 #![forbid(unsafe_code)]

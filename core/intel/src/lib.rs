@@ -1,5 +1,11 @@
 //! Threat intelligence for Nightjar: does the device talk to malicious domains or addresses?
 //!
+//! Never: accept a feed that is mostly garbage, lose an indicator's provenance, or load the whole
+//! index into memory (it is mapped).
+//!
+//! Tests: in-module tests and `tests/fixtures.rs` (STIX bundles, blocklists); bench:
+//! `benches/intel.rs`; fuzz targets `intel_*`.
+//!
 //! Security teams bring feeds in standard formats ([`FeedFormat`]): STIX 2.1 bundles as the
 //! Mobile Verification Toolkit reads them, hosts files and plain or `*.` wildcard domain lists,
 //! AdGuard/ABP filter lists, dnsmasq configuration, maltrail trail files and IP/CIDR lists. Each
@@ -98,6 +104,20 @@
 //! * `ipnet` — address/network parsing and truncation.
 //! * `serde_json` — STIX bundles; `humantime` — RFC 3339 STIX timestamps.
 //! * `tempfile` — the temporary sibling file for atomic replacement.
+//!
+//! # In detail
+//!
+//! (Moved here from ARCHITECTURE.md's crate map, which keeps one sentence per crate.)
+//!
+//! Feed readers (STIX 2.1, hosts, ABP, dnsmasq, wildcard lists, maltrail, IP/CIDR), normalisation
+//! (lowercase, IDN → punycode, IPs in domain fields, hosts of URLs), provenance per indicator, the
+//! compiled index (a binary fuse filter closed under name suffixes, so a suffix walk stops at the
+//! first unlisted one; the walk asks the filter about every suffix first and reads the table
+//! afterwards, with the candidates' table lines prefetched while the filter is probed, + an ordered
+//! linear-probing table of 64-bit label-chained name hashes with payloads, memory-mapped read-only,
+//! atomically replaced), label-boundary suffix matching, CIDR, allow-over-block, validity windows.
+//! One isolated `unsafe` (the mmap) with a SAFETY note; the crate is `deny(unsafe_code)` rather
+//! than `forbid`.
 #![deny(unsafe_code)]
 
 mod abp;

@@ -2,6 +2,11 @@
 //! and how much, kept on the device, searchable, and exportable in formats
 //! SIEM tools already ingest (Zeek JSON logs, OCSF 1.3, CSV).
 //!
+//! Never: block the caller (a full queue drops and counts), or let a migration skip a version.
+//!
+//! Tests: `tests/*.rs` (one file per concern: writer, query, digest, retention, migrations from v1,
+//! crash, partitions, export, coverage); bench: `benches/store.rs`.
+//!
 //! # Schema
 //! One SQLite file ([`migrations`] has the DDL and why each index exists):
 //! - `flows`: one row per flow (conn.log-like), keyed by the engine flow id,
@@ -46,6 +51,27 @@
 //! codes, `sni`/`http_host` not repeated when equal to the name, Community
 //! ID as 20 raw bytes; [`migrations::V3`]). What remains is mostly B-tree
 //! work in the five flow indexes, roughly equal shares each.
+//!
+//! # In detail
+//!
+//! (Moved here from ARCHITECTURE.md's crate map, which keeps one sentence per crate.)
+//!
+//! The SQLite record: schema with versioned migrations (v1 onward, tested), a writer thread behind
+//! a bounded queue (drops and counts when full; never blocks the caller), incremental retention by
+//! age and size, paged queries (domain with subdomains via reversed names, app, IP, time, protocol;
+//! alerts; timelines; top talkers; summary), retroactive re-checks (`recheck_intel`: stored flows
+//! and DNS against a compiled intel index, one `retroactive` alert per indicator and app with the
+//! indicator's provenance, made idempotent by a unique `match_key`), Zeek/OCSF/CSV exports, the
+//! packets of alerted flows (`flow_packets`, v4, bounded by `max_packet_bytes`, oldest shed and
+//! counted) and their raw-IP pcap export, the coverage report; with its `engine` feature,
+//! `EngineRows`, the one conversion from engine records and detector alerts to rows (hello and HTTP
+//! details joined by flow id, ids offset past the stored maximum, alert flows named by the stored
+//! flow uids, provenance JSON shared with alerts.log) that the CLI and the bindings share, plus
+//! `sighting`, the `domains` row each named flow adds (merged per batch by the writer) behind first
+//! contacts and "contacted after install". Flows live in partition tables behind a `flows` view
+//! (schema v6, see *Flows are partitioned* below). `StoreConfig::phone()` is the mobile sizing
+//! (1,024-row batches, 4,096-record queue, 2 MiB page cache per connection, 131,072-flow
+//! partitions). An edge: it owns a thread and a file.
 #![forbid(unsafe_code)]
 
 mod codec;

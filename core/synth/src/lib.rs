@@ -2,6 +2,10 @@
 //! owning apps, for `nightjar demo`, for tests that must run without downloaded captures, and
 //! for benchmarks. The same seed always gives the same bytes.
 //!
+//! Never: use an unseeded random source: every scenario is reproducible from its seed.
+//!
+//! Tests: in-module tests; its scenarios drive `tests/integration`, the CLI demo and the benches.
+//!
 //! Layers, each usable alone:
 //! - [`packet`]: whole IPv4/IPv6 packets (TCP with any flag combination, UDP, ICMP echo) with
 //!   valid checksums, emitted through smoltcp, plus allocation-free [`packet::write_syn`].

@@ -1,5 +1,11 @@
 //! Zero-copy checked views of the packet headers Nightjar reads.
 //!
+//! Never: panic, allocate or read past a checked length on any input; no clocks, files or threads
+//! (sans-IO).
+//!
+//! Tests: in-module byte fixtures beside each view (smoltcp style), every-prefix and bit-flip
+//! tests; fuzz targets `wire_*` in `fuzz/`.
+//!
 //! Every view follows smoltcp's contract: construct with `new_checked` (or a
 //! `parse_*` function that calls it), and from then on no accessor can panic.
 //! IPv4, IPv6, TCP and UDP use `smoltcp::wire` directly; ICMP and SCTP get small
