@@ -13,7 +13,9 @@ use nightjar_engine::{
     DnsTransaction, DnsTransport, EndReason, FlowId, FlowRecord, HelloRecord, HttpRecord, uid_for,
 };
 
-use crate::rows::{AlertAction, AlertRow, AlertState, DnsRow, FlowRow, Severity, Signal};
+use crate::rows::{
+    AlertAction, AlertRow, AlertState, DnsRow, FlowRow, FlowTunnel, Severity, Signal,
+};
 
 /// An alert's provenance as JSON, with the field names alerts.log and the store
 /// share: where the indicator came from, in the feed's own words.
@@ -187,6 +189,13 @@ impl EngineRows {
             http_host: d.http_host,
             ech: r.ech,
             end_reason: end_reason(r.end).to_owned(),
+            tunnel: r.tunnel.map(|t| FlowTunnel {
+                kind: t.kind.name().to_owned(),
+                outer_proto: t.outer_protocol,
+                outer_src: t.outer_src,
+                outer_dst: t.outer_dst,
+                parent_uid: t.outer_flow.map(|f| self.uid(f.0)),
+            }),
         }
     }
 
@@ -214,6 +223,7 @@ impl EngineRows {
             ttls: tx.ttls.clone(),
             rtt_us: tx.rtt_us,
             answered: tx.answered,
+            query_too_long: tx.query_too_long,
         }
     }
 

@@ -64,6 +64,7 @@ pub mod retention;
 pub mod rows;
 pub mod schema;
 mod store;
+mod tunnel_col;
 pub mod writer;
 
 pub use coverage::{BlindSpot, CoverageReport, DnsBypass};
@@ -73,7 +74,7 @@ pub use query::{Cursor, Page, Query, Summary, Talker, TalkerGroup, TimelineItem}
 pub use retention::{Clock, RetentionPolicy, RetentionReport, SystemClock};
 pub use rows::{
     AlertAction, AlertRow, AlertState, AppRow, DnsRow, DomainSeen, FeedRow, FlowPackets, FlowRow,
-    MatchInfo, PacketRow, Record, Severity, Signal, StateBlob,
+    FlowTunnel, MatchInfo, PacketRow, Record, Severity, Signal, StateBlob,
 };
 pub use store::{Store, TimeWindow};
 pub use writer::{

@@ -756,6 +756,7 @@ mod tests {
             http_host: None,
             ech: false,
             end_reason: "fin".into(),
+            tunnel: None,
         }
     }
 
