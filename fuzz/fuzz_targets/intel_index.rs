@@ -8,7 +8,12 @@ fuzz_target!(|data: &[u8]| {
     let Ok(index) = nightjar_intel::Index::from_bytes(data.to_vec()) else {
         return;
     };
-    for name in ["example.org", "a.b.example.org", "xn--e1afmkfd.xn--p1ai", "x"] {
+    for name in [
+        "example.org",
+        "a.b.example.org",
+        "xn--e1afmkfd.xn--p1ai",
+        "x",
+    ] {
         let _ = index.lookup_domain(name, 1_800_000_000_000_000);
     }
     for ip in ["192.0.2.1", "2001:db8::1", "0.0.0.0"] {

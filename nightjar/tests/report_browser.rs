@@ -159,6 +159,7 @@ fn hostile_flow(sni: &str, host: &str, name: &str, app: &str) -> FlowRow {
         http_host: Some(host.into()),
         ech: false,
         end_reason: "fin".into(),
+        tunnel: None,
     }
 }
 

@@ -105,6 +105,10 @@ pub struct HttpRequest<'a> {
     pub content_length: Option<u64>,
     /// Whether Transfer-Encoding names `chunked`.
     pub chunked: bool,
+    /// Content-Type header value.
+    pub content_type: Option<&'a str>,
+    /// Upgrade header value (`h2c` asks for cleartext HTTP/2).
+    pub upgrade: Option<&'a str>,
     /// Bytes of request line plus headers (where the body starts).
     pub head_len: usize,
 }
@@ -178,6 +182,8 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<HttpRequest<'_>>, HttpError> {
         user_agent: None,
         content_length: None,
         chunked: false,
+        content_type: None,
+        upgrade: None,
         head_len,
     };
     for h in req.headers.iter() {
@@ -190,6 +196,10 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<HttpRequest<'_>>, HttpError> {
             out.content_length = value.and_then(|v| v.parse().ok());
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
             out.chunked |= value.is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+        } else if h.name.eq_ignore_ascii_case("content-type") {
+            out.content_type = out.content_type.or(value);
+        } else if h.name.eq_ignore_ascii_case("upgrade") {
+            out.upgrade = out.upgrade.or(value);
         }
     }
     Ok(Some(out))
@@ -245,6 +255,8 @@ fn parse_http09(buf: &[u8]) -> Result<Option<HttpRequest<'_>>, HttpError> {
         user_agent: None,
         content_length: None,
         chunked: false,
+        content_type: None,
+        upgrade: None,
         head_len: nl + 1,
     }))
 }
@@ -265,6 +277,11 @@ pub struct RequestSummary {
     pub port: Option<u16>,
     /// User-Agent.
     pub user_agent: Option<String>,
+    /// The DNS message the request carries (DNS over HTTP, RFC 8484): its
+    /// `?dns=` parameter decoded, or its `application/dns-message` body.
+    pub dns_message: Option<Vec<u8>>,
+    /// The request asks to switch the connection to cleartext HTTP/2 (`Upgrade: h2c`).
+    pub upgrade_h2c: bool,
 }
 
 impl From<&HttpRequest<'_>> for RequestSummary {
@@ -284,6 +301,10 @@ impl From<&HttpRequest<'_>> for RequestSummary {
             }),
             port: auth.and_then(|a| a.port),
             user_agent: r.user_agent.map(str::to_owned),
+            dns_message: crate::doh::query_param(r.target).and_then(Result::ok),
+            upgrade_h2c: r
+                .upgrade
+                .is_some_and(|u| u.split(',').any(|p| p.trim().eq_ignore_ascii_case("h2c"))),
         }
     }
 }
@@ -346,7 +367,20 @@ impl HttpRequestScanner {
                 return Some(Err(e));
             }
             Ok(Some(req)) => {
-                let summary = RequestSummary::from(&req);
+                let mut summary = RequestSummary::from(&req);
+                // A DNS message body is kept whole: wait for it (it fits the buffer).
+                if let Some(len) = req
+                    .content_length
+                    .filter(|_| !req.chunked && req.content_type.is_some_and(is_dns_type))
+                    && let Ok(len) = usize::try_from(len)
+                    && (1..=crate::doh::MAX_BODY).contains(&len)
+                {
+                    let end = req.head_len + len;
+                    match self.buf.get(req.head_len..end) {
+                        Some(body) => summary.dns_message = Some(body.to_vec()),
+                        None => return None,
+                    }
+                }
                 let body = if req.chunked {
                     None
                 } else if req.connect_target().is_some() || req.version == HttpVersion::Http09 {
@@ -374,6 +408,17 @@ impl HttpRequestScanner {
         self.shed_bytes += self.buf.len() as u64;
         self.buf = Vec::new();
     }
+
+    /// Ends the scanner, handing back the bytes it held after the last request
+    /// it returned (for the protocol an upgrade switched to).
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        self.stopped = true;
+        core::mem::take(&mut self.buf)
+    }
+}
+
+fn is_dns_type(t: &str) -> bool {
+    crate::doh::is_dns_message_type(t.as_bytes())
 }
 
 #[cfg(test)]

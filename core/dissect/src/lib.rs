@@ -12,8 +12,10 @@
 #![forbid(unsafe_code)]
 
 mod cursor;
+pub mod doh;
 pub mod dtls;
 pub mod gquic;
+pub mod h2c;
 pub mod hello_assembler;
 pub mod http;
 pub mod ja4;

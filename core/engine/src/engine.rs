@@ -19,6 +19,7 @@ use crate::decap::{Decap, DecapCounters, Outer};
 use crate::flow_key::{Endpoint, FlowKey};
 use crate::flow_table::{
     Class, FlowTable, FlowTableConfig, FlowTableCounters, INSPECTION_STARTED, INSPECTOR_LIVE,
+    INSPECTOR_READS_RESPONDER,
 };
 use crate::inspect::{self, Findings, FlowCtx, Inspector, is_dns_port};
 use crate::names::NameSource;

@@ -128,6 +128,9 @@ pub(crate) struct Extras {
 pub(crate) const INSPECTION_STARTED: u8 = 1;
 /// An inspector is live (in the extras).
 pub(crate) const INSPECTOR_LIVE: u8 = 2;
+/// The live inspector reads the responder's bytes too (DNS over HTTP), so its
+/// segments are not skipped on the packet path.
+pub(crate) const INSPECTOR_READS_RESPONDER: u8 = 4;
 
 /// One live flow. Kept small: this is the per-flow memory cost.
 #[derive(Debug)]
@@ -450,6 +453,13 @@ impl FlowTable {
         }
     }
 
+    /// Marks `idx`'s inspector as reading the responder's bytes.
+    pub(crate) fn set_reads_responder(&mut self, idx: u32) {
+        if let Some(e) = self.entry_mut(idx) {
+            e.inspection |= INSPECTOR_READS_RESPONDER;
+        }
+    }
+
     /// Inspection of `idx` is over before it began (a cap was reached): it
     /// is never started again.
     pub(crate) fn skip_inspection(&mut self, idx: u32) {
@@ -476,7 +486,7 @@ impl FlowTable {
         let Some(e) = self.slab.get_mut(idx as usize) else {
             return;
         };
-        e.inspection &= !INSPECTOR_LIVE;
+        e.inspection &= !(INSPECTOR_LIVE | INSPECTOR_READS_RESPONDER);
         let Some(x) = e.extras.as_deref_mut() else {
             return;
         };

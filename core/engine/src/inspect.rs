@@ -1,10 +1,16 @@
 //! Per-flow inspection: follows the first bytes of each flow through the
-//! dissectors (TLS ClientHello, QUIC Initial, HTTP request heads, DNS over TCP)
-//! and stops as soon as there is nothing left to learn, so a long download
-//! costs nothing after its first packets.
+//! dissectors (TLS ClientHello, QUIC Initial, HTTP request heads, DNS over TCP,
+//! DNS over cleartext HTTP/1.1 and HTTP/2) and stops as soon as there is nothing
+//! left to learn, so a long download costs nothing after its first packets.
+//!
+//! The server's bytes are read only for DNS: on DNS ports, and on an HTTP
+//! connection once it has shown DNS (a request carrying a DNS message, an
+//! `Upgrade: h2c`, or the HTTP/2 preface).
 
 use core::net::SocketAddr;
 
+use nightjar_dissect::doh::ResponseScanner;
+use nightjar_dissect::h2c::H2Reader;
 use nightjar_dissect::http::HttpVersion;
 use nightjar_dissect::{
     HelloAssembler, HelloMessage, HttpRequestScanner, Progress, QuicError, QuicHelloAssembler,
@@ -39,7 +45,18 @@ enum Client {
     Undecided,
     Tls(HelloAssembler),
     Http(HttpRequestScanner, u32),
+    /// Cleartext HTTP/2; whether its `:authority` was offered as a name yet.
+    H2(Box<H2Reader>, bool),
     Done,
+}
+
+/// What the server side of a TCP stream is read with, when it is read.
+#[derive(Debug)]
+enum Server {
+    /// HTTP/1.x responses, for DNS bodies (and an upgrade to h2c).
+    Http1(ResponseScanner),
+    /// Cleartext HTTP/2 responses.
+    H2(H2Reader),
 }
 
 /// State for one TCP flow.
@@ -48,6 +65,8 @@ pub(crate) struct TcpInspector {
     streams: [InOrder; 2],
     client: Client,
     dns: Option<Box<[TcpDnsFramer; 2]>>,
+    /// The server's bytes, once the connection has shown DNS over HTTP.
+    server: Option<Box<Server>>,
     /// Bytes handed to the client-side consumer so far (capped), charged to the
     /// engine's inspection budget.
     pushed: usize,
@@ -98,6 +117,7 @@ impl Inspector {
             streams: [InOrder::default(), InOrder::default()],
             client: if dns { Client::Done } else { Client::Undecided },
             dns: dns.then(|| Box::new([TcpDnsFramer::new(), TcpDnsFramer::new()])),
+            server: None,
             pushed: 0,
         })
     }
@@ -132,7 +152,19 @@ impl Inspector {
                     .dns
                     .as_ref()
                     .map_or(0, |f| f.iter().map(TcpDnsFramer::buffered_len).sum());
-                t.pushed + dns + t.streams.iter().map(InOrder::held_bytes).sum::<usize>()
+                let h2 = match &t.client {
+                    Client::H2(r, _) => r.buffered_len(),
+                    _ => 0,
+                };
+                let server = t.server.as_deref().map_or(0, |s| match s {
+                    Server::Http1(r) => r.buffered_len(),
+                    Server::H2(r) => r.buffered_len(),
+                });
+                t.pushed
+                    + dns
+                    + h2
+                    + server
+                    + t.streams.iter().map(InOrder::held_bytes).sum::<usize>()
             }
             // Initial CRYPTO data is capped at one hello.
             Inspector::Quic(q) => q.datagrams.min(MAX_QUIC_DATAGRAMS) as usize * 1_500,
@@ -142,9 +174,17 @@ impl Inspector {
     /// Whether there is nothing left to learn from this flow.
     pub(crate) fn finished(&self) -> bool {
         match self {
-            Inspector::Tcp(t) => matches!(t.client, Client::Done) && t.dns.is_none(),
+            Inspector::Tcp(t) => {
+                matches!(t.client, Client::Done) && t.dns.is_none() && t.server.is_none()
+            }
             Inspector::Quic(q) => q.datagrams >= MAX_QUIC_DATAGRAMS,
         }
+    }
+
+    /// Whether the responder's bytes are read (beyond SYNs), so the packet path
+    /// must not skip them.
+    pub(crate) fn reads_responder(&self) -> bool {
+        matches!(self, Inspector::Tcp(t) if t.dns.is_some() || t.server.is_some())
     }
 
     /// A TCP segment.
@@ -168,13 +208,20 @@ impl Inspector {
         }
         // Only the client side carries hellos and requests; the server side
         // matters only for DNS responses.
-        let wanted = t.dns.is_some() || (from_orig && !matches!(t.client, Client::Done));
+        let wanted = t.dns.is_some()
+            || if from_orig {
+                !matches!(t.client, Client::Done)
+            } else {
+                t.server.is_some()
+            };
         if !wanted {
             return;
         }
         let client = &mut t.client;
         let dns = &mut t.dns;
+        let server = &mut t.server;
         let pushed = &mut t.pushed;
+        let mut server_started = false;
         let result = stream.accept(seq, payload, |bytes| {
             if let Some(framer) = dns.as_mut().and_then(|f| f.get_mut(dir)) {
                 for m in framer.push(bytes).flatten() {
@@ -183,12 +230,28 @@ impl Inspector {
             }
             if from_orig {
                 *pushed = (*pushed + bytes.len()).min(CONSUMER_CAP);
-                on_client_bytes(client, ctx, bytes, out);
+                let had_server = server.is_some();
+                on_client_bytes(client, server, ctx, bytes, out);
+                server_started |= !had_server && server.is_some();
+            } else {
+                on_server_bytes(server, bytes, out);
             }
         });
+        if server_started
+            && matches!(t.server.as_deref(), Some(Server::Http1(_)))
+            && let Some(s) = t.streams.get_mut(1)
+        {
+            // Responses before the first DNS request were never read: the
+            // server's stream is picked up at its next segment, not its SYN.
+            *s = InOrder::default();
+        }
         if result == Accepted::Broken {
             out.broken_streams += 1;
-            t.client = Client::Done;
+            if from_orig {
+                t.client = Client::Done;
+            } else {
+                t.server = None;
+            }
             t.dns = None;
         }
     }
@@ -240,10 +303,21 @@ impl Inspector {
     }
 }
 
-fn on_client_bytes(client: &mut Client, ctx: &FlowCtx, bytes: &[u8], out: &mut Findings) {
+fn on_client_bytes(
+    client: &mut Client,
+    server: &mut Option<Box<Server>>,
+    ctx: &FlowCtx,
+    bytes: &[u8],
+    out: &mut Findings,
+) {
     if matches!(client, Client::Undecided) {
         *client = match bytes.first() {
             Some(0x16) => Client::Tls(HelloAssembler::new()),
+            // HTTP/2 with prior knowledge: both sides are HTTP/2 from the start.
+            Some(b'P') if H2Reader::starts_preface(bytes) => {
+                *server = Some(Box::new(Server::H2(H2Reader::server())));
+                Client::H2(Box::new(H2Reader::client()), false)
+            }
             Some(b) if b.is_ascii_uppercase() => Client::Http(HttpRequestScanner::new(), 0),
             _ => Client::Done,
         };
@@ -264,13 +338,39 @@ fn on_client_bytes(client: &mut Client, ctx: &FlowCtx, bytes: &[u8], out: &mut F
         Client::Http(scanner, seen) => {
             scanner.push(bytes);
             let mut last_connect = false;
+            let mut upgrade = false;
             while let Some(next) = scanner.next_request() {
-                let Ok(req) = next else { break };
-                *seen += 1;
+                let Ok(mut req) = next else { break };
+                // DNS over HTTP/1.1 keeps one connection for many queries: only
+                // other requests count towards the cap.
+                if req.dns_message.is_none() {
+                    *seen += 1;
+                }
                 last_connect = req.method.eq_ignore_ascii_case("CONNECT");
+                upgrade = req.upgrade_h2c;
+                if let Some(m) = req.dns_message.take() {
+                    out.dns_messages.push((m, true));
+                    start_http1_server(server);
+                }
+                if upgrade {
+                    // The answer (and the rest of the connection) may be HTTP/2.
+                    start_http1_server(server);
+                    http_found(ctx, req, out);
+                    break;
+                }
                 http_found(ctx, req, out);
             }
-            if last_connect {
+            if upgrade {
+                // The client speaks HTTP/2 once the server has said 101; until
+                // then nothing else may be sent (RFC 9113 §3.2).
+                let rest = scanner.take_buffered();
+                let mut h2 = Box::new(H2Reader::client());
+                let mut found = Vec::new();
+                h2.push(&rest, &mut found);
+                out.dns_messages
+                    .extend(found.into_iter().map(|m| (m, true)));
+                *client = Client::H2(h2, false);
+            } else if last_connect {
                 // What follows a CONNECT is the tunnelled protocol (usually a
                 // TLS ClientHello, once the proxy has answered).
                 *client = Client::Undecided;
@@ -278,7 +378,63 @@ fn on_client_bytes(client: &mut Client, ctx: &FlowCtx, bytes: &[u8], out: &mut F
                 *client = Client::Done;
             }
         }
+        Client::H2(reader, named) => {
+            let mut found = Vec::new();
+            reader.push(bytes, &mut found);
+            out.dns_messages
+                .extend(found.into_iter().map(|m| (m, true)));
+            if !*named && let Some(a) = reader.authority() {
+                *named = true;
+                if let Some(host) = nightjar_dissect::http::Authority::parse(a)
+                    && host.host.parse::<core::net::IpAddr>().is_err()
+                {
+                    out.names.push((host.host.to_owned(), NameSource::HttpHost));
+                }
+            }
+            if reader.stopped().is_some() {
+                *client = Client::Done;
+            }
+        }
         Client::Undecided | Client::Done => {}
+    }
+}
+
+fn start_http1_server(server: &mut Option<Box<Server>>) {
+    if server.is_none() {
+        *server = Some(Box::new(Server::Http1(ResponseScanner::new())));
+    }
+}
+
+/// In-order bytes from the server of a connection that carries DNS over HTTP.
+fn on_server_bytes(server: &mut Option<Box<Server>>, bytes: &[u8], out: &mut Findings) {
+    let Some(s) = server.as_deref_mut() else {
+        return;
+    };
+    let mut found = Vec::new();
+    let done = match s {
+        Server::Http1(scanner) => {
+            let r = scanner.push(bytes);
+            found = r.messages;
+            match r.upgraded {
+                Some(rest) => {
+                    let mut h2 = H2Reader::server();
+                    h2.push(&rest, &mut found);
+                    let stopped = h2.stopped().is_some();
+                    *s = Server::H2(h2);
+                    stopped
+                }
+                None => scanner.is_stopped(),
+            }
+        }
+        Server::H2(reader) => {
+            reader.push(bytes, &mut found);
+            reader.stopped().is_some()
+        }
+    };
+    out.dns_messages
+        .extend(found.into_iter().map(|m| (m, false)));
+    if done {
+        *server = None;
     }
 }
 

@@ -66,7 +66,7 @@ fn fill_source(conn: &Connection, table_sql: &str, rows: i64) {
         .prepare(&format!(
             "INSERT INTO src ({PART_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 443, ?9, \
              2000000, 12, 20, ?10, ?11, 'SF', 'fin', 'sni', 0, '1:LQU9qZlK+B5F3KDmev6m5PMibrg=', \
-             ?12, ?13, ?12, 'h2', 't13d1516h2_8daaf6152771_02713d6af862', NULL)"
+             ?12, ?13, ?12, 'h2', 't13d1516h2_8daaf6152771_02713d6af862', NULL, NULL)"
         ))
         .expect("prepare");
     for id in 0..rows {

@@ -15,15 +15,17 @@ use crate::rows::{
     PacketRow, Record, Severity, StateBlob,
 };
 use crate::schema::{blob_to_ip, ip_to_blob, reverse_name};
+use crate::tunnel_col;
 
 /// Column list matching [`read_flow`].
 pub const FLOW_COLS: &str = "id, uid, app_uid, app_name, proto, orig_h, orig_p, resp_h, resp_p, \
      first_us, dur_us, orig_pkts, resp_pkts, orig_ip_bytes, resp_ip_bytes, conn_state, \
-     community_id, name, name_source, sni, alpn, ja4, http_host, flags, end_reason";
+     community_id, name, name_source, sni, alpn, ja4, http_host, flags, end_reason, tunnel";
 
 /// Column list matching [`read_dns`].
 pub const DNS_COLS: &str = "seq, ts_us, flow_uid, app_uid, client_h, client_p, server_h, server_p, \
-     transport, msg_id, query, qtype, qclass, rcode, rcode_name, answers, ttls, rtt_us, answered";
+     transport, msg_id, query, qtype, qclass, rcode, rcode_name, answers, ttls, rtt_us, answered, \
+     query_too_long";
 
 /// Column list matching [`read_alert`].
 pub const ALERT_COLS: &str = "id, ts_us, severity, score, state, app_uid, domain, ips, flow_uids, \
@@ -153,7 +155,7 @@ pub fn read_packets(
 fn flow_insert_sql(verb: &str, table: &str) -> String {
     format!(
         "{verb} INTO {table} ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
-         ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+         ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
         flow_parts::PART_COLUMNS
     )
 }
@@ -341,7 +343,7 @@ pub fn insert_flow(conn: &Connection, f: &FlowRow) -> Result<()> {
     ins.finish()
 }
 
-/// Binds `f` to parameters `base + 1 ..= base + 26`.
+/// Binds `f` to parameters `base + 1 ..= base + 27`.
 fn bind_flow(st: &mut Statement<'_>, base: usize, f: &FlowRow) -> rusqlite::Result<()> {
     let orig_h = IpBytes::new(f.orig_h);
     let resp_h = IpBytes::new(f.resp_h);
@@ -397,6 +399,7 @@ fn bind_flow(st: &mut Statement<'_>, base: usize, f: &FlowRow) -> rusqlite::Resu
             f.http_host.as_deref()
         },
     )?;
+    st.raw_bind_parameter(base + 27, f.tunnel.as_ref().map(tunnel_col::encode))?;
     Ok(())
 }
 
@@ -451,6 +454,10 @@ pub fn read_flow(r: &Row<'_>) -> rusqlite::Result<FlowRow> {
         ja4: r.get(21)?,
         ech: flags & FLAG_ECH != 0,
         end_reason: codes::decode(END_REASONS, r.get_ref(24)?).ok_or_else(|| bad("end_reason"))?,
+        tunnel: match r.get_ref(25)? {
+            ValueRef::Null => None,
+            v => Some(tunnel_col::decode(v.as_str()?).ok_or_else(|| bad("tunnel"))?),
+        },
     })
 }
 
@@ -459,8 +466,8 @@ pub fn insert_dns(conn: &Connection, d: &DnsRow) -> Result<()> {
     let mut st = conn.prepare_cached(
         "INSERT INTO dns (ts_us, flow_uid, app_uid, client_h, client_p, server_h, server_p, \
          transport, msg_id, query, rev_query, qtype, qclass, rcode, rcode_name, answers, ttls, \
-         rtt_us, answered) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
-         ?15, ?16, ?17, ?18, ?19)",
+         rtt_us, answered, query_too_long) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
+         ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
     )?;
     st.execute(params![
         d.ts_us,
@@ -482,6 +489,7 @@ pub fn insert_dns(conn: &Connection, d: &DnsRow) -> Result<()> {
         serde_json::to_string(&d.ttls)?,
         d.rtt_us,
         d.answered,
+        d.query_too_long,
     ])?;
     Ok(())
 }
@@ -517,6 +525,7 @@ pub fn read_dns(r: &Row<'_>) -> rusqlite::Result<(i64, DnsRow)> {
             ttls: json_col(r, 16, "ttls")?,
             rtt_us: r.get(17)?,
             answered: r.get(18)?,
+            query_too_long: r.get(19)?,
         },
     ))
 }

@@ -14,7 +14,7 @@ use nightjar_engine::{
 };
 
 use crate::rows::{
-    AlertAction, AlertRow, AlertState, DnsRow, DomainSeen, FlowRow, Severity, Signal,
+    AlertAction, AlertRow, AlertState, DnsRow, DomainSeen, FlowRow, FlowTunnel, Severity, Signal,
 };
 
 /// The sighting a named flow adds to the `domains` table: what "first
@@ -209,6 +209,13 @@ impl EngineRows {
             http_host: d.http_host,
             ech: r.ech,
             end_reason: end_reason(r.end).to_owned(),
+            tunnel: r.tunnel.map(|t| FlowTunnel {
+                kind: t.kind.name().to_owned(),
+                outer_proto: t.outer_protocol,
+                outer_src: t.outer_src,
+                outer_dst: t.outer_dst,
+                parent_uid: t.outer_flow.map(|f| self.uid(f.0)),
+            }),
         }
     }
 
@@ -236,6 +243,7 @@ impl EngineRows {
             ttls: tx.ttls.clone(),
             rtt_us: tx.rtt_us,
             answered: tx.answered,
+            query_too_long: tx.query_too_long,
         }
     }
 

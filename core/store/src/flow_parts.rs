@@ -40,10 +40,11 @@ pub const DEFAULT_PART_ROWS: u64 = 262_144;
 /// that is 100M flows, tens of gigabytes, far past any retention limit).
 pub const MAX_PARTS: usize = 400;
 
-/// The flows columns, in table order (the schema v3 row).
+/// The flows columns, in table order (the schema v3 row, and v7's `tunnel`).
 pub const PART_COLUMNS: &str = "id, uid, app_uid, app_name, proto, orig_h, orig_p, resp_h, \
      resp_p, first_us, dur_us, orig_pkts, resp_pkts, orig_ip_bytes, resp_ip_bytes, conn_state, \
-     end_reason, name_source, flags, community_id, name, rev_name, sni, alpn, ja4, http_host";
+     end_reason, name_source, flags, community_id, name, rev_name, sni, alpn, ja4, http_host, \
+     tunnel";
 
 /// One partition: its number and how many flows went into it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,7 +132,8 @@ fn create_sql(part: i64) -> String {
             sni TEXT,
             alpn TEXT,
             ja4 TEXT,
-            http_host TEXT
+            http_host TEXT,
+            tunnel TEXT
         );
         CREATE INDEX {t}_time ON {t}(first_us);
         CREATE INDEX {t}_rev_name ON {t}(rev_name, first_us);
@@ -142,7 +144,7 @@ fn create_sql(part: i64) -> String {
 }
 
 /// Recreates the `flows` view over `parts` (oldest first).
-fn rebuild_view(conn: &Connection, parts: &[i64]) -> Result<()> {
+pub(crate) fn rebuild_view(conn: &Connection, parts: &[i64]) -> Result<()> {
     let arms: Vec<String> = parts
         .iter()
         .map(|p| format!("SELECT {PART_COLUMNS} FROM {}", table(*p)))

@@ -72,6 +72,11 @@
 //! (schema v6, see *Flows are partitioned* below). `StoreConfig::phone()` is the mobile sizing
 //! (1,024-row batches, 4,096-record queue, 2 MiB page cache per connection, 131,072-flow
 //! partitions). An edge: it owns a thread and a file.
+//!
+//! Schema v7 (a migration step that is code, since partitions are made at run time) adds each
+//! partition's `tunnel` column (`KIND PROTO SRC DST [PARENT_UID]`, NULL outside tunnels;
+//! `tunnel_col.rs`) and `dns.query_too_long`; conn.log exports carry `tunnel`/`tunnel_parents` and
+//! dns.log `query_too_long`, as the CLI's logs do.
 #![forbid(unsafe_code)]
 
 mod codec;
@@ -91,6 +96,7 @@ pub mod retention;
 pub mod rows;
 pub mod schema;
 mod store;
+mod tunnel_col;
 pub mod writer;
 
 pub use coverage::{BlindSpot, CoverageReport, DnsBypass};
@@ -101,7 +107,7 @@ pub use query::{Cursor, Page, Query, Summary, Talker, TalkerGroup, TimelineItem}
 pub use retention::{Clock, RetentionPolicy, RetentionReport, SystemClock};
 pub use rows::{
     AlertAction, AlertRow, AlertState, AppRow, DnsRow, DomainSeen, FeedRow, FlowPackets, FlowRow,
-    MatchInfo, PacketRow, Record, Severity, Signal, StateBlob,
+    FlowTunnel, MatchInfo, PacketRow, Record, Severity, Signal, StateBlob,
 };
 pub use store::{Store, TimeWindow};
 pub use writer::{

@@ -279,8 +279,61 @@ CREATE VIEW flows AS SELECT id, uid, app_uid, app_name, proto, orig_h, orig_p, r
     FROM flows_p1;
 "#;
 
+/// v7: the tunnel a flow arrived in, and DNS names longer than the protocol
+/// allows.
+///
+/// - `tunnel` on every flow partition: NULL for a flow seen outside any tunnel
+///   (nearly all of them: one row-header byte each), else the text
+///   `KIND PROTO SRC DST [PARENT_UID]` ([`crate::tunnel_col`]). One column rather
+///   than five keeps the untunnelled row as small as v6's, and nothing queries by
+///   outer endpoint.
+/// - `dns.query_too_long`: the question name was over 255 bytes and kept anyway.
+///
+/// Partitions are created at run time, so this step is code: it adds the
+/// column to each partition the database has and recreates the `flows` view
+/// over the new column list (the view names its columns).
+fn v7(conn: &Connection) -> Result<()> {
+    conn.execute_batch("ALTER TABLE dns ADD COLUMN query_too_long INTEGER NOT NULL DEFAULT 0;")?;
+    let parts: Vec<i64> = crate::flow_parts::list(conn)?
+        .iter()
+        .map(|p| p.part)
+        .collect();
+    for part in &parts {
+        let t = crate::flow_parts::table(*part);
+        conn.execute_batch(&format!("ALTER TABLE {t} ADD COLUMN tunnel TEXT;"))?;
+    }
+    crate::flow_parts::rebuild_view(conn, &parts)
+}
+
+/// One migration step.
+#[derive(Clone, Copy)]
+pub enum Step {
+    /// A fixed SQL batch.
+    Sql(&'static str),
+    /// A step whose statements depend on what the database holds (its flow
+    /// partitions).
+    Code(fn(&Connection) -> Result<()>),
+}
+
+impl std::fmt::Debug for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Sql(_) => f.write_str("Step::Sql"),
+            Step::Code(_) => f.write_str("Step::Code"),
+        }
+    }
+}
+
 /// All steps; step `i` takes the database from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub const MIGRATIONS: &[Step] = &[
+    Step::Sql(V1),
+    Step::Sql(V2),
+    Step::Sql(V3),
+    Step::Sql(V4),
+    Step::Sql(V5),
+    Step::Sql(V6),
+    Step::Code(v7),
+];
 
 /// The version a fully migrated database has.
 pub fn current_version() -> u32 {
@@ -318,7 +371,10 @@ pub fn migrate_to(conn: &mut Connection, target: u32) -> Result<u32> {
                 found: v,
                 supported,
             })?;
-        tx.execute_batch(step)?;
+        match step {
+            Step::Sql(sql) => tx.execute_batch(sql)?,
+            Step::Code(run) => run(&tx)?,
+        }
         tx.pragma_update(None, "user_version", v + 1)?;
         tx.commit()?;
         log::info!("store schema migrated to v{}", v + 1);

@@ -764,6 +764,7 @@ mod tests {
             http_host: None,
             ech: false,
             end_reason: "fin".into(),
+            tunnel: None,
         }
     }
 

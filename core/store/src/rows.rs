@@ -59,6 +59,24 @@ pub struct FlowRow {
     pub ech: bool,
     /// Why the engine ended the flow (fin, rst, idle, evicted, shutdown).
     pub end_reason: String,
+    /// The tunnel the flow's packets arrived in; `None` outside any tunnel.
+    pub tunnel: Option<FlowTunnel>,
+}
+
+/// The outer packet that carried a tunnelled flow (conn.log's `tunnel` and
+/// `tunnel_parents`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowTunnel {
+    /// `ip` (IPv4 inside), `ip6` (IPv6 inside), `gre` or `gtpv1`; no spaces.
+    pub kind: String,
+    /// The outer packet's IP protocol (4, 41, 47, or 17 for GTP-U).
+    pub outer_proto: u8,
+    /// The outer packet's source address.
+    pub outer_src: IpAddr,
+    /// The outer packet's destination address.
+    pub outer_dst: IpAddr,
+    /// uid of the outer flow, when the outer packets make one (GTP-U's UDP).
+    pub parent_uid: Option<String>,
 }
 
 /// One DNS transaction, dns.log-like.
@@ -96,6 +114,8 @@ pub struct DnsRow {
     pub rtt_us: Option<u64>,
     /// A response was seen.
     pub answered: bool,
+    /// The question name was longer than DNS allows (255 bytes) and kept anyway.
+    pub query_too_long: bool,
 }
 
 /// Alert severity.

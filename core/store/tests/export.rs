@@ -18,7 +18,7 @@ use common::*;
 use nightjar_store::export::Table;
 use nightjar_store::export::zeek::ZeekLog;
 use nightjar_store::{AlertState, Query, Severity, Store, StoreConfig};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const ID: [&str; 6] = [
     "ts",
@@ -129,6 +129,8 @@ const EXTRA: &[&str] = &[
     "name_source",
     "ech",
     "end_reason",
+    "tunnel",
+    "query_too_long",
 ];
 /// Nightjar's alerts.log.
 const ALERTS_LOG: &[&str] = &[
@@ -186,6 +188,14 @@ fn dataset() -> (tempfile::TempDir, Store) {
     quic.proto = 17;
     quic.name_source = Some("quic_sni".into());
     quic.alpn = Some("h3".into());
+    // Seen inside GTP-U: the outer UDP flow is its tunnel parent.
+    quic.tunnel = Some(nightjar_store::FlowTunnel {
+        kind: "gtpv1".into(),
+        outer_proto: 17,
+        outer_src: ip("203.0.113.1"),
+        outer_dst: ip("203.0.113.2"),
+        parent_uid: Some("C00000009".into()),
+    });
     writer.flow(quic);
     let mut http = named(3, T0 + 2, "h.example", None, "192.0.2.3");
     http.resp_p = 80;
@@ -213,6 +223,7 @@ fn dataset() -> (tempfile::TempDir, Store) {
     unanswered.answers.clear();
     unanswered.ttls.clear();
     unanswered.flow_uid = None;
+    unanswered.query_too_long = true;
     writer.dns(unanswered);
     writer.alert(alert(
         1,
@@ -282,6 +293,12 @@ fn zeek_logs_have_zeek_fields() {
     assert_eq!(tls["app_uid"], 10_001);
     assert_eq!(by_uid["C00000004"]["proto"], "icmp");
     assert_eq!(by_uid["C00000002"]["service"], "quic,ssl");
+    assert_eq!(by_uid["C00000002"]["tunnel_parents"], json!(["C00000009"]));
+    assert_eq!(
+        by_uid["C00000002"]["tunnel"],
+        json!({"type": "gtpv1", "proto": 17, "src_h": "203.0.113.1", "dst_h": "203.0.113.2"})
+    );
+    assert!(!tls.contains_key("tunnel") && !tls.contains_key("tunnel_parents"));
 
     let ssl = lines(&store, ZeekLog::Ssl);
     check_zeek(&ssl, ZEEK_SSL, &[]);
@@ -311,6 +328,9 @@ fn zeek_logs_have_zeek_fields() {
     assert_eq!(answered["qtype_name"], "A");
     assert_eq!(answered["TTLs"][0].as_f64(), Some(300.0));
     assert_eq!(answered["rtt"].as_f64(), Some(0.012));
+    assert!(!answered.contains_key("query_too_long"));
+    let nx = dns.iter().find(|r| !r.contains_key("answers")).unwrap();
+    assert_eq!(nx["query_too_long"], true);
 
     let alerts = lines(&store, ZeekLog::Alerts);
     assert_eq!(alerts.len(), 2);
@@ -464,7 +484,16 @@ fn ocsf_events_carry_required_attributes() {
     let answered = dns.iter().find(|e| e["activity_id"] == 6).unwrap();
     assert_eq!(answered["rcode_id"], 0);
     assert_eq!(answered["answers"][0]["rdata"], "93.184.216.34");
-    assert!(dns.iter().any(|e| e["activity_id"] == 1));
+    let query = dns.iter().find(|e| e["activity_id"] == 1).unwrap();
+    assert_eq!(query["unmapped"]["query_too_long"], true);
+    assert_eq!(answered["unmapped"]["query_too_long"], false);
+    let quic = flows
+        .iter()
+        .find(|e| e["connection_info"]["uid"] == "C00000002")
+        .unwrap();
+    assert_eq!(quic["unmapped"]["tunnel"]["kind"], "gtpv1");
+    assert_eq!(quic["unmapped"]["tunnel"]["parent_uid"], "C00000009");
+    assert!(tls["unmapped"]["tunnel"].is_null());
 
     let findings = ocsf(&store, Table::Alerts);
     assert_eq!(findings.len(), 2);
@@ -513,10 +542,17 @@ fn csv_round_trips() {
             assert_eq!(rec.len(), header.len());
         }
         if table == Table::Flows {
+            let quic = recs.iter().find(|r| &r[1] == "C00000002").unwrap();
+            assert_eq!(&quic[25], "gtpv1 17 203.0.113.1 203.0.113.2 C00000009");
             let tls = recs.iter().find(|r| &r[1] == "C00000001").unwrap();
+            assert_eq!(&tls[25], "");
             assert_eq!(&tls[5], "10.0.0.2");
             assert_eq!(tls[14].parse::<u64>().unwrap(), 20_000);
             assert_eq!(&tls[17], "www.example.com");
+        }
+        if table == Table::Dns {
+            let nx = recs.iter().find(|r| &r[7] == "nx.example").unwrap();
+            assert_eq!(&nx[16], "true");
         }
         if table == Table::Alerts {
             let a = recs.iter().find(|r| &r[0] == "1").unwrap();

@@ -56,7 +56,7 @@ fn v1_database_migrates_and_keeps_data() {
         store.schema_version().unwrap(),
         migrations::current_version()
     );
-    assert_eq!(migrations::current_version(), 6);
+    assert_eq!(migrations::current_version(), 7);
 
     let old = store.flow(2).unwrap().unwrap();
     assert_eq!(old.uid, "Cv12");
@@ -185,7 +185,7 @@ fn newer_schema_is_refused() {
     match Store::open_reader(&path, Duration::from_secs(1)) {
         Err(StoreError::SchemaTooNew {
             found: 99,
-            supported: 6,
+            supported: 7,
         }) => {}
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
@@ -300,4 +300,112 @@ fn v2_rows_survive_the_v3_rebuild() {
     for f in &fresh {
         assert_eq!(store.flow(f.id).unwrap().as_ref(), Some(f));
     }
+}
+
+/// A v6 database with two flow partitions (the second made as v6's writer made
+/// it: v6's partition DDL under the next name), flows in both and a DNS row,
+/// then opened by the current code: v7 adds `tunnel` to every partition and
+/// `query_too_long` to dns, old rows read back untunnelled and not flagged, and
+/// new rows keep both.
+#[test]
+fn v6_partitions_gain_the_tunnel_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v6.db");
+    let mut conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+        .unwrap();
+    assert_eq!(migrations::migrate_to(&mut conn, 6).unwrap(), 6);
+    let p1_sql: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'flows_p1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(!p1_sql.contains("tunnel"));
+    // v6's column list, as its view and inserts named it.
+    let v6_cols = "id, uid, app_uid, app_name, proto, orig_h, orig_p, resp_h, resp_p, first_us, \
+        dur_us, orig_pkts, resp_pkts, orig_ip_bytes, resp_ip_bytes, conn_state, end_reason, \
+        name_source, flags, community_id, name, rev_name, sni, alpn, ja4, http_host";
+    conn.execute_batch(&format!(
+        "{}; INSERT INTO flow_parts (part, rows) VALUES (2, 0); DROP VIEW flows; \
+         CREATE VIEW flows AS SELECT {v6_cols} FROM flows_p1 UNION ALL SELECT {v6_cols} FROM flows_p2;",
+        p1_sql.replacen("flows_p1", "flows_p2", 1)
+    ))
+    .unwrap();
+    for (part, id) in [(1, 1u64), (1, 2), (2, 3)] {
+        conn.execute(
+            &format!(
+                "INSERT INTO flows_p{part} ({v6_cols}) VALUES (?1, ?2, 7, 'com.v6', 6, ?3, 5555, ?4, \
+                 443, ?5, 10, 1, 1, 60, 60, 3, 1, 1, 2, NULL, 'v6.example.org', 'org.example.v6', \
+                 NULL, NULL, NULL, NULL)"
+            ),
+            rusqlite::params![
+                id,
+                format!("Cv6{id}"),
+                ip_to_blob(ip("10.0.0.2")),
+                ip_to_blob(ip("198.51.100.1")),
+                T0 + id,
+            ],
+        )
+        .unwrap();
+    }
+    conn.execute(
+        "INSERT INTO dns (ts_us, client_h, client_p, server_h, server_p, transport, msg_id, \
+         query, rev_query, qtype, qclass, answers, ttls, answered) VALUES (?1, ?2, 5353, ?3, 53, \
+         'udp', 7, 'v6.example.org', 'org.example.v6', 1, 1, '[]', '[]', 0)",
+        rusqlite::params![T0, ip_to_blob(ip("10.0.0.2")), ip_to_blob(ip("10.0.0.1"))],
+    )
+    .unwrap();
+    drop(conn);
+
+    let (store, writer) = Store::open(&path, StoreConfig::default()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 7);
+    for id in 1..=3 {
+        let f = store.flow(id).unwrap().unwrap();
+        assert_eq!(f.uid, format!("Cv6{id}"));
+        assert_eq!(f.name.as_deref(), Some("v6.example.org"));
+        assert_eq!(
+            f.sni.as_deref(),
+            Some("v6.example.org"),
+            "flag 2: sni is the name"
+        );
+        assert_eq!(f.tunnel, None);
+    }
+    let old_dns = store.dns(&Query::new()).unwrap().items;
+    assert_eq!(old_dns.len(), 1);
+    assert!(!old_dns[0].query_too_long);
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    for part in ["flows_p1", "flows_p2"] {
+        let has: i64 = conn
+            .query_row(
+                &format!("SELECT count(*) FROM pragma_table_info('{part}') WHERE name = 'tunnel'"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(has, 1, "{part}");
+    }
+
+    let mut tunnelled = flow(10, T0 + 100);
+    tunnelled.tunnel = Some(nightjar_store::FlowTunnel {
+        kind: "ip6".into(),
+        outer_proto: 41,
+        outer_src: ip("192.0.2.1"),
+        outer_dst: ip("192.0.2.2"),
+        parent_uid: None,
+    });
+    writer.flow(tunnelled.clone());
+    let mut long = dns(T0 + 200, "a.example", Some(7));
+    long.query_too_long = true;
+    writer.dns(long.clone());
+    writer.shutdown();
+    assert_eq!(store.flow(10).unwrap().unwrap(), tunnelled);
+    let raw: String = conn
+        .query_row("SELECT tunnel FROM flows WHERE id = 10", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(raw, "ip6 41 192.0.2.1 192.0.2.2");
+    let got = store.dns(&Query::new().domain("a.example")).unwrap().items;
+    assert_eq!(got, vec![long]);
 }

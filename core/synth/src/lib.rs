@@ -50,6 +50,7 @@
 #![forbid(unsafe_code)]
 
 pub mod detection;
+pub mod doh;
 mod error;
 pub mod flood;
 pub mod packet;

@@ -370,6 +370,98 @@ fn harvest(corpus: &mut Corpus, pkts: &[Pkt], capture_bytes: Option<&[u8]>) -> i
     Ok(())
 }
 
+/// Seeds for the targets whose inputs the fixtures hardly hold: Google QUIC
+/// CHLOs, stacked tunnels and DNS over cleartext HTTP, built by the project's
+/// own builders.
+fn generated(corpus: &mut Corpus) -> io::Result<()> {
+    use nightjar_dissect::gquic::{self, build};
+    use nightjar_synth::doh::{self, H2Writer, Method};
+    use nightjar_synth::packet::{IpPair, ip_udp};
+    corpus.start_source();
+
+    // gquic_chlo: built mode (SNI, UAID, then tags), one per version, and the
+    // same packets raw.
+    let mut built = vec![b"www.example.org".len() as u8];
+    built.extend_from_slice(b"www.example.org");
+    built.push(6);
+    built.extend_from_slice(b"Chrome");
+    built.extend_from_slice(&[b'A', b'B', b'C', 2, 1, 2]);
+    for selector in 0x80..0x83u8 {
+        let mut seed = vec![selector];
+        seed.extend_from_slice(&built);
+        corpus.add("gquic_chlo", &seed)?;
+    }
+    let chlo = build::chlo_message(&[(*b"SNI\0", b"www.example.org"), (*b"UAID", b"ua")])
+        .unwrap_or_default();
+    let cid = [1, 2, 3, 4, 5, 6, 7, 8];
+    for packet in [
+        build::unencrypted_packet(gquic::Q043, cid, &chlo, 1350),
+        build::unencrypted_packet(gquic::Q046, cid, &chlo, 1350),
+        build::q050_packet(&cid, &chlo, 1350),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let mut seed = vec![0];
+        seed.extend_from_slice(&packet);
+        corpus.add("gquic_chlo", &seed)?;
+    }
+
+    // engine_tunnel: a DNS datagram under 0-4 layers of every kind.
+    let ips = IpPair::new([10, 0, 0, 2].into(), [10, 0, 0, 1].into()).ok();
+    let query =
+        nightjar_synth::payload::dns_query(1, "a.example", nightjar_synth::payload::QueryType::A)
+            .unwrap_or_default();
+    if let Some(inner) = ips.and_then(|ips| ip_udp(ips, 5000, 53, &query).ok()) {
+        for (depth, layers) in [
+            (0u8, &[][..]),
+            (1, &[0u8][..]),
+            (2, &[1, 2]),
+            (3, &[8, 5, 2]),
+            (4, &[0, 1, 2, 3]),
+        ] {
+            let mut rec = vec![depth << 2, 1];
+            rec.extend_from_slice(layers);
+            rec.extend_from_slice(&inner);
+            let mut seed = Vec::new();
+            records::encode(&mut seed, &rec);
+            records::encode(&mut seed, &rec);
+            corpus.add("engine_tunnel", &seed)?;
+        }
+    }
+
+    // doh_stream: each reader's kind, whole and split.
+    let a =
+        nightjar_synth::payload::dns_query(0, "a.example", nightjar_synth::payload::QueryType::A)
+            .unwrap_or_default();
+    let (mut client, mut server) = (H2Writer::new(), H2Writer::new());
+    let mut h2_client = H2Writer::client_start();
+    h2_client.extend(client.request(1, "doh.example", Method::Get, &a));
+    h2_client.extend(client.request(3, "doh.example", Method::Post, &a));
+    let mut h2_server = H2Writer::server_start();
+    h2_server.extend(server.response(1, &a));
+    h2_server.extend(server.response(3, &a));
+    let mut responses = doh::http1_response(&a);
+    responses.extend(doh::http1_switching());
+    responses.extend(H2Writer::server_start());
+    let mut requests = doh::http1_request("doh.example", Method::Get, &a);
+    requests.extend(doh::http1_request("doh.example", Method::Post, &a));
+    requests.extend(doh::http1_upgrade_request("doh.example", &a));
+    for (kind, stream) in [
+        (0u8, &h2_client),
+        (1, &h2_server),
+        (2, &responses),
+        (3, &requests),
+    ] {
+        for split in [0u8, 7] {
+            let mut seed = vec![kind];
+            seed.extend(chunking::encode(split, stream));
+            corpus.add("doh_stream", &seed)?;
+        }
+    }
+    Ok(())
+}
+
 fn main() -> io::Result<()> {
     let out = std::env::args_os()
         .nth(1)
@@ -409,6 +501,8 @@ fn main() -> io::Result<()> {
     for part in synth.chunks(SCRIPT_PACKETS) {
         harvest(&mut corpus, part, None)?;
     }
+
+    generated(&mut corpus)?;
 
     eprintln!(
         "{} captures and {} synthetic packets -> {}",

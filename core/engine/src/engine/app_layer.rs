@@ -108,6 +108,10 @@ impl Engine {
             _ => {}
         }
         let (charge, finished) = (inspector.charged_bytes(), inspector.finished());
+        let reads_responder = inspector.reads_responder();
+        if reads_responder && !finished {
+            self.flows.set_reads_responder(idx);
+        }
         if finished {
             self.flows.drop_inspector(idx);
         } else if self.flows.recharge(idx, charge) > self.config.max_inspection_bytes {
@@ -204,9 +208,9 @@ pub(super) fn nothing_to_inspect(
                 // DNS over TCP: both sides' bytes are read.
                 false
             } else if live {
-                // A live inspector reads only the client's bytes, and SYNs
-                // (which place either stream).
-                !from_orig && !seg.flags.syn()
+                // A live inspector reads the client's bytes and SYNs (which
+                // place either stream); the server's only for DNS over HTTP.
+                !from_orig && !seg.flags.syn() && inspection & INSPECTOR_READS_RESPONDER == 0
             } else {
                 // Inspection starts at the first payload, once.
                 inspection & INSPECTION_STARTED != 0 || seg.payload.is_empty()

@@ -42,6 +42,7 @@ pub fn flow(id: u64) -> FlowRow {
         http_host: None,
         ech: false,
         end_reason: "fin".into(),
+        tunnel: None,
     }
 }
 
@@ -63,6 +64,7 @@ pub fn dns(i: u64) -> DnsRow {
         ttls: vec![60],
         rtt_us: Some(9_000),
         answered: true,
+        query_too_long: false,
     }
 }
 

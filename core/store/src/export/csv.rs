@@ -33,6 +33,7 @@ pub const FLOW_HEADER: &[&str] = &[
     "http_host",
     "ech",
     "end_reason",
+    "tunnel",
 ];
 
 /// Header of the DNS CSV.
@@ -53,6 +54,7 @@ pub const DNS_HEADER: &[&str] = &[
     "ttls",
     "rtt_us",
     "answered",
+    "query_too_long",
 ];
 
 /// Header of the alerts CSV.
@@ -114,6 +116,11 @@ pub fn write_flow<W: Write>(w: &mut csv::Writer<W>, f: &FlowRow) -> Result<()> {
         o(&f.http_host),
         f.ech.to_string(),
         f.end_reason.clone(),
+        // The store column's text (`KIND PROTO SRC DST [PARENT_UID]`).
+        f.tunnel
+            .as_ref()
+            .map(crate::tunnel_col::encode)
+            .unwrap_or_default(),
     ])?;
     Ok(())
 }
@@ -137,6 +144,7 @@ pub fn write_dns<W: Write>(w: &mut csv::Writer<W>, d: &DnsRow) -> Result<()> {
         join(&d.ttls),
         o(&d.rtt_us),
         d.answered.to_string(),
+        d.query_too_long.to_string(),
     ])?;
     Ok(())
 }

@@ -135,6 +135,7 @@ pub fn network_activity(f: &FlowRow) -> Value {
             "http_host": f.http_host,
             "ech": f.ech,
             "end_reason": f.end_reason,
+            "tunnel": f.tunnel,
         }),
     );
     Value::Object(m)
@@ -199,7 +200,7 @@ pub fn dns_activity(d: &DnsRow) -> Value {
     }
     m.insert(
         "unmapped".into(),
-        json!({"app_uid": d.app_uid, "flow_uid": d.flow_uid}),
+        json!({"app_uid": d.app_uid, "flow_uid": d.flow_uid, "query_too_long": d.query_too_long}),
     );
     Value::Object(m)
 }

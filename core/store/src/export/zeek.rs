@@ -4,7 +4,7 @@
 //! header flags) are omitted, as Zeek omits unset `&optional` fields in JSON.
 //! Extra fields, as Zeek packages add them: `community_id` (the community-id
 //! package), `ja4` (the ja4 package), and `app_uid`/`app_name`/`name_source`/
-//! `ech`/`end_reason` from Nightjar.
+//! `ech`/`end_reason`/`tunnel` (conn) and `query_too_long` (dns) from Nightjar.
 
 use std::io::Write;
 
@@ -101,6 +101,22 @@ pub fn conn(f: &FlowRow) -> Value {
     opt(&mut m, "name", f.name.as_deref());
     opt(&mut m, "name_source", f.name_source.as_deref());
     m.insert("end_reason".into(), json!(f.end_reason));
+    if let Some(t) = &f.tunnel {
+        // As `nightjar replay --logs` writes them: Zeek's `tunnel_parents` (the outer
+        // flow's uid, when the outer packets make a flow) and the outer packet itself.
+        if let Some(parent) = &t.parent_uid {
+            m.insert("tunnel_parents".into(), json!([parent]));
+        }
+        m.insert(
+            "tunnel".into(),
+            json!({
+                "type": t.kind,
+                "proto": t.outer_proto,
+                "src_h": t.outer_src.to_string(),
+                "dst_h": t.outer_dst.to_string(),
+            }),
+        );
+    }
     Value::Object(m)
 }
 
@@ -214,6 +230,9 @@ pub fn dns(d: &DnsRow) -> Value {
         m.insert("TTLs".into(), json!(ttls));
     }
     m.insert("rejected".into(), json!(d.rcode == Some(5)));
+    if d.query_too_long {
+        m.insert("query_too_long".into(), json!(true));
+    }
     app_fields(&mut m, d.app_uid, None);
     Value::Object(m)
 }

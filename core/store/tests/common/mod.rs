@@ -47,6 +47,7 @@ pub fn flow(id: u64, ts: u64) -> FlowRow {
         http_host: None,
         ech: false,
         end_reason: "fin".into(),
+        tunnel: None,
     }
 }
 
@@ -79,6 +80,7 @@ pub fn dns(ts: u64, query: &str, app: Option<u32>) -> DnsRow {
         ttls: vec![300],
         rtt_us: Some(12_000),
         answered: true,
+        query_too_long: false,
     }
 }
 
