@@ -22,10 +22,10 @@ use nightjar_synth::payload::{ClientHelloSpec, tls_client_hello};
 use nightjar_synth::session::{FlowSpec, SynthPacket, TlsPlan, http_connection, tls_connection};
 use nightjar_synth::tunnel::{Encapsulation, encapsulate};
 
-const T0: u64 = 1_700_000_000_000_000;
+pub(super) const T0: u64 = 1_700_000_000_000_000;
 
 /// Writes the capture; `NIGHTJAR_GENERATED_DIR` keeps a copy there for a person to open.
-fn write(dir: &Path, name: &str, packets: &[(u64, Vec<u8>)]) -> std::path::PathBuf {
+pub(super) fn write(dir: &Path, name: &str, packets: &[(u64, Vec<u8>)]) -> std::path::PathBuf {
     let dir = std::env::var_os("NIGHTJAR_GENERATED_DIR").map_or(dir.to_path_buf(), Into::into);
     let path = dir.join(name);
     let mut w = PcapWriter::new(std::fs::File::create(&path).unwrap()).unwrap();
@@ -36,7 +36,7 @@ fn write(dir: &Path, name: &str, packets: &[(u64, Vec<u8>)]) -> std::path::PathB
     path
 }
 
-fn replay(path: &Path) -> Collect {
+pub(super) fn replay(path: &Path) -> Collect {
     let mut sink = Collect::default();
     let s = replay_file(path, EngineConfig::default(), &mut sink, false, |_, _| {}).unwrap();
     assert!(s.stopped_early.is_none());
@@ -94,14 +94,14 @@ fn zero_rtt(dcid: &[u8], len: usize) -> Vec<u8> {
     p
 }
 
-fn synth(packets: Vec<SynthPacket>) -> Vec<(u64, Vec<u8>)> {
+pub(super) fn synth(packets: Vec<SynthPacket>) -> Vec<(u64, Vec<u8>)> {
     packets
         .into_iter()
         .map(|p| (p.ts_micros, p.bytes))
         .collect()
 }
 
-fn flow(device: &str, remote: &str, start: u64) -> FlowSpec {
+pub(super) fn flow(device: &str, remote: &str, start: u64) -> FlowSpec {
     FlowSpec {
         app_uid: None,
         device: sock(device),
@@ -262,7 +262,7 @@ fn our_names(c: &Collect) -> BTreeSet<(String, String)> {
     names
 }
 
-fn compare_with_tshark(class: &str, path: &Path, c: &Collect) {
+pub(super) fn compare_with_tshark(class: &str, path: &Path, c: &Collect) {
     let Some(theirs) = tshark_names(path) else {
         eprintln!("SKIPPED generated_names {class}: tshark not installed");
         return;
@@ -518,6 +518,45 @@ fn flows_inside_tunnels_are_the_inner_five_tuples_with_their_names() {
     let p = summary.engine.packets;
     assert_eq!(p.packets, p.in_flows + p.no_flow_total());
     compare_with_tshark("tunnels", &path, &c);
+
+    // The store keeps the tunnel (schema v7) and gives it back in its exports.
+    let apps = nightjar::replay::AppNames::new();
+    let db = dir.path().join("tunnels.db");
+    let mut store = nightjar::store_sink::StoreSink::open(&db, &apps, 0).unwrap();
+    replay_file(&path, EngineConfig::default(), &mut store, false, |_, _| {}).unwrap();
+    let (store, status) = store.finish();
+    assert_eq!(status.dropped_full + status.dropped_error, 0);
+    let rows = store
+        .flows(&nightjar_store::Query::new().limit(100))
+        .unwrap()
+        .items;
+    let row = |name: &str| {
+        rows.iter()
+            .find(|f| f.name.as_deref() == Some(name))
+            .unwrap()
+    };
+    let outer = rows.iter().find(|f| f.resp_p == 2152).unwrap();
+    let gtp = row("gtp.example").tunnel.clone().unwrap();
+    assert_eq!((gtp.kind.as_str(), gtp.outer_proto), ("gtpv1", 17));
+    assert_eq!(gtp.parent_uid.as_deref(), Some(outer.uid.as_str()));
+    let six = row("sixinfour.example").tunnel.clone().unwrap();
+    assert_eq!((six.kind.as_str(), six.outer_proto), ("ip6", 41));
+    assert_eq!(
+        (six.outer_src, six.outer_dst, six.parent_uid),
+        (o4a, o4b, None)
+    );
+    assert!(outer.tunnel.is_none());
+    let mut conn = Vec::new();
+    store
+        .export_zeek(
+            nightjar_store::export::zeek::ZeekLog::Conn,
+            &nightjar_store::Query::new().domain("gtp.example"),
+            &mut conn,
+        )
+        .unwrap();
+    let line: serde_json::Value = serde_json::from_slice(&conn).unwrap();
+    assert_eq!(line["tunnel_parents"][0], outer.uid.as_str());
+    assert_eq!(line["tunnel"]["type"], "gtpv1");
 }
 
 #[test]

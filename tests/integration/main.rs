@@ -14,6 +14,7 @@ mod community_id;
 mod conn_vs_tshark;
 mod demo;
 mod detections;
+mod generated_doh;
 mod generated_names;
 mod intel;
 mod names;
