@@ -342,6 +342,7 @@ fn madm(sorted: &[f64], dev: &mut Vec<f64>) -> f64 {
 #[derive(Debug, Default)]
 struct Scratch {
     sorted: Vec<f64>,
+    ordered: Vec<f64>,
     folded: Vec<f64>,
     sizes: Vec<f64>,
     dev: Vec<f64>,
@@ -364,6 +365,8 @@ fn score_series(
     if sc.sorted.len() < 2 {
         return None;
     }
+    sc.ordered.clear();
+    sc.ordered.extend_from_slice(&sc.sorted);
     sc.sorted.sort_unstable_by(f64::total_cmp);
     let med = median_sorted(&sc.sorted);
     if med <= 0.0 {
@@ -372,6 +375,12 @@ fn score_series(
     let period = match config.gate {
         PeriodGate::Fold => Some(beacon_period::fold(
             &sc.sorted,
+            config.merge_within_us as f64,
+            &mut sc.dev,
+        )?),
+        PeriodGate::Peak => Some(beacon_period::peak(
+            &sc.sorted,
+            &sc.ordered,
             config.merge_within_us as f64,
             &mut sc.dev,
         )?),

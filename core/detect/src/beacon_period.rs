@@ -49,6 +49,9 @@ pub enum PeriodGate {
     /// module docs). The default.
     #[default]
     Fold,
+    /// Peak test: a band of intervals denser than its floor and than a
+    /// smooth spread could make it (see [`peak`]).
+    Peak,
     /// Interval periodogram: mean `cos(2π d / P)` at its best `P` ≥ 0.5.
     /// Kept for comparison; fails on bursts of calls.
     Coherence,
@@ -62,6 +65,7 @@ impl PeriodGate {
     pub fn name(self) -> &'static str {
         match self {
             Self::Fold => "fold",
+            Self::Peak => "peak",
             Self::Coherence => "coherence",
             Self::Off => "off",
         }
@@ -201,6 +205,189 @@ fn median_of(sorted: &[f64], a: usize, b: usize) -> f64 {
     let lo = sorted.get(a + (len - 1) / 2).copied().unwrap_or(0.0);
     let hi = sorted.get(a + len / 2).copied().unwrap_or(0.0);
     (lo + hi) / 2.0
+}
+
+/// Largest share of a smooth spread (log-normal, log-σ 0.5) one band of
+/// `[0.7 P, 1.3 P]` holds: 2Φ(ln(1.3/0.7) / 2 / 0.5) − 1.
+const Q0: f64 = 0.464;
+/// Combined chance (Fisher) of floor and concentration under the null.
+const ALPHA_PEAK: f64 = 1e-3;
+
+/// Longest multiple of the period the comb test looks at.
+const COMB_MAX: f64 = 6.0;
+
+impl PeriodFit {
+    /// Whether the gate holds: an empty floor (as [`Self::holds`]) and
+    /// most judged intervals on the period, or fewer with the rest on its
+    /// multiples beyond chance (Fisher's combination of the concentration and
+    /// comb p-values).
+    fn holds_peak(&self, sorted: &[f64], ordered: &[f64], floor_us: f64) -> bool {
+        let judged = self.on + self.skips + self.short;
+        if self.on < MIN_ON || 10 * self.short > judged {
+            return false;
+        }
+        let p = self.period_us;
+        let c = burst_limit(p).max(floor_us);
+        let (lo, hi) = (p * (1.0 - TOLERANCE), p * (1.0 + TOLERANCE));
+        let null_short = ((lo - c) / (hi - c)).clamp(0.0, 1.0);
+        if binomial_cdf(self.short, self.short + self.on, null_short) > ALPHA {
+            return false;
+        }
+        if 5 * self.on >= 3 * (judged + self.gaps) {
+            return true;
+        }
+        if 5 * self.on >= 3 * judged && runs_clustered(ordered, p, floor_us) <= ALPHA {
+            return true;
+        }
+        let p_conc = binomial_sf(self.on, judged, Q0);
+        let p_comb = comb(sorted, p);
+        let x = -2.0 * (p_conc.max(1e-300).ln() + p_comb.max(1e-300).ln());
+        (-x / 2.0).exp() * (1.0 + x / 2.0) <= ALPHA_PEAK
+    }
+
+    #[cfg(test)]
+    fn evidence(&self, sorted: &[f64], floor_us: f64) -> f64 {
+        let p_conc = binomial_sf(self.on, self.on + self.skips + self.short, Q0);
+        let p_comb = comb(sorted, self.period_us);
+        let x = -2.0 * (p_conc.max(1e-300).ln() + p_comb.max(1e-300).ln());
+        let _ = floor_us;
+        (-x / 2.0).exp() * (1.0 + x / 2.0)
+    }
+}
+
+/// ln(n!) for n ≤ 128 by summation (no gamma function in std).
+fn ln_fact(n: usize) -> f64 {
+    (2..=n).map(|i| (i as f64).ln()).sum()
+}
+
+/// ln C(n, k).
+fn ln_choose(n: usize, k: usize) -> f64 {
+    if k > n {
+        f64::NEG_INFINITY
+    } else {
+        ln_fact(n) - ln_fact(k) - ln_fact(n - k)
+    }
+}
+
+/// Wald–Wolfowitz runs test in time order: the chance, were the intervals in
+/// random order, of as few runs of on-period / other intervals as seen.
+/// Bursts are left out. Sleep comes in episodes, so a beacon on a phone that
+/// dozes shows its on-period intervals in runs; an irregular process whose
+/// long intervals merely look like sleep scatters them.
+fn runs_clustered(ordered: &[f64], period: f64, floor_us: f64) -> f64 {
+    let (lo, hi) = (period * (1.0 - TOLERANCE), period * (1.0 + TOLERANCE));
+    let burst = burst_limit(period).max(floor_us);
+    let (mut n1, mut n2, mut runs, mut last) = (0usize, 0usize, 0usize, None);
+    for d in ordered.iter().filter(|d| **d >= burst) {
+        let on = *d >= lo && *d <= hi;
+        if on {
+            n1 += 1;
+        } else {
+            n2 += 1;
+        }
+        if last != Some(on) {
+            runs += 1;
+        }
+        last = Some(on);
+    }
+    if n1 == 0 || n2 == 0 {
+        return 1.0;
+    }
+    let total = ln_choose(n1 + n2, n1);
+    let mut p = 0.0;
+    for r in 2..=runs {
+        let k = r / 2;
+        let ways = if r % 2 == 0 {
+            std::f64::consts::LN_2 + ln_choose(n1 - 1, k - 1) + ln_choose(n2 - 1, k - 1)
+        } else {
+            let a = ln_choose(n1 - 1, k) + ln_choose(n2 - 1, k - 1);
+            let b = ln_choose(n1 - 1, k - 1) + ln_choose(n2 - 1, k);
+            (a.exp() + b.exp()).ln()
+        };
+        p += (ways - total).exp();
+    }
+    p.min(1.0)
+}
+
+/// P(X ≥ k) for X ~ Binomial(n, p).
+fn binomial_sf(k: usize, n: usize, p: f64) -> f64 {
+    if k == 0 {
+        1.0
+    } else {
+        (1.0 - binomial_cdf(k - 1, n, p)).clamp(0.0, 1.0)
+    }
+}
+
+/// The comb: how many intervals longer than one period sit on a multiple of
+/// it, within the spread the on-period intervals show (widened by √k: k
+/// sleeps' jitter adds up), against the chance a phase spread evenly over
+/// the period has of landing there.
+fn comb(sorted: &[f64], period: f64) -> f64 {
+    let lo = below(sorted, period * (1.0 - TOLERANCE));
+    let hi = below(sorted, (period * (1.0 + TOLERANCE)).next_up());
+    let on = sorted.get(lo..hi).unwrap_or_default();
+    let w = on
+        .iter()
+        .map(|d| (d / period - 1.0).abs())
+        .fold(0.0, f64::max)
+        .max(0.02);
+    let (mut hits, mut n, mut chance) = (0usize, 0usize, 0.0);
+    for d in sorted.get(hi..).unwrap_or_default() {
+        let k = (d / period).round();
+        if k > COMB_MAX {
+            break;
+        }
+        let tol = (w * k.sqrt()).min(0.5);
+        n += 1;
+        chance += 2.0 * tol;
+        if (d / period - k).abs() <= tol {
+            hits += 1;
+        }
+    }
+    if n == 0 {
+        return 1.0;
+    }
+    binomial_sf(hits, n, (chance / n as f64).min(1.0))
+}
+
+/// The [`PeriodGate::Peak`] test.
+pub fn peak(
+    sorted: &[f64],
+    ordered: &[f64],
+    floor_us: f64,
+    dev: &mut Vec<f64>,
+) -> Option<PeriodFit> {
+    let ratio = (1.0 + TOLERANCE) / (1.0 - TOLERANCE);
+    let mut best: Option<PeriodFit> = None;
+    let mut j = 0;
+    for i in 0..sorted.len() {
+        let Some(&first) = sorted.get(i) else { break };
+        j = j.max(i);
+        while sorted.get(j).is_some_and(|d| *d <= first * ratio) {
+            j += 1;
+        }
+        if j - i < MIN_ON {
+            continue;
+        }
+        let last = sorted.get(j - 1).copied().unwrap_or(first);
+        let period =
+            median_of(sorted, i, j).clamp(last / (1.0 + TOLERANCE), first / (1.0 - TOLERANCE));
+        if period * (1.0 - TOLERANCE) <= 2.0 * floor_us {
+            continue;
+        }
+        let fit = count(sorted, period, floor_us);
+        if fit.holds_peak(sorted, ordered, floor_us) && best.as_ref().is_none_or(|b| fit.on > b.on)
+        {
+            best = Some(fit);
+        }
+    }
+    let mut fit = best?;
+    let lo = below(sorted, fit.period_us * (1.0 - TOLERANCE));
+    let hi = below(sorted, (fit.period_us * (1.0 + TOLERANCE)).next_up());
+    fit.period_us = median_of(sorted, lo, hi);
+    fit.missed = missed(sorted, fit.period_us);
+    fit.spread = spread(sorted, fit.period_us, dev);
+    Some(fit)
 }
 
 /// The [`PeriodGate::Fold`] test on the intervals, `sorted`. Periods whose lower tolerance is within twice `floor_us`
@@ -358,5 +545,64 @@ mod tests {
         }
         // Seconds-apart calls look "in phase" with a period of hours.
         assert!(run(coherence, &iv).is_some());
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod diag {
+    use super::*;
+
+    /// Why the best candidate (most intervals on) fails, for diagnosis.
+    pub(crate) fn why(sorted: &[f64], floor_us: f64) -> String {
+        let ratio = (1.0 + TOLERANCE) / (1.0 - TOLERANCE);
+        let mut best: Option<PeriodFit> = None;
+        let mut j = 0;
+        for i in 0..sorted.len() {
+            let first = sorted[i];
+            j = j.max(i);
+            while sorted.get(j).is_some_and(|d| *d <= first * ratio) {
+                j += 1;
+            }
+            if j - i < 2 {
+                continue;
+            }
+            let last = sorted[j - 1];
+            let period =
+                median_of(sorted, i, j).clamp(last / (1.0 + TOLERANCE), first / (1.0 - TOLERANCE));
+            if period * (1.0 - TOLERANCE) <= 2.0 * floor_us {
+                continue;
+            }
+            let fit = count(sorted, period, floor_us);
+            if best
+                .as_ref()
+                .is_none_or(|b| fit.evidence(sorted, floor_us) < b.evidence(sorted, floor_us))
+            {
+                best = Some(fit);
+            }
+        }
+        let Some(f) = best else {
+            return "no candidate".into();
+        };
+        let judged = f.on + f.skips + f.short;
+        let p = f.period_us;
+        let c = burst_limit(p).max(floor_us);
+        let (lo, hi) = (p * (1.0 - TOLERANCE), p * (1.0 + TOLERANCE));
+        let null_short = ((lo - c) / (hi - c)).clamp(0.0, 1.0);
+        let pv = binomial_cdf(f.short, f.short + f.on, null_short);
+        format!(
+            "P={:.0}s on={} skips={} gaps={} clus={} short={} judged={} onfrac={:.2} shortfrac={:.2} p={:.3} holds={} ev={:.5}",
+            p / 1e6,
+            f.on,
+            f.skips,
+            f.gaps,
+            f.clustered,
+            f.short,
+            judged,
+            f.on as f64 / judged.max(1) as f64,
+            f.short as f64 / judged.max(1) as f64,
+            pv,
+            f.holds(floor_us),
+            f.evidence(sorted, floor_us)
+        )
     }
 }
