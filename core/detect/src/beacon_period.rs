@@ -212,6 +212,8 @@ fn median_of(sorted: &[f64], a: usize, b: usize) -> f64 {
 const Q0: f64 = 0.464;
 /// Combined chance (Fisher) of floor and concentration under the null.
 const ALPHA_PEAK: f64 = 1e-3;
+/// Chance, with the intervals in random order, of on-period runs as long.
+const ALPHA_RUNS: f64 = 0.05;
 
 /// Longest multiple of the period the comb test looks at.
 const COMB_MAX: f64 = 6.0;
@@ -236,7 +238,7 @@ impl PeriodFit {
         if 5 * self.on >= 3 * (judged + self.gaps) {
             return true;
         }
-        if 5 * self.on >= 3 * judged && runs_clustered(ordered, p, floor_us) <= ALPHA {
+        if 5 * self.on >= 3 * judged && runs_clustered(ordered, p, floor_us) <= ALPHA_RUNS {
             return true;
         }
         let p_conc = binomial_sf(self.on, judged, Q0);
