@@ -126,7 +126,7 @@ impl Default for BeaconConfig {
             learning_until_us: 0,
             max_baseline: 4096,
             baseline_score: 0.8,
-            gate: PeriodGate::Fold,
+            gate: PeriodGate::Peak,
         }
     }
 }
@@ -378,7 +378,7 @@ fn score_series(
             config.merge_within_us as f64,
             &mut sc.dev,
         )?),
-        PeriodGate::Peak => Some(beacon_period::peak(
+        PeriodGate::Peak => Some(crate::beacon_peak::peak(
             &sc.sorted,
             &sc.ordered,
             config.merge_within_us as f64,

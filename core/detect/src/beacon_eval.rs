@@ -33,7 +33,7 @@ impl Default for BeaconEvalConfig {
         Self {
             cases: 1000,
             threshold: 0.7,
-            gate: PeriodGate::Fold,
+            gate: PeriodGate::Peak,
         }
     }
 }
@@ -331,94 +331,5 @@ mod tests {
                     .is_some_and(|r| r.rate() > 0.01),
             "{eval}"
         );
-    }
-}
-
-#[cfg(test)]
-mod diag {
-    use super::*;
-
-    #[test]
-    #[ignore]
-    fn diagnose_misses() {
-        let fam: Family = match std::env::var("FAM").as_deref() {
-            Ok("skip") => Family::Skipped,
-            Ok("thaw") => Family::DozeThaw,
-            Ok("flush") => Family::DozeFlush,
-            Ok("poll") => Family::Polling,
-            Ok("exp") => Family::Exponential,
-            _ => Family::Periodic,
-        };
-        let fi = Family::ALL.iter().position(|f| *f == fam).unwrap();
-        let seed = 2u64;
-        let mut rng = Rng::new(seed.wrapping_mul(0x100).wrapping_add(fi as u64));
-        let allow = Allowlist::builtin();
-        let origin = 1_700_000_000_000_000u64;
-        let mut shown = 0;
-        for i in 0..1000 {
-            let conns = fam.generate(&mut rng);
-            let key = BeaconKey {
-                app: "a".into(),
-                dest: format!("c{i}.case.example"),
-            };
-            let gate = if std::env::var("GATE").as_deref() == Ok("fold") {
-                PeriodGate::Fold
-            } else {
-                PeriodGate::Peak
-            };
-            let mut tracker = BeaconTracker::new(
-                BeaconConfig {
-                    gate,
-                    ..BeaconConfig::default()
-                },
-                allow.clone(),
-            );
-            let mut hit = None;
-            let mut held = 0;
-            let mut hit_len = 0;
-            let mut maxs = 0.0f32;
-            let mut starts = Vec::new();
-            for &(t, b) in &conns {
-                let now = origin + t.max(0.0) as u64;
-                if starts.last().is_none_or(|l: &u64| now - l >= 2_000_000) {
-                    starts.push(now);
-                }
-                if let Some(s) = tracker.observe(now, &key, b) {
-                    held += 1;
-                    maxs = maxs.max(s.score);
-                    if s.score >= 0.7 && hit.is_none() {
-                        hit = Some(s);
-                        hit_len = starts.len();
-                    }
-                }
-            }
-            if hit.is_some() != fam.positive()
-                && shown
-                    < std::env::var("SHOW")
-                        .ok()
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(25)
-            {
-                shown += 1;
-                let end = if hit_len > 0 { hit_len } else { starts.len() };
-                let tail = &starts[end.saturating_sub(64)..end];
-                let iv: Vec<f64> = tail.windows(2).map(|w| (w[1] - w[0]) as f64).collect();
-                let mut s = iv.clone();
-                s.sort_by(f64::total_cmp);
-                eprintln!(
-                    "case {i}: held {held} max {maxs:.2} {}",
-                    crate::beacon_period::diag::why(&s, 2e6)
-                );
-                if let Some(h) = &hit {
-                    eprintln!("   HIT {} score {}", h.explanation(), h.score);
-                }
-                eprintln!(
-                    "   iv(s): {:?}",
-                    iv.iter()
-                        .map(|d| (d / 1e6).round() as i64)
-                        .collect::<Vec<_>>()
-                );
-            }
-        }
     }
 }

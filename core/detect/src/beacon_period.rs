@@ -5,53 +5,53 @@
 //! series but cannot tell a periodic process from an irregular one with a
 //! symmetric interval distribution: twenty user-driven calls at exponential
 //! gaps with similar request sizes score 0.70. So a verdict first needs a
-//! period, found by [`PeriodGate::Fold`]:
+//! period. This module holds what every gate shares and two of them:
 //!
-//! - the candidate period `P` is the median of a group of intervals lying
-//!   within `[0.7 P, 1.3 P]` of each other (a beacon with up to 30% jitter puts
-//!   every un-skipped beat there); every such group of the sorted intervals is
-//!   tried and the one with most intervals on its period wins;
-//! - intervals are then a *burst* (under 10 s and a quarter period, or under
-//!   the tracker's merge window: beats held back and flushed on wake, a request
-//!   and its follow-ups), *short* (`< 0.7 P`), *on* the period, a *skip* (up to
-//!   `max(3 P, 15 min)`: one or two beats missed) or a *sleep gap* (longer: the
-//!   device slept or dozed, which says nothing either way);
-//! - the gate holds when at least 6 intervals are on the period, they are at
-//!   least 3/5 of the on + skip + short intervals, at most a tenth of those are
-//!   short, and the floor is emptier than chance: if the interval density did
-//!   not rise towards the period (Poisson arrivals, sessions, the tail of any
-//!   polling), the intervals in `[burst, 1.3 P)` would fall below `0.7 P` in
-//!   proportion to its length; the binomial chance of as few short ones as
-//!   seen must be at most 1%.
+//! - intervals around a candidate period `P` are a *burst* (under 10 s and a
+//!   quarter period, or under the tracker's merge window: beats held back and
+//!   flushed on wake, a request and its follow-ups), *short* (`< 0.7 P`), *on*
+//!   the period, a *skip* (up to `max(3 P, 15 min)`: one or two beats missed)
+//!   or a *sleep gap* (longer: the device slept or dozed);
+//! - **the floor**: if the interval density did not rise towards the period
+//!   (Poisson arrivals, sessions, the tail of any polling), the intervals in
+//!   `[burst, 1.3 P)` would fall below `0.7 P` in proportion to its length;
+//!   the binomial chance of as few short ones as seen must be at most 1%. A
+//!   periodic process has a floor: nothing much shorter than its period
+//!   except wake clusters.
 //!
-//! A periodic process has a floor: nothing much shorter than its period except
-//! wake clusters. Every irregular process the evaluation knows (exponential
-//! gaps, bursts of calls, log-normal polling) has its densest intervals at the
-//! short end, so it fails either the floor or the share on the period, whatever
-//! `P` is tried. Skipped beats and Doze batching add skips, gaps and clusters,
-//! none of which count against a period.
+//! [`PeriodGate::Fold`] (the gate before [`PeriodGate::Peak`], kept for
+//! comparison) holds when, at the group of intervals with most on its
+//! median, at least 6 intervals are on, they are at least 3/5 of the
+//! on + skip + short intervals, at most a tenth are short and the floor
+//! holds. Sleep gaps are left out of that share, which lets log-normal
+//! polling whose long tail "sleeps" through: 2.3% FPR.
+//! [`PeriodGate::Peak`] (the default, in [`crate::beacon_peak`]) keeps the
+//! floor and asks the share of *all* intervals, or of the judged ones when
+//! the on-period intervals come in runs (sleep episodes), or evidence from
+//! concentration and the comb of multiples.
 //!
-//! [`PeriodGate::Coherence`] was measured beside it (the mean of
+//! [`PeriodGate::Coherence`] was measured beside them (the mean of
 //! `cos(2π d / P)` over the intervals, best `P`, at least 0.5: an
 //! interval periodogram, which folds multiples of `P` for free). It cannot see
 //! intervals much shorter than `P` (their cosine is about 1), so bursts of
 //! calls separated by hours pass it; figures in `docs/perf.md`.
 //!
 //! Everything here works on at most one ring of intervals (64), sorted once;
-//! each candidate period costs a few binary searches, and the series is walked
-//! in time order (for wake clusters) only when they could decide the verdict.
+//! each candidate period costs a few binary searches.
 
 /// Which periodicity test gates a beacon verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum PeriodGate {
-    /// Intervals concentrated around a period with a floor below it (see the
-    /// module docs). The default.
+    /// A band of intervals with an empty floor below it that holds most
+    /// intervals, or most outside sleep episodes, or is denser than a smooth
+    /// spread and has its multiples on a comb ([`crate::beacon_peak`]). The
+    /// default.
     #[default]
-    Fold,
-    /// Peak test: a band of intervals denser than its floor and than a
-    /// smooth spread could make it (see [`peak`]).
     Peak,
+    /// Intervals concentrated around a period with a floor below it, sleep
+    /// gaps left out of the share (see the module docs). Kept for comparison.
+    Fold,
     /// Interval periodogram: mean `cos(2π d / P)` at its best `P` ≥ 0.5.
     /// Kept for comparison; fails on bursts of calls.
     Coherence,
@@ -64,8 +64,8 @@ impl PeriodGate {
     /// Stable name used by the evaluation.
     pub fn name(self) -> &'static str {
         match self {
-            Self::Fold => "fold",
             Self::Peak => "peak",
+            Self::Fold => "fold",
             Self::Coherence => "coherence",
             Self::Off => "off",
         }
@@ -73,11 +73,11 @@ impl PeriodGate {
 }
 
 /// Jitter tolerated around the period, as a fraction of it.
-const TOLERANCE: f64 = 0.3;
+pub(crate) const TOLERANCE: f64 = 0.3;
 /// Intervals on the period a verdict needs.
-const MIN_ON: usize = 6;
+pub(crate) const MIN_ON: usize = 6;
 /// Chance, under the no-floor null, of a floor as empty as the one seen.
-const ALPHA: f64 = 1e-2;
+pub(crate) const ALPHA: f64 = 1e-2;
 /// Below this, a long interval is skipped beats rather than sleep: a multiple
 /// of the period, and at least this long (Doze maintenance windows start at
 /// 15 minutes).
@@ -115,20 +115,24 @@ impl PeriodFit {
         if self.on < MIN_ON || 5 * self.on < 3 * judged || 10 * self.short > judged {
             return false;
         }
-        // The floor: below the period, a process whose interval density does
-        // not rise (Poisson, sessions, the tail of any polling) puts at least
-        // as many intervals per second as on the period. How unlikely is so
-        // empty a floor under that null?
+        self.floor_chance(floor_us) <= ALPHA
+    }
+
+    /// The floor: below the period, a process whose interval density does
+    /// not rise (Poisson, sessions, the tail of any polling) puts at least as
+    /// many intervals per second as on the period. The chance of so empty a
+    /// floor under that null.
+    pub(crate) fn floor_chance(&self, floor_us: f64) -> f64 {
         let p = self.period_us;
         let c = burst_limit(p).max(floor_us);
         let (lo, hi) = (p * (1.0 - TOLERANCE), p * (1.0 + TOLERANCE));
         let null_short = ((lo - c) / (hi - c)).clamp(0.0, 1.0);
-        binomial_cdf(self.short, self.short + self.on, null_short) <= ALPHA
+        binomial_cdf(self.short, self.short + self.on, null_short)
     }
 }
 
 /// P(X ≤ k) for X ~ Binomial(n, p).
-fn binomial_cdf(k: usize, n: usize, p: f64) -> f64 {
+pub(crate) fn binomial_cdf(k: usize, n: usize, p: f64) -> f64 {
     let q = 1.0 - p;
     // term_i = C(n, i) p^i q^(n-i), built up from term_0 = q^n.
     let mut term = q.powi(i32::try_from(n).unwrap_or(i32::MAX));
@@ -141,7 +145,7 @@ fn binomial_cdf(k: usize, n: usize, p: f64) -> f64 {
 }
 
 /// Counts of sorted `intervals` below `x`.
-fn below(sorted: &[f64], x: f64) -> usize {
+pub(crate) fn below(sorted: &[f64], x: f64) -> usize {
     sorted.partition_point(|d| *d < x)
 }
 
@@ -152,13 +156,13 @@ pub(crate) fn skip_limit(period: f64) -> f64 {
 /// Intervals shorter than this are one burst of connections (a wake flushing
 /// held-back beats, a request and its follow-ups), µs: at most 10 s and a
 /// quarter of the period.
-fn burst_limit(period: f64) -> f64 {
+pub(crate) fn burst_limit(period: f64) -> f64 {
     (0.25 * period).min(BURST_MAX_US)
 }
 
 /// Counts the intervals around `period` from their sorted values (a few
 /// binary searches).
-fn count(sorted: &[f64], period: f64, floor_us: f64) -> PeriodFit {
+pub(crate) fn count(sorted: &[f64], period: f64, floor_us: f64) -> PeriodFit {
     let lo = period * (1.0 - TOLERANCE);
     let hi = period * (1.0 + TOLERANCE);
     let clustered = below(sorted, burst_limit(period).max(floor_us));
@@ -178,7 +182,7 @@ fn count(sorted: &[f64], period: f64, floor_us: f64) -> PeriodFit {
 }
 
 /// Beats that should have come inside the long intervals.
-fn missed(sorted: &[f64], period: f64) -> u64 {
+pub(crate) fn missed(sorted: &[f64], period: f64) -> u64 {
     let hi = period * (1.0 + TOLERANCE);
     let from = below(sorted, hi.next_up());
     sorted
@@ -197,7 +201,7 @@ fn classify(sorted: &[f64], period: f64) -> PeriodFit {
 }
 
 /// The median of `sorted[a..b]`.
-fn median_of(sorted: &[f64], a: usize, b: usize) -> f64 {
+pub(crate) fn median_of(sorted: &[f64], a: usize, b: usize) -> f64 {
     let len = b.saturating_sub(a);
     if len == 0 {
         return 0.0;
@@ -205,191 +209,6 @@ fn median_of(sorted: &[f64], a: usize, b: usize) -> f64 {
     let lo = sorted.get(a + (len - 1) / 2).copied().unwrap_or(0.0);
     let hi = sorted.get(a + len / 2).copied().unwrap_or(0.0);
     (lo + hi) / 2.0
-}
-
-/// Largest share of a smooth spread (log-normal, log-σ 0.5) one band of
-/// `[0.7 P, 1.3 P]` holds: 2Φ(ln(1.3/0.7) / 2 / 0.5) − 1.
-const Q0: f64 = 0.464;
-/// Combined chance (Fisher) of floor and concentration under the null.
-const ALPHA_PEAK: f64 = 1e-3;
-/// Chance, with the intervals in random order, of on-period runs as long.
-const ALPHA_RUNS: f64 = 0.05;
-
-/// Longest multiple of the period the comb test looks at.
-const COMB_MAX: f64 = 6.0;
-
-impl PeriodFit {
-    /// Whether the gate holds: an empty floor (as [`Self::holds`]) and
-    /// most judged intervals on the period, or fewer with the rest on its
-    /// multiples beyond chance (Fisher's combination of the concentration and
-    /// comb p-values).
-    fn holds_peak(&self, sorted: &[f64], ordered: &[f64], floor_us: f64) -> bool {
-        let judged = self.on + self.skips + self.short;
-        if self.on < MIN_ON || 10 * self.short > judged {
-            return false;
-        }
-        let p = self.period_us;
-        let c = burst_limit(p).max(floor_us);
-        let (lo, hi) = (p * (1.0 - TOLERANCE), p * (1.0 + TOLERANCE));
-        let null_short = ((lo - c) / (hi - c)).clamp(0.0, 1.0);
-        if binomial_cdf(self.short, self.short + self.on, null_short) > ALPHA {
-            return false;
-        }
-        if 5 * self.on >= 3 * (judged + self.gaps) {
-            return true;
-        }
-        if 5 * self.on >= 3 * judged && runs_clustered(ordered, p, floor_us) <= ALPHA_RUNS {
-            return true;
-        }
-        let p_conc = binomial_sf(self.on, judged, Q0);
-        let p_comb = comb(sorted, p);
-        let x = -2.0 * (p_conc.max(1e-300).ln() + p_comb.max(1e-300).ln());
-        (-x / 2.0).exp() * (1.0 + x / 2.0) <= ALPHA_PEAK
-    }
-
-    #[cfg(test)]
-    fn evidence(&self, sorted: &[f64], floor_us: f64) -> f64 {
-        let p_conc = binomial_sf(self.on, self.on + self.skips + self.short, Q0);
-        let p_comb = comb(sorted, self.period_us);
-        let x = -2.0 * (p_conc.max(1e-300).ln() + p_comb.max(1e-300).ln());
-        let _ = floor_us;
-        (-x / 2.0).exp() * (1.0 + x / 2.0)
-    }
-}
-
-/// ln(n!) for n ≤ 128 by summation (no gamma function in std).
-fn ln_fact(n: usize) -> f64 {
-    (2..=n).map(|i| (i as f64).ln()).sum()
-}
-
-/// ln C(n, k).
-fn ln_choose(n: usize, k: usize) -> f64 {
-    if k > n {
-        f64::NEG_INFINITY
-    } else {
-        ln_fact(n) - ln_fact(k) - ln_fact(n - k)
-    }
-}
-
-/// Wald–Wolfowitz runs test in time order: the chance, were the intervals in
-/// random order, of as few runs of on-period / other intervals as seen.
-/// Bursts are left out. Sleep comes in episodes, so a beacon on a phone that
-/// dozes shows its on-period intervals in runs; an irregular process whose
-/// long intervals merely look like sleep scatters them.
-fn runs_clustered(ordered: &[f64], period: f64, floor_us: f64) -> f64 {
-    let (lo, hi) = (period * (1.0 - TOLERANCE), period * (1.0 + TOLERANCE));
-    let burst = burst_limit(period).max(floor_us);
-    let (mut n1, mut n2, mut runs, mut last) = (0usize, 0usize, 0usize, None);
-    for d in ordered.iter().filter(|d| **d >= burst) {
-        let on = *d >= lo && *d <= hi;
-        if on {
-            n1 += 1;
-        } else {
-            n2 += 1;
-        }
-        if last != Some(on) {
-            runs += 1;
-        }
-        last = Some(on);
-    }
-    if n1 == 0 || n2 == 0 {
-        return 1.0;
-    }
-    let total = ln_choose(n1 + n2, n1);
-    let mut p = 0.0;
-    for r in 2..=runs {
-        let k = r / 2;
-        let ways = if r % 2 == 0 {
-            std::f64::consts::LN_2 + ln_choose(n1 - 1, k - 1) + ln_choose(n2 - 1, k - 1)
-        } else {
-            let a = ln_choose(n1 - 1, k) + ln_choose(n2 - 1, k - 1);
-            let b = ln_choose(n1 - 1, k - 1) + ln_choose(n2 - 1, k);
-            (a.exp() + b.exp()).ln()
-        };
-        p += (ways - total).exp();
-    }
-    p.min(1.0)
-}
-
-/// P(X ≥ k) for X ~ Binomial(n, p).
-fn binomial_sf(k: usize, n: usize, p: f64) -> f64 {
-    if k == 0 {
-        1.0
-    } else {
-        (1.0 - binomial_cdf(k - 1, n, p)).clamp(0.0, 1.0)
-    }
-}
-
-/// The comb: how many intervals longer than one period sit on a multiple of
-/// it, within the spread the on-period intervals show (widened by √k: k
-/// sleeps' jitter adds up), against the chance a phase spread evenly over
-/// the period has of landing there.
-fn comb(sorted: &[f64], period: f64) -> f64 {
-    let lo = below(sorted, period * (1.0 - TOLERANCE));
-    let hi = below(sorted, (period * (1.0 + TOLERANCE)).next_up());
-    let on = sorted.get(lo..hi).unwrap_or_default();
-    let w = on
-        .iter()
-        .map(|d| (d / period - 1.0).abs())
-        .fold(0.0, f64::max)
-        .max(0.02);
-    let (mut hits, mut n, mut chance) = (0usize, 0usize, 0.0);
-    for d in sorted.get(hi..).unwrap_or_default() {
-        let k = (d / period).round();
-        if k > COMB_MAX {
-            break;
-        }
-        let tol = (w * k.sqrt()).min(0.5);
-        n += 1;
-        chance += 2.0 * tol;
-        if (d / period - k).abs() <= tol {
-            hits += 1;
-        }
-    }
-    if n == 0 {
-        return 1.0;
-    }
-    binomial_sf(hits, n, (chance / n as f64).min(1.0))
-}
-
-/// The [`PeriodGate::Peak`] test.
-pub fn peak(
-    sorted: &[f64],
-    ordered: &[f64],
-    floor_us: f64,
-    dev: &mut Vec<f64>,
-) -> Option<PeriodFit> {
-    let ratio = (1.0 + TOLERANCE) / (1.0 - TOLERANCE);
-    let mut best: Option<PeriodFit> = None;
-    let mut j = 0;
-    for i in 0..sorted.len() {
-        let Some(&first) = sorted.get(i) else { break };
-        j = j.max(i);
-        while sorted.get(j).is_some_and(|d| *d <= first * ratio) {
-            j += 1;
-        }
-        if j - i < MIN_ON {
-            continue;
-        }
-        let last = sorted.get(j - 1).copied().unwrap_or(first);
-        let period =
-            median_of(sorted, i, j).clamp(last / (1.0 + TOLERANCE), first / (1.0 - TOLERANCE));
-        if period * (1.0 - TOLERANCE) <= 2.0 * floor_us {
-            continue;
-        }
-        let fit = count(sorted, period, floor_us);
-        if fit.holds_peak(sorted, ordered, floor_us) && best.as_ref().is_none_or(|b| fit.on > b.on)
-        {
-            best = Some(fit);
-        }
-    }
-    let mut fit = best?;
-    let lo = below(sorted, fit.period_us * (1.0 - TOLERANCE));
-    let hi = below(sorted, (fit.period_us * (1.0 + TOLERANCE)).next_up());
-    fit.period_us = median_of(sorted, lo, hi);
-    fit.missed = missed(sorted, fit.period_us);
-    fit.spread = spread(sorted, fit.period_us, dev);
-    Some(fit)
 }
 
 /// The [`PeriodGate::Fold`] test on the intervals, `sorted`. Periods whose lower tolerance is within twice `floor_us`
@@ -430,7 +249,7 @@ pub fn fold(sorted: &[f64], floor_us: f64, dev: &mut Vec<f64>) -> Option<PeriodF
 }
 
 /// Median of |d − P| / P over the intervals on the period.
-fn spread(sorted: &[f64], period: f64, dev: &mut Vec<f64>) -> f64 {
+pub(crate) fn spread(sorted: &[f64], period: f64, dev: &mut Vec<f64>) -> f64 {
     let lo = below(sorted, period * (1.0 - TOLERANCE));
     let hi = below(sorted, (period * (1.0 + TOLERANCE)).next_up());
     dev.clear();
@@ -547,64 +366,5 @@ mod tests {
         }
         // Seconds-apart calls look "in phase" with a period of hours.
         assert!(run(coherence, &iv).is_some());
-    }
-}
-
-#[cfg(test)]
-pub(crate) mod diag {
-    use super::*;
-
-    /// Why the best candidate (most intervals on) fails, for diagnosis.
-    pub(crate) fn why(sorted: &[f64], floor_us: f64) -> String {
-        let ratio = (1.0 + TOLERANCE) / (1.0 - TOLERANCE);
-        let mut best: Option<PeriodFit> = None;
-        let mut j = 0;
-        for i in 0..sorted.len() {
-            let first = sorted[i];
-            j = j.max(i);
-            while sorted.get(j).is_some_and(|d| *d <= first * ratio) {
-                j += 1;
-            }
-            if j - i < 2 {
-                continue;
-            }
-            let last = sorted[j - 1];
-            let period =
-                median_of(sorted, i, j).clamp(last / (1.0 + TOLERANCE), first / (1.0 - TOLERANCE));
-            if period * (1.0 - TOLERANCE) <= 2.0 * floor_us {
-                continue;
-            }
-            let fit = count(sorted, period, floor_us);
-            if best
-                .as_ref()
-                .is_none_or(|b| fit.evidence(sorted, floor_us) < b.evidence(sorted, floor_us))
-            {
-                best = Some(fit);
-            }
-        }
-        let Some(f) = best else {
-            return "no candidate".into();
-        };
-        let judged = f.on + f.skips + f.short;
-        let p = f.period_us;
-        let c = burst_limit(p).max(floor_us);
-        let (lo, hi) = (p * (1.0 - TOLERANCE), p * (1.0 + TOLERANCE));
-        let null_short = ((lo - c) / (hi - c)).clamp(0.0, 1.0);
-        let pv = binomial_cdf(f.short, f.short + f.on, null_short);
-        format!(
-            "P={:.0}s on={} skips={} gaps={} clus={} short={} judged={} onfrac={:.2} shortfrac={:.2} p={:.3} holds={} ev={:.5}",
-            p / 1e6,
-            f.on,
-            f.skips,
-            f.gaps,
-            f.clustered,
-            f.short,
-            judged,
-            f.on as f64 / judged.max(1) as f64,
-            f.short as f64 / judged.max(1) as f64,
-            pv,
-            f.holds(floor_us),
-            f.evidence(sorted, floor_us)
-        )
     }
 }

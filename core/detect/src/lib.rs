@@ -1,5 +1,5 @@
 //! Detector building blocks for Nightjar: DGA scoring ([`dga`]) and per-app DGA infection verdicts ([`infection`]), beaconing
-//! ([`beacon`], gated on a period by [`beacon_period`]), NXDOMAIN bursts ([`nxdomain`]), DNS tunnelling ([`tunnel`]),
+//! ([`beacon`], gated on a period by [`beacon_peak`] and [`beacon_period`]), NXDOMAIN bursts ([`nxdomain`]), DNS tunnelling ([`tunnel`]),
 //! previously-unseen domains ([`first_seen`]), contacts right after an app
 //! install/update ([`install`]), per-app baselines ([`baseline`]), shared CDN
 //! infrastructure ([`shared_infra`]), the alert type and gate ([`alert`]), the
@@ -16,6 +16,7 @@ pub mod alert;
 pub mod baseline;
 pub mod beacon;
 pub mod beacon_eval;
+pub mod beacon_peak;
 pub mod beacon_period;
 pub mod beacon_traffic;
 pub mod dga;
