@@ -9,7 +9,8 @@
 //! still scores 0.75 on that signal, human browsing scores far lower).
 //!
 //! Those subscores are evidence, not the verdict: a score is produced only
-//! when [`crate::beacon_period`] finds a period in the connection starts (an
+//! when the gate ([`crate::beacon_peak`] by default, see
+//! [`crate::beacon_period`]) finds a period in the connection starts (an
 //! irregular process with regular sizes and a symmetric interval distribution
 //! scores high on RITA's signals alone). With a period, the interval
 //! statistics are taken over the intervals it explains, folded to one period,

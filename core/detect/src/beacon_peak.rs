@@ -34,12 +34,12 @@
 //! (one walk of the longer intervals) only run where the share does not
 //! already decide.
 
+#[cfg(doc)]
+use crate::beacon_period::PeriodGate;
 use crate::beacon_period::{
     ALPHA, MIN_ON, PeriodFit, TOLERANCE, below, binomial_cdf, burst_limit, count, median_of,
     missed, spread,
 };
-#[cfg(doc)]
-use crate::beacon_period::PeriodGate;
 
 /// Largest share of a smooth spread (log-normal, log-σ 0.5) one band of
 /// `[0.7 P, 1.3 P]` holds: 2Φ(ln(1.3/0.7) / 2 / 0.5) − 1.
@@ -79,7 +79,11 @@ const RUNS_MAX: usize = 128;
 
 /// ln C(n, k) from a table of ln(i!).
 fn ln_choose(lf: &[f64], n: usize, k: usize) -> f64 {
-    match (lf.get(n), lf.get(k), n.checked_sub(k).and_then(|m| lf.get(m))) {
+    match (
+        lf.get(n),
+        lf.get(k),
+        n.checked_sub(k).and_then(|m| lf.get(m)),
+    ) {
         (Some(a), Some(b), Some(c)) if k <= n => a - b - c,
         _ => f64::NEG_INFINITY,
     }
@@ -207,8 +211,7 @@ pub fn peak(
             continue;
         }
         let fit = count(sorted, period, floor_us);
-        if holds(&fit, sorted, ordered, floor_us) && best.as_ref().is_none_or(|b| fit.on > b.on)
-        {
+        if holds(&fit, sorted, ordered, floor_us) && best.as_ref().is_none_or(|b| fit.on > b.on) {
             best = Some(fit);
         }
     }
@@ -220,7 +223,6 @@ pub fn peak(
     fit.spread = spread(sorted, fit.period_us, dev);
     Some(fit)
 }
-
 
 #[cfg(test)]
 mod tests {
