@@ -268,9 +268,9 @@ mod tests {
         // The same shares with the long intervals off the comb do not hold.
         let mut iv = Vec::new();
         for i in 0..9 {
-            iv.extend([MIN, MIN * (1.45 + 0.11 * i as f64)]);
+            iv.extend([MIN, MIN * (2.15 + 0.19 * i as f64)]);
         }
-        iv.push(2.5 * MIN);
+        iv.push(3.86 * MIN);
         assert!(run(&iv).is_none());
     }
 
