@@ -99,16 +99,21 @@ pub fn dga_fixtures(fixtures: &Path) -> Result<String, CliError> {
 
 /// The beaconing detector on generated traffic, per family: the production
 /// gate, then the gates it was chosen over on the same cases.
-pub fn beacon() -> String {
-    [PeriodGate::Fold, PeriodGate::Coherence, PeriodGate::Off]
-        .into_iter()
-        .map(|gate| {
-            let cfg = BeaconEvalConfig {
-                gate,
-                ..BeaconEvalConfig::default()
-            };
-            eval_beacon(2, &cfg).to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("")
+pub fn beacon(seed: u64) -> String {
+    [
+        PeriodGate::Peak,
+        PeriodGate::Fold,
+        PeriodGate::Coherence,
+        PeriodGate::Off,
+    ]
+    .into_iter()
+    .map(|gate| {
+        let cfg = BeaconEvalConfig {
+            gate,
+            ..BeaconEvalConfig::default()
+        };
+        eval_beacon(seed, &cfg).to_string()
+    })
+    .collect::<Vec<_>>()
+    .join("")
 }

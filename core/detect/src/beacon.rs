@@ -9,7 +9,8 @@
 //! still scores 0.75 on that signal, human browsing scores far lower).
 //!
 //! Those subscores are evidence, not the verdict: a score is produced only
-//! when [`crate::beacon_period`] finds a period in the connection starts (an
+//! when the gate ([`crate::beacon_peak`] by default, see
+//! [`crate::beacon_period`]) finds a period in the connection starts (an
 //! irregular process with regular sizes and a symmetric interval distribution
 //! scores high on RITA's signals alone). With a period, the interval
 //! statistics are taken over the intervals it explains, folded to one period,
@@ -126,7 +127,7 @@ impl Default for BeaconConfig {
             learning_until_us: 0,
             max_baseline: 4096,
             baseline_score: 0.8,
-            gate: PeriodGate::Fold,
+            gate: PeriodGate::Peak,
         }
     }
 }
@@ -342,6 +343,7 @@ fn madm(sorted: &[f64], dev: &mut Vec<f64>) -> f64 {
 #[derive(Debug, Default)]
 struct Scratch {
     sorted: Vec<f64>,
+    ordered: Vec<f64>,
     folded: Vec<f64>,
     sizes: Vec<f64>,
     dev: Vec<f64>,
@@ -364,6 +366,8 @@ fn score_series(
     if sc.sorted.len() < 2 {
         return None;
     }
+    sc.ordered.clear();
+    sc.ordered.extend_from_slice(&sc.sorted);
     sc.sorted.sort_unstable_by(f64::total_cmp);
     let med = median_sorted(&sc.sorted);
     if med <= 0.0 {
@@ -372,6 +376,12 @@ fn score_series(
     let period = match config.gate {
         PeriodGate::Fold => Some(beacon_period::fold(
             &sc.sorted,
+            config.merge_within_us as f64,
+            &mut sc.dev,
+        )?),
+        PeriodGate::Peak => Some(crate::beacon_peak::peak(
+            &sc.sorted,
+            &sc.ordered,
             config.merge_within_us as f64,
             &mut sc.dev,
         )?),

@@ -33,7 +33,7 @@ impl Default for BeaconEvalConfig {
         Self {
             cases: 1000,
             threshold: 0.7,
-            gate: PeriodGate::Fold,
+            gate: PeriodGate::Peak,
         }
     }
 }
@@ -291,22 +291,23 @@ mod tests {
     /// Guards the figures measured when the gate was chosen (see docs/perf.md):
     /// where the acceptance is met the test holds it (periodic TPR
     /// ≥ 99%, exponential and bursty FPR ≤ 1%, allowlisted services never);
-    /// where it is not yet met (skipped beats, Doze, polling FPR) the test holds
-    /// the measured level so it cannot silently get worse.
+    /// where it is not yet met (skipped beats, Doze, polling FPR: 1.5% at this
+    /// seed) the test holds the measured level so it cannot silently get worse.
     #[test]
     fn holds_the_measured_figures_on_every_family() {
         let eval = eval_beacon(0x7e57, &BeaconEvalConfig::default());
         eprintln!("{eval}");
         let rate = |f| eval.get(f).map_or(f64::NAN, FamilyResult::rate);
+        assert_eq!(eval.gate, PeriodGate::Peak);
         assert!(eval.families.iter().all(|r| r.cases >= 1000), "{eval}");
         assert!(rate(Family::Periodic) >= 0.99, "{eval}");
-        assert!(rate(Family::Skipped) >= 0.90, "{eval}");
-        assert!(rate(Family::DozeThaw) >= 0.83, "{eval}");
-        assert!(rate(Family::DozeFlush) >= 0.68, "{eval}");
+        assert!(rate(Family::Skipped) >= 0.91, "{eval}");
+        assert!(rate(Family::DozeThaw) >= 0.82, "{eval}");
+        assert!(rate(Family::DozeFlush) >= 0.70, "{eval}");
         assert!(rate(Family::LongPeriod) >= 0.97, "{eval}");
         assert!(rate(Family::Exponential) <= 0.01, "{eval}");
         assert!(rate(Family::Bursty) <= 0.01, "{eval}");
-        assert!(rate(Family::Polling) <= 0.03, "{eval}");
+        assert!(rate(Family::Polling) <= 0.02, "{eval}");
         assert_eq!(
             eval.get(Family::Services).map(|r| r.flagged),
             Some(0),

@@ -5,49 +5,52 @@
 //! series but cannot tell a periodic process from an irregular one with a
 //! symmetric interval distribution: twenty user-driven calls at exponential
 //! gaps with similar request sizes score 0.70. So a verdict first needs a
-//! period, found by [`PeriodGate::Fold`]:
+//! period. This module holds what every gate shares and two of them:
 //!
-//! - the candidate period `P` is the median of a group of intervals lying
-//!   within `[0.7 P, 1.3 P]` of each other (a beacon with up to 30% jitter puts
-//!   every un-skipped beat there); every such group of the sorted intervals is
-//!   tried and the one with most intervals on its period wins;
-//! - intervals are then a *burst* (under 10 s and a quarter period, or under
-//!   the tracker's merge window: beats held back and flushed on wake, a request
-//!   and its follow-ups), *short* (`< 0.7 P`), *on* the period, a *skip* (up to
-//!   `max(3 P, 15 min)`: one or two beats missed) or a *sleep gap* (longer: the
-//!   device slept or dozed, which says nothing either way);
-//! - the gate holds when at least 6 intervals are on the period, they are at
-//!   least 3/5 of the on + skip + short intervals, at most a tenth of those are
-//!   short, and the floor is emptier than chance: if the interval density did
-//!   not rise towards the period (Poisson arrivals, sessions, the tail of any
-//!   polling), the intervals in `[burst, 1.3 P)` would fall below `0.7 P` in
-//!   proportion to its length; the binomial chance of as few short ones as
-//!   seen must be at most 1%.
+//! - intervals around a candidate period `P` are a *burst* (under 10 s and a
+//!   quarter period, or under the tracker's merge window: beats held back and
+//!   flushed on wake, a request and its follow-ups), *short* (`< 0.7 P`), *on*
+//!   the period, a *skip* (up to `max(3 P, 15 min)`: one or two beats missed)
+//!   or a *sleep gap* (longer: the device slept or dozed);
+//! - **the floor**: if the interval density did not rise towards the period
+//!   (Poisson arrivals, sessions, the tail of any polling), the intervals in
+//!   `[burst, 1.3 P)` would fall below `0.7 P` in proportion to its length;
+//!   the binomial chance of as few short ones as seen must be at most 1%. A
+//!   periodic process has a floor: nothing much shorter than its period
+//!   except wake clusters.
 //!
-//! A periodic process has a floor: nothing much shorter than its period except
-//! wake clusters. Every irregular process the evaluation knows (exponential
-//! gaps, bursts of calls, log-normal polling) has its densest intervals at the
-//! short end, so it fails either the floor or the share on the period, whatever
-//! `P` is tried. Skipped beats and Doze batching add skips, gaps and clusters,
-//! none of which count against a period.
+//! [`PeriodGate::Fold`] (the gate before [`PeriodGate::Peak`], kept for
+//! comparison) holds when, at the group of intervals with most on its
+//! median, at least 6 intervals are on, they are at least 3/5 of the
+//! on + skip + short intervals, at most a tenth are short and the floor
+//! holds. Sleep gaps are left out of that share, which lets log-normal
+//! polling whose long tail "sleeps" through: 2.3% FPR.
+//! [`PeriodGate::Peak`] (the default, in [`crate::beacon_peak`]) keeps the
+//! floor and asks the share of *all* intervals, or of the judged ones when
+//! the on-period intervals come in runs (sleep episodes), or evidence from
+//! concentration and the comb of multiples.
 //!
-//! [`PeriodGate::Coherence`] was measured beside it (the mean of
+//! [`PeriodGate::Coherence`] was measured beside them (the mean of
 //! `cos(2π d / P)` over the intervals, best `P`, at least 0.5: an
 //! interval periodogram, which folds multiples of `P` for free). It cannot see
 //! intervals much shorter than `P` (their cosine is about 1), so bursts of
 //! calls separated by hours pass it; figures in `docs/perf.md`.
 //!
 //! Everything here works on at most one ring of intervals (64), sorted once;
-//! each candidate period costs a few binary searches, and the series is walked
-//! in time order (for wake clusters) only when they could decide the verdict.
+//! each candidate period costs a few binary searches.
 
 /// Which periodicity test gates a beacon verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum PeriodGate {
-    /// Intervals concentrated around a period with a floor below it (see the
-    /// module docs). The default.
+    /// A band of intervals with an empty floor below it that holds most
+    /// intervals, or most outside sleep episodes, or is denser than a smooth
+    /// spread and has its multiples on a comb ([`crate::beacon_peak`]). The
+    /// default.
     #[default]
+    Peak,
+    /// Intervals concentrated around a period with a floor below it, sleep
+    /// gaps left out of the share (see the module docs). Kept for comparison.
     Fold,
     /// Interval periodogram: mean `cos(2π d / P)` at its best `P` ≥ 0.5.
     /// Kept for comparison; fails on bursts of calls.
@@ -61,6 +64,7 @@ impl PeriodGate {
     /// Stable name used by the evaluation.
     pub fn name(self) -> &'static str {
         match self {
+            Self::Peak => "peak",
             Self::Fold => "fold",
             Self::Coherence => "coherence",
             Self::Off => "off",
@@ -69,11 +73,11 @@ impl PeriodGate {
 }
 
 /// Jitter tolerated around the period, as a fraction of it.
-const TOLERANCE: f64 = 0.3;
+pub(crate) const TOLERANCE: f64 = 0.3;
 /// Intervals on the period a verdict needs.
-const MIN_ON: usize = 6;
+pub(crate) const MIN_ON: usize = 6;
 /// Chance, under the no-floor null, of a floor as empty as the one seen.
-const ALPHA: f64 = 1e-2;
+pub(crate) const ALPHA: f64 = 1e-2;
 /// Below this, a long interval is skipped beats rather than sleep: a multiple
 /// of the period, and at least this long (Doze maintenance windows start at
 /// 15 minutes).
@@ -111,20 +115,24 @@ impl PeriodFit {
         if self.on < MIN_ON || 5 * self.on < 3 * judged || 10 * self.short > judged {
             return false;
         }
-        // The floor: below the period, a process whose interval density does
-        // not rise (Poisson, sessions, the tail of any polling) puts at least
-        // as many intervals per second as on the period. How unlikely is so
-        // empty a floor under that null?
+        self.floor_chance(floor_us) <= ALPHA
+    }
+
+    /// The floor: below the period, a process whose interval density does
+    /// not rise (Poisson, sessions, the tail of any polling) puts at least as
+    /// many intervals per second as on the period. The chance of so empty a
+    /// floor under that null.
+    pub(crate) fn floor_chance(&self, floor_us: f64) -> f64 {
         let p = self.period_us;
         let c = burst_limit(p).max(floor_us);
         let (lo, hi) = (p * (1.0 - TOLERANCE), p * (1.0 + TOLERANCE));
         let null_short = ((lo - c) / (hi - c)).clamp(0.0, 1.0);
-        binomial_cdf(self.short, self.short + self.on, null_short) <= ALPHA
+        binomial_cdf(self.short, self.short + self.on, null_short)
     }
 }
 
 /// P(X ≤ k) for X ~ Binomial(n, p).
-fn binomial_cdf(k: usize, n: usize, p: f64) -> f64 {
+pub(crate) fn binomial_cdf(k: usize, n: usize, p: f64) -> f64 {
     let q = 1.0 - p;
     // term_i = C(n, i) p^i q^(n-i), built up from term_0 = q^n.
     let mut term = q.powi(i32::try_from(n).unwrap_or(i32::MAX));
@@ -137,7 +145,7 @@ fn binomial_cdf(k: usize, n: usize, p: f64) -> f64 {
 }
 
 /// Counts of sorted `intervals` below `x`.
-fn below(sorted: &[f64], x: f64) -> usize {
+pub(crate) fn below(sorted: &[f64], x: f64) -> usize {
     sorted.partition_point(|d| *d < x)
 }
 
@@ -148,13 +156,13 @@ pub(crate) fn skip_limit(period: f64) -> f64 {
 /// Intervals shorter than this are one burst of connections (a wake flushing
 /// held-back beats, a request and its follow-ups), µs: at most 10 s and a
 /// quarter of the period.
-fn burst_limit(period: f64) -> f64 {
+pub(crate) fn burst_limit(period: f64) -> f64 {
     (0.25 * period).min(BURST_MAX_US)
 }
 
 /// Counts the intervals around `period` from their sorted values (a few
 /// binary searches).
-fn count(sorted: &[f64], period: f64, floor_us: f64) -> PeriodFit {
+pub(crate) fn count(sorted: &[f64], period: f64, floor_us: f64) -> PeriodFit {
     let lo = period * (1.0 - TOLERANCE);
     let hi = period * (1.0 + TOLERANCE);
     let clustered = below(sorted, burst_limit(period).max(floor_us));
@@ -174,7 +182,7 @@ fn count(sorted: &[f64], period: f64, floor_us: f64) -> PeriodFit {
 }
 
 /// Beats that should have come inside the long intervals.
-fn missed(sorted: &[f64], period: f64) -> u64 {
+pub(crate) fn missed(sorted: &[f64], period: f64) -> u64 {
     let hi = period * (1.0 + TOLERANCE);
     let from = below(sorted, hi.next_up());
     sorted
@@ -193,7 +201,7 @@ fn classify(sorted: &[f64], period: f64) -> PeriodFit {
 }
 
 /// The median of `sorted[a..b]`.
-fn median_of(sorted: &[f64], a: usize, b: usize) -> f64 {
+pub(crate) fn median_of(sorted: &[f64], a: usize, b: usize) -> f64 {
     let len = b.saturating_sub(a);
     if len == 0 {
         return 0.0;
@@ -241,7 +249,7 @@ pub fn fold(sorted: &[f64], floor_us: f64, dev: &mut Vec<f64>) -> Option<PeriodF
 }
 
 /// Median of |d − P| / P over the intervals on the period.
-fn spread(sorted: &[f64], period: f64, dev: &mut Vec<f64>) -> f64 {
+pub(crate) fn spread(sorted: &[f64], period: f64, dev: &mut Vec<f64>) -> f64 {
     let lo = below(sorted, period * (1.0 - TOLERANCE));
     let hi = below(sorted, (period * (1.0 + TOLERANCE)).next_up());
     dev.clear();

@@ -1,5 +1,5 @@
 //! Detector building blocks for Nightjar: DGA scoring ([`dga`]) and per-app DGA infection verdicts ([`infection`]), beaconing
-//! ([`beacon`], gated on a period by [`beacon_period`]), NXDOMAIN bursts ([`nxdomain`]), DNS tunnelling ([`tunnel`]),
+//! ([`beacon`], gated on a period by [`beacon_peak`] and [`beacon_period`]), NXDOMAIN bursts ([`nxdomain`]), DNS tunnelling ([`tunnel`]),
 //! previously-unseen domains ([`first_seen`]), contacts right after an app
 //! install/update ([`install`]), per-app baselines ([`baseline`]), shared CDN
 //! infrastructure ([`shared_infra`]), the alert type and gate ([`alert`]), the
@@ -29,9 +29,12 @@
 //! log-likelihood ratio and shape features in a sign-constrained logistic regression, shipped as a
 //! 110 KB model file; the reproducible trainer generates its positives with re-implemented DGA
 //! family generators and never reads the evaluation fixtures), beaconing (RITA-style interval/size
-//! regularity as evidence, gated on a period found in the connection starts by `beacon_period` —
-//! intervals concentrated on a period with an empty floor below it, bursts, skipped beats and sleep
-//! gaps tolerated — with the period stated in words on the alert, a documented periodic-service
+//! regularity as evidence, gated on a period found in the connection starts by `beacon_peak` (the
+//! default: a band with an empty floor below it that holds most intervals, or most outside sleep
+//! episodes when a runs test shows the on-period beats come in runs, or is denser than a smooth
+//! spread with its longer intervals on a comb of multiples), on the interval classes and floor
+//! test of `beacon_period` (which keeps the earlier `fold` and `coherence` gates for comparison) —
+//! with the period stated in words on the alert, a documented periodic-service
 //! allowlist and per-app baselines; `beacon_traffic` holds the evaluation's seeded traffic
 //! generators), NXDOMAIN bursts, DNS tunnelling, previously-unseen domains (device-wide and per
 //! app, registrable and full name, learning period, persistable state), first contacts after
@@ -53,6 +56,7 @@ pub mod alert;
 pub mod baseline;
 pub mod beacon;
 pub mod beacon_eval;
+pub mod beacon_peak;
 pub mod beacon_period;
 pub mod beacon_traffic;
 pub mod dga;
