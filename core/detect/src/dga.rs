@@ -33,32 +33,20 @@ pub const ALPHABET: usize = 38;
 pub const BOUNDARY: u8 = 37;
 /// Entries in one trigram surprisal table (`ALPHABET³`).
 pub const TABLE_LEN: usize = ALPHABET * ALPHABET * ALPHABET;
-/// Number of features the logistic regression combines.
-pub const N_FEATURES: usize = 10;
-/// Stable names of the features, in model order.
-pub const FEATURE_NAMES: [&str; N_FEATURES] = [
-    "ngram_surprisal",
-    "ngram_surprisal_total",
-    "length",
-    "digit_ratio",
-    "vowel_ratio",
-    "max_consonant_run",
-    "char_entropy",
-    "rare_trigram_ratio",
-    "dga_likelihood_ratio",
-    "dga_likelihood_ratio_total",
-];
+use crate::dga_features::GRAM_BYTES;
+pub use crate::dga_features::{FEATURE_NAMES, GramSet, N_FEATURES};
+use crate::dga_trees::Forest;
 
-/// A transition costing more bits than this counts as rare.
-const RARE_BITS: f32 = 8.0;
-
-const MAGIC: &[u8; 8] = b"NJDGA\x002\x00";
+const MAGIC: &[u8; 8] = b"NJDGA\x003\x00";
 const HEADER_U32S: usize = 3;
 const HEADER_F32S: usize = 4;
 const HEADER_LEN: usize = MAGIC.len() + HEADER_U32S * 4 + HEADER_F32S * 4 + N_FEATURES * 3 * 4;
 const CHECKSUM_LEN: usize = 8;
-/// Exact size of a serialised model (header, two tables, checksum).
-pub const MODEL_LEN: usize = HEADER_LEN + 2 * TABLE_LEN + CHECKSUM_LEN;
+/// Size of a serialised model without its trees (header, two tables, the
+/// benign piece set, an empty forest, checksum).
+pub const BASE_MODEL_LEN: usize = HEADER_LEN + 2 * TABLE_LEN + GRAM_BYTES + 8 + CHECKSUM_LEN;
+/// Largest model file accepted (256 KiB: the on-device budget).
+pub const MAX_MODEL_LEN: usize = 256 * 1024;
 
 const BUILTIN: &[u8] = include_bytes!("../model/dga.bin");
 
@@ -157,8 +145,13 @@ impl SurprisalTable {
     }
 
     #[inline]
-    fn step(&self, idx: usize) -> u8 {
+    pub(crate) fn step(&self, idx: usize) -> u8 {
         self.table.get(idx).copied().unwrap_or(u8::MAX)
+    }
+
+    /// Bits per quantisation step.
+    pub fn bits_per_step(&self) -> f32 {
+        self.bits_per_step
     }
 
     /// Bits for `c` after `a b` (alphabet indices).
@@ -168,7 +161,7 @@ impl SurprisalTable {
 }
 
 #[inline]
-fn index(a: u8, b: u8, c: u8) -> usize {
+pub(crate) fn index(a: u8, b: u8, c: u8) -> usize {
     (usize::from(a) * ALPHABET + usize::from(b)) * ALPHABET + usize::from(c)
 }
 
@@ -198,7 +191,11 @@ pub struct DgaScore {
 pub struct DgaModel {
     table: SurprisalTable,
     dga_table: SurprisalTable,
+    grams: GramSet,
     logistic: Logistic,
+    /// Boosted trees over the features. When present they replace the
+    /// regression's weighted sum (its bias is added, its weights are unused).
+    forest: Option<Forest>,
 }
 
 impl DgaModel {
@@ -225,20 +222,48 @@ impl DgaModel {
         Ok(Self {
             table: benign,
             dga_table: dga,
+            grams: GramSet::empty(),
             logistic,
+            forest: None,
         })
+    }
+
+    /// Adds the benign piece set the coverage features read (used by the
+    /// trainer; a model without one sees no label as covered).
+    pub fn with_grams(mut self, grams: GramSet) -> Self {
+        self.grams = grams;
+        self
+    }
+
+    /// Replaces the regression's weighted sum with boosted trees (used by
+    /// the trainer); the regression's bias and threshold stay.
+    pub fn with_forest(mut self, forest: Forest) -> Self {
+        self.forest = Some(forest);
+        self
+    }
+
+    /// The trees, if the model combines its features with them.
+    pub fn forest(&self) -> Option<&Forest> {
+        self.forest.as_ref()
+    }
+
+    /// Sets the decision threshold (the trainer calibrates it last).
+    pub fn with_threshold(mut self, threshold: f32) -> Result<Self, ModelError> {
+        self.logistic.threshold = threshold;
+        validate_logistic(&self.logistic)?;
+        Ok(self)
     }
 
     /// Parses and validates a serialised model.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ModelError> {
-        if bytes.len() != MODEL_LEN {
+        if !(BASE_MODEL_LEN..=MAX_MODEL_LEN).contains(&bytes.len()) {
             return Err(ModelError::Length {
-                expected: MODEL_LEN,
+                expected: BASE_MODEL_LEN,
                 actual: bytes.len(),
             });
         }
         let (content, sum) = bytes
-            .split_at_checked(MODEL_LEN - CHECKSUM_LEN)
+            .split_at_checked(bytes.len() - CHECKSUM_LEN)
             .ok_or(ModelError::Checksum)?;
         let sum: [u8; 8] = sum.try_into().map_err(|_| ModelError::Checksum)?;
         if u64::from_le_bytes(sum) != fnv1a(content) {
@@ -277,12 +302,20 @@ impl DgaModel {
             f.weight = r.f32()?;
         }
         let short = ModelError::Length {
-            expected: MODEL_LEN,
+            expected: BASE_MODEL_LEN,
             actual: bytes.len(),
         };
         let benign = r.take(TABLE_LEN).ok_or(short.clone())?;
-        let dga = r.take(TABLE_LEN).ok_or(short)?;
-        Self::from_tables(
+        let dga = r.take(TABLE_LEN).ok_or(short.clone())?;
+        let grams = r
+            .take(GRAM_BYTES)
+            .and_then(GramSet::from_bytes)
+            .ok_or(short.clone())?;
+        let (forest, rest) = Forest::read(r.0)?;
+        if !rest.is_empty() {
+            return Err(short);
+        }
+        let model = Self::from_tables(
             SurprisalTable::new(benign.to_vec(), bits_per_step)?,
             SurprisalTable::new(dga.to_vec(), dga_bits_per_step)?,
             Logistic {
@@ -290,12 +323,18 @@ impl DgaModel {
                 threshold,
                 features,
             },
-        )
+        )?
+        .with_grams(grams);
+        Ok(if forest.trees() == 0 {
+            model
+        } else {
+            model.with_forest(forest)
+        })
     }
 
     /// Serialises the model (the inverse of [`DgaModel::from_bytes`]).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(MODEL_LEN);
+        let mut out = Vec::with_capacity(BASE_MODEL_LEN);
         out.extend_from_slice(MAGIC);
         for v in [ALPHABET as u32, 3, N_FEATURES as u32] {
             out.extend_from_slice(&v.to_le_bytes());
@@ -316,6 +355,8 @@ impl DgaModel {
         }
         out.extend_from_slice(&self.table.table);
         out.extend_from_slice(&self.dga_table.table);
+        out.extend_from_slice(&self.grams.to_bytes());
+        self.forest.clone().unwrap_or_default().write(&mut out);
         let sum = fnv1a(&out);
         out.extend_from_slice(&sum.to_le_bytes());
         out
@@ -332,85 +373,39 @@ impl DgaModel {
     }
 
     /// Feature vector of one owner label (already lowercase), in
-    /// [`FEATURE_NAMES`] order. Characters outside the alphabet are skipped.
+    /// [`FEATURE_NAMES`] order (see [`crate::dga_features::features`]).
     pub fn features(&self, label: &str) -> [f32; N_FEATURES] {
-        let mut counts = [0u16; ALPHABET];
-        let (mut a, mut b) = (BOUNDARY, BOUNDARY);
-        // Integer quantisation steps: summing bytes is exact and cheap; the
-        // scale is applied once at the end.
-        let (mut benign_steps, mut dga_steps) = (0u32, 0u32);
-        let rare_step = (RARE_BITS / self.table.bits_per_step) as u32;
-        let mut n = 0u32;
-        let mut rare = 0u32;
-        let (mut digits, mut vowels, mut letters) = (0u32, 0u32, 0u32);
-        let (mut run, mut max_run) = (0u32, 0u32);
-        for c in label.bytes().filter_map(symbol) {
-            let i = index(a, b, c);
-            let s = u32::from(self.table.step(i));
-            benign_steps += s;
-            dga_steps += u32::from(self.dga_table.step(i));
-            if s > rare_step {
-                rare += 1;
-            }
-            (a, b) = (b, c);
-            n += 1;
-            if let Some(slot) = counts.get_mut(usize::from(c)) {
-                *slot = slot.saturating_add(1);
-            }
-            match c {
-                0..=25 => {
-                    letters += 1;
-                    // a e i o u y
-                    if matches!(c, 0 | 4 | 8 | 14 | 20 | 24) {
-                        vowels += 1;
-                        run = 0;
-                    } else {
-                        run += 1;
-                        max_run = max_run.max(run);
-                    }
+        crate::dga_features::features(&self.table, &self.dga_table, &self.grams, label)
+    }
+
+    /// The combiner's logit for a feature vector.
+    #[inline]
+    fn combine(&self, x: &[f32; N_FEATURES]) -> f32 {
+        match &self.forest {
+            Some(f) => self.logistic.bias + f.logit(x),
+            None => self
+                .logistic
+                .features
+                .iter()
+                .zip(x)
+                .fold(self.logistic.bias, |acc, (f, v)| {
+                    acc + f.weight * (v - f.mean) / f.scale
+                }),
+        }
+    }
+
+    /// Each feature's signed contribution for a feature vector.
+    fn contributions_of(&self, x: &[f32; N_FEATURES]) -> [f32; N_FEATURES] {
+        match &self.forest {
+            Some(f) => f.contributions(x),
+            None => {
+                let mut out = [0.0; N_FEATURES];
+                for ((o, f), v) in out.iter_mut().zip(&self.logistic.features).zip(x) {
+                    *o = f.weight * (v - f.mean) / f.scale;
                 }
-                26..=35 => {
-                    digits += 1;
-                    run = 0;
-                }
-                _ => run = 0,
+                out
             }
         }
-        let end = index(a, b, BOUNDARY);
-        benign_steps += u32::from(self.table.step(end));
-        dga_steps += u32::from(self.dga_table.step(end));
-        let total_bits = benign_steps as f32 * self.table.bits_per_step;
-        let llr_total = total_bits - dga_steps as f32 * self.dga_table.bits_per_step;
-        let len = n as f32;
-        let transitions = len + 1.0;
-        let entropy = if n == 0 {
-            0.0
-        } else {
-            counts
-                .iter()
-                .filter(|&&k| k > 0)
-                .map(|&k| {
-                    let p = f32::from(k) / len;
-                    -p * p.log2()
-                })
-                .sum()
-        };
-        [
-            total_bits / transitions,
-            total_bits,
-            len,
-            if n == 0 { 0.0 } else { digits as f32 / len },
-            if letters == 0 {
-                0.0
-            } else {
-                vowels as f32 / letters as f32
-            },
-            max_run as f32,
-            entropy,
-            if n == 0 { 0.0 } else { rare as f32 / len },
-            llr_total / transitions,
-            llr_total,
-        ]
     }
 
     /// Scores a looked-up domain name (any case, optional trailing dot) on the
@@ -479,14 +474,7 @@ impl DgaModel {
         if is_punycode(label) {
             return f32::NEG_INFINITY;
         }
-        let x = self.features(label);
-        self.logistic
-            .features
-            .iter()
-            .zip(x)
-            .fold(self.logistic.bias, |acc, (f, v)| {
-                acc + f.weight * (v - f.mean) / f.scale
-            })
+        self.combine(&self.features(label))
     }
 
     /// The decision threshold as a logit (`ln(t / (1 - t))`), to compare with
@@ -513,17 +501,15 @@ impl DgaModel {
             };
         }
         let x = self.features(label);
-        let mut logit = self.logistic.bias;
+        let mut logit = self.bias();
         let mut signals = Vec::with_capacity(N_FEATURES);
-        for (i, ((f, v), name)) in self
-            .logistic
-            .features
-            .iter()
+        for (i, ((contribution, v), name)) in self
+            .contributions_of(&x)
+            .into_iter()
             .zip(x)
             .zip(FEATURE_NAMES)
             .enumerate()
         {
-            let contribution = f.weight * (v - f.mean) / f.scale;
             logit += contribution;
             // Only what pushes towards "generated" is a reason; a feature the
             // regression gave no weight, or one that speaks for a benign
@@ -550,17 +536,13 @@ impl DgaModel {
     /// [`DgaModel::label_logit`]); [`DgaModel::score_label`] lists only the
     /// positive ones.
     pub fn contributions(&self, label: &str) -> [f32; N_FEATURES] {
-        let x = self.features(label);
-        let mut out = [0.0; N_FEATURES];
-        for ((o, f), v) in out.iter_mut().zip(&self.logistic.features).zip(x) {
-            *o = f.weight * (v - f.mean) / f.scale;
-        }
-        out
+        self.contributions_of(&self.features(label))
     }
 
-    /// The regression's intercept.
+    /// The logit before any feature is looked at: the regression's
+    /// intercept, plus the trees' expected output when the model has trees.
     pub fn bias(&self) -> f32 {
-        self.logistic.bias
+        self.logistic.bias + self.forest.as_ref().map_or(0.0, Forest::expected)
     }
 }
 
@@ -594,6 +576,27 @@ fn phrase(i: usize, v: f32, x: &[f32; N_FEATURES]) -> String {
             "label looks generated: {:.1} bits per character ({v:.0} in all) better explained by generated names than by benign ones",
             x[8]
         ),
+        "common_trigram_ratio" => format!(
+            "only {}% of the label's letter sequences are common in benign names",
+            pct(v)
+        ),
+        "benign_piece_coverage" => format!(
+            "only {}% of the label is made of 5-letter pieces that benign names use",
+            pct(v)
+        ),
+        "longest_benign_run" => format!("its longest word-like stretch is {v:.0} characters"),
+        "hyphens" => format!("{v:.0} hyphens"),
+        "letter_digit_switches" => format!("letters and digits alternate {v:.0} times"),
+        "distinct_ratio" => format!(
+            "{}% of its characters are distinct, as in random strings",
+            pct(v)
+        ),
+        "least_surprising_window" => format!(
+            "even its most word-like stretch costs {v:.1} bits per character under a model of benign names"
+        ),
+        "most_surprising_window" => {
+            format!("one stretch costs {v:.1} bits per character under a model of benign names")
+        }
         _ => String::new(),
     }
 }
@@ -843,7 +846,7 @@ mod tests {
     fn round_trips_and_rejects_corruption() {
         let m = toy_model();
         let bytes = m.to_bytes();
-        assert_eq!(bytes.len(), MODEL_LEN);
+        assert_eq!(bytes.len(), BASE_MODEL_LEN);
         assert_eq!(DgaModel::from_bytes(&bytes).unwrap(), m);
         assert!(matches!(
             DgaModel::from_bytes(&bytes[..bytes.len() - 1]),
@@ -889,7 +892,7 @@ mod tests {
     #[test]
     fn builtin_model_loads_and_separates_obvious_cases() {
         let m = DgaModel::builtin().unwrap();
-        const { assert!(MODEL_LEN <= 256 * 1024) };
+        assert!(m.to_bytes().len() <= MAX_MODEL_LEN);
         for benign in [
             "google.com",
             "wikipedia.org",
