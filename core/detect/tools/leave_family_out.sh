@@ -11,6 +11,11 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 out="${OUT:?set OUT to the directory for the per-family models}"
 export SCRATCH="${SCRATCH:-$(mktemp -d)}"
+# Build the trainer once, not once per family.
+if [ -z "${TRAINER:-}" ]; then
+  (cd "$here" && cargo build -q --release -p nightjar-detect --features train --bin train_dga)
+  export TRAINER="${CARGO_TARGET_DIR:-$here/../../target}/release/train_dga"
+fi
 wordlist="matsnu,suppobox,gozi,banjori"
 families=("$@")
 if [ ${#families[@]} -eq 0 ]; then

@@ -41,11 +41,15 @@ if [ ! -f hsts.txt ] || [ ! -f adblock_hosts.txt ] || [ ! -d venv ]; then
     | xargs -0 grep -hoP '^\|\|[a-z0-9.-]+(?=\^)' | sed 's/^||//' | LC_ALL=C sort -u > adblock_hosts.txt
 fi
 # The Public Suffix List as shipped by the psl crate the library links against.
-(cd "$here" && cargo fetch >/dev/null)
+[ -n "${TRAINER:-}" ] || (cd "$here" && cargo fetch >/dev/null)
 psl_rules="$(find "${CARGO_HOME:-$HOME/.cargo}/registry/src" -path '*psl-2.1.247/data/rules.txt' | head -n1)"
 cd "$here"
-cargo build -q --release -p nightjar-detect --features train --bin train_dga
-trainer="${CARGO_TARGET_DIR:-$here/../../target}/release/train_dga"
+# TRAINER=PATH reuses a built trainer (the leave-family-out loop does).
+trainer="${TRAINER:-}"
+if [ -z "$trainer" ]; then
+  cargo build -q --release -p nightjar-detect --features train --bin train_dga
+  trainer="${CARGO_TARGET_DIR:-$here/../../target}/release/train_dga"
+fi
 common=(--words "$scratch/an-array-of-english-words-2.0.0/package/index.json"
   --email "$scratch/email-providers-2.26.0/package/all.json"
   --trackerdb "$scratch/ghostery-trackerdb-1.0.945/package/dist/trackerdb.json"
