@@ -51,6 +51,16 @@ pub fn dga_with_model(
     Ok(eval_dga(&load_model(model)?, positives, benign)?.to_string())
 }
 
+/// Leave-family-out: each list scored by the model in `models/<family>/`
+/// trained without its family.
+pub fn dga_leave_family_out(
+    models: &Path,
+    positives: &[PathBuf],
+    benign: &[PathBuf],
+) -> Result<String, CliError> {
+    Ok(nightjar_detect::eval_leave_family_out(models, positives, benign)?.to_string())
+}
+
 /// The shipped DGA model, or one a trainer wrote.
 fn load_model(model: Option<&Path>) -> Result<DgaModel, CliError> {
     Ok(match model {

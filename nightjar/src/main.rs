@@ -142,6 +142,11 @@ enum EvalCommand {
         /// A model file written by the trainer instead of the shipped one.
         #[arg(long, value_name = "FILE")]
         model: Option<PathBuf>,
+        /// Leave-family-out: score each list with DIR/<family>/dga.bin, a model
+        /// trained without that family (core/detect/tools/leave_family_out.sh),
+        /// and pool random-character, pronounceable and wordlist rows.
+        #[arg(long, value_name = "DIR", conflicts_with = "model")]
+        leave_family_out: Option<PathBuf>,
     },
     /// The per-app DGA infection verdict on simulated phones: recall per family
     /// (wordlist ones included) within 20 lookups, and the benign app-day FPR.
@@ -734,7 +739,14 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 Some(EvalCommand::Dga {
                     positives,
                     benign,
+                    model: _,
+                    leave_family_out: Some(dir),
+                }) => eval_cmd::dga_leave_family_out(&dir, &positives, &benign)?,
+                Some(EvalCommand::Dga {
+                    positives,
+                    benign,
                     model,
+                    leave_family_out: None,
                 }) => eval_cmd::dga_with_model(&positives, &benign, model.as_deref())?,
                 Some(EvalCommand::DgaInfection {
                     apps,

@@ -446,26 +446,27 @@ mod tests {
         let row = |n: &str| eval.families.iter().find(|f| f.name.ends_with(n)).unwrap();
         // Regression bars a little under the measured figures (families held
         // out of training: no fixture name is trained on). Long random
-        // alphanumerics (zeus) separate perfectly at 0.1% FPR; random-letter
-        // families rank well and, since the digit share may lower the score
-        // (the random-looking benign names mix digits in), most of necurs,
-        // tinba and cryptolocker clear the 0.1% FPR budget that
-        // random-looking benign names use up.
+        // alphanumerics (zeus) separate perfectly at 0.1% FPR. The maltrail
+        // lists also carry names that are not generated (`practicespecifications.biz`
+        // under tinba, compromised sites under locky), which cap their AUC.
         assert!(row("zeus_1000").recall_at_fpr[1] > 0.99, "{eval}");
-        assert!(row("cryptolocker_1000").recall_at_fpr[1] > 0.65, "{eval}");
-        assert!(row("necurs").recall_at_fpr[1] > 0.6, "{eval}");
-        assert!(row("tinba").recall_at_fpr[1] > 0.5, "{eval}");
+        assert!(row("cryptolocker_1000").recall_at_fpr[1] > 0.8, "{eval}");
+        assert!(row("cryptolocker_1000").auc > 0.997, "{eval}");
+        assert!(row("necurs").recall_at_fpr[1] > 0.7, "{eval}");
+        assert!(row("tinba").recall_at_fpr[1] > 0.75, "{eval}");
         assert!(row("necurs").auc > 0.98, "{eval}");
-        assert!(row("tinba").auc > 0.98, "{eval}");
-        assert!(eval.overall.recall_at_fpr[0] > 0.65, "{eval}");
-        assert!(eval.overall.recall_at_fpr[1] > 0.35, "{eval}");
+        assert!(row("tinba").auc > 0.97, "{eval}");
+        assert!(eval.overall.recall_at_fpr[0] > 0.7, "{eval}");
+        assert!(eval.overall.recall_at_fpr[1] > 0.45, "{eval}");
         // Ranked by logit, the top of the benign pool is not a tie at 1.0:
-        // zeus keeps some recall at 0.01% FPR.
-        assert!(row("zeus_1000").recall_at_fpr[2] > 0.4, "{eval}");
-        assert!(eval.overall.auc > 0.885, "{eval}");
-        // The shipped threshold was calibrated for 0.1% FPR on training
-        // benign names (tracker and suffix-list labels); on popular domains it
-        // runs higher (0.46%). Guard it from getting worse.
-        assert!(eval.benign_fpr_at_model_threshold <= 0.0055, "{eval}");
+        // zeus keeps most of its recall at 0.01% FPR.
+        assert!(row("zeus_1000").recall_at_fpr[2] > 0.9, "{eval}");
+        assert!(eval.overall.auc > 0.89, "{eval}");
+        // The shipped threshold was calibrated for 0.1% FPR on a benign
+        // calibration split (HSTS-preload, tracker and suffix-list labels);
+        // on these popular-domain lists it runs higher (0.30%), because
+        // their tail holds more random-looking names. Guard it from getting
+        // worse.
+        assert!(eval.benign_fpr_at_model_threshold <= 0.0042, "{eval}");
     }
 }

@@ -25,10 +25,16 @@
 //! generated label: the customer's label under a Public Suffix List private suffix such as
 //! `ddns.net`, or the leftmost label of a subdomain-style DGA, whichever looks more generated; an
 //! answered name on the label left of the ICANN suffix, so platform-picked CDN labels are not
-//! scored; single-label names never: a benign and a DGA character-trigram model, their
-//! log-likelihood ratio and shape features in a sign-constrained logistic regression, shipped as a
-//! 110 KB model file; the reproducible trainer generates its positives with re-implemented DGA
-//! family generators and never reads the evaluation fixtures), beaconing (RITA-style interval/size
+//! scored; single-label names never: 18 features from one pass over the label (`dga_features`:
+//! benign and DGA character-trigram models and their log-likelihood ratio, the share of the label
+//! covered by 5-letter pieces common in benign names, the least and most surprising 4-character
+//! windows, shape) combined by gradient-boosted trees with monotone constraints (`dga_trees`:
+//! evaluated in plain Rust, each node carrying its expected logit so a score splits into
+//! per-feature contributions for the alert's reasons), shipped as a model file under 256 KiB; the
+//! reproducible trainer, `tools/train_dga.sh`, generates its positives with re-implemented DGA
+//! family generators, takes its benign names from the HSTS preload list, EasyPrivacy, a tracker
+//! database and the Public Suffix List, fits the trees with LightGBM and never reads the
+//! evaluation fixtures), beaconing (RITA-style interval/size
 //! regularity as evidence, gated on a period found in the connection starts by `beacon_peak` (the
 //! default: a band with an empty floor below it that holds most intervals, or most outside sleep
 //! episodes when a runs test shows the on-period beats come in runs, or is denser than a smooth
@@ -61,8 +67,11 @@ pub mod beacon_period;
 pub mod beacon_traffic;
 pub mod dga;
 pub mod dga_families;
+pub mod dga_features;
+pub mod dga_trees;
 pub mod domain;
 pub mod eval;
+pub mod eval_lofo;
 pub mod first_seen;
 pub mod infection;
 pub mod infection_eval;
@@ -86,6 +95,7 @@ pub use beacon_eval::{BeaconEval, BeaconEvalConfig, eval_beacon};
 pub use beacon_period::{PeriodFit, PeriodGate};
 pub use dga::{DgaModel, DgaScore, ModelError};
 pub use eval::{DgaEval, EvalError, eval_dga};
+pub use eval_lofo::{LofoEval, eval_leave_family_out};
 pub use first_seen::{FirstSeen, FirstSeenConfig, Novelty, StateError};
 pub use infection::{InfectionConfig, InfectionTracker, InfectionVerdict, Lookup};
 pub use infection_eval::{InfectionEval, InfectionEvalConfig, eval_infection};
