@@ -294,14 +294,8 @@ fn an1700_block_enforcement_is_recorded_with_the_alert() {
     assert_eq!(alerts[0].enforcement, None);
 }
 
-/// Every capture under the fixtures (ordinary phone and test traffic, none of it an implant)
-/// through the pipeline as the CLI runs it: no beacon alert. A capture with no history is
-/// judged on its own (no learning period), the strictest setting for false beacons.
-#[test]
-fn no_fixture_capture_raises_a_beacon() {
-    let Some(root) = nightjar_tests::fixtures("no_fixture_capture_raises_a_beacon") else {
-        return;
-    };
+/// Every capture file under the fixtures' `pcap/`, sorted.
+fn fixture_captures(root: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     let mut dirs = vec![root.join("pcap")];
     while let Some(dir) = dirs.pop() {
@@ -319,6 +313,18 @@ fn no_fixture_capture_raises_a_beacon() {
     }
     files.sort();
     assert!(!files.is_empty(), "no captures under {}", root.display());
+    files
+}
+
+/// Every capture under the fixtures (ordinary phone and test traffic, none of it an implant)
+/// through the pipeline as the CLI runs it: no beacon alert. A capture with no history is
+/// judged on its own (no learning period), the strictest setting for false beacons.
+#[test]
+fn no_fixture_capture_raises_a_beacon() {
+    let Some(root) = nightjar_tests::fixtures("no_fixture_capture_raises_a_beacon") else {
+        return;
+    };
+    let files = fixture_captures(&root);
     let (mut replayed, mut flows) = (0, 0);
     for f in &files {
         let mut got = nightjar::replay::Collect::default();
@@ -358,23 +364,7 @@ fn no_fixture_capture_raises_a_dga_or_infection_alert() {
     else {
         return;
     };
-    let mut files = Vec::new();
-    let mut dirs = vec![root.join("pcap")];
-    while let Some(dir) = dirs.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p
-                .extension()
-                .is_some_and(|x| x == "pcap" || x == "pcapng" || x == "trace")
-            {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
-    assert!(!files.is_empty(), "no captures under {}", root.display());
+    let files = fixture_captures(&root);
     let (mut replayed, mut lookups) = (0, 0);
     for f in &files {
         let mut got = nightjar::replay::Collect::default();
